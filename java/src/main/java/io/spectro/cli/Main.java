@@ -1,0 +1,35 @@
+package io.spectro.cli;
+
+import io.spectro.SpectroException;
+import io.spectro.Version;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The spectro command line. Each subcommand lives in its own class in this package. */
+@Command(name = "spectro", mixinStandardHelpOptions = true, version = "spectro " + Version.VERSION,
+        description = "Susceptibility spectroscopy for Pythia (GPT-NeoX) language models.",
+        subcommands = {
+                CommandLine.HelpCommand.class,
+        })
+public final class Main {
+    public static void main(String[] args) {
+        System.exit(run(args));
+    }
+
+    /** Runs the CLI and returns the exit code: 0 ok, 1 internal error, 2 bad input or usage. */
+    public static int run(String... args) {
+        CommandLine cl = new CommandLine(new Main());
+        cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
+            Throwable t = ex;
+            while (t != null && !(t instanceof SpectroException)) t = t.getCause();
+            if (t != null) {
+                cmd.getErr().println("spectro " + cmd.getCommandName() + ": " + t.getMessage());
+                return 2;
+            }
+            cmd.getErr().println("spectro " + cmd.getCommandName() + ": internal error: " + ex);
+            ex.printStackTrace(cmd.getErr());
+            return 1;
+        });
+        return cl.execute(args);
+    }
+}

@@ -1,0 +1,215 @@
+/*
+ * spectro.h -- the whole native ABI of spectro.
+ *
+ * Two backends implement every function declared here, with the same symbol names:
+ *   libspectro_cpu.so   native/src/*.c      (C, OpenMP, fp32; the reference)
+ *   libspectro_cuda.so  kernels/*.cu        (CUDA; bf16 or fp32 compute, fp32 accumulation)
+ * Java loads exactly one of them per model through the FFM API (io.spectro.nativeabi).
+ *
+ * Rules every function follows:
+ *   - returns sp_status (SP_OK == 0) unless documented otherwise;
+ *   - on failure, sp_last_error() returns a thread-local, NUL-terminated message that names the
+ *     function and what was wrong ("sp_forward: token 70000 at [1, 3] outside vocab 50304");
+ *   - never calls exit(), abort() or assert(); allocation failure is SP_ERR_OOM;
+ *   - pointers documented "host" are ordinary CPU memory owned by the caller; handles own their
+ *     backend memory (device memory on CUDA) and are released by their *_destroy function.
+ *
+ * Model (GPT-NeoX / Pythia, parallel residual), see ../../docs/architecture.md:
+ *   x0 = embed_in[tokens]                                   [B, T, d]
+ *   x_{l+1} = x_l + attn_l(LN1_l(x_l)) + mlp_l(LN2_l(x_l))  l = 0 .. L-1
+ *   logits = LN_f(x_L) @ embed_out^T                        never materialised for all tokens
+ *   loss[b, t] = -log softmax(logits[b, t])[tokens[b, t+1]] t = 0 .. T-2
+ *
+ * Parameters live in ONE flat float32 buffer of sp_param_count() floats. Tensors are stored
+ * contiguously, row-major, in this canonical order (HF names, shapes [rows, cols]):
+ *   index 0                 gpt_neox.embed_in.weight                          [V, d]
+ *   for layer l: base = 1 + 12*l, prefix gpt_neox.layers.{l}.
+ *     base+0  input_layernorm.weight [d]      base+1  input_layernorm.bias [d]
+ *     base+2  post_attention_layernorm.weight [d]  base+3  post_attention_layernorm.bias [d]
+ *     base+4  attention.query_key_value.weight [3d, d]   base+5  attention.query_key_value.bias [3d]
+ *     base+6  attention.dense.weight [d, d]              base+7  attention.dense.bias [d]
+ *     base+8  mlp.dense_h_to_4h.weight [f, d]            base+9  mlp.dense_h_to_4h.bias [f]
+ *     base+10 mlp.dense_4h_to_h.weight [d, f]            base+11 mlp.dense_4h_to_h.bias [d]
+ *   index 1 + 12*L          gpt_neox.final_layer_norm.weight [d]
+ *   index 2 + 12*L          gpt_neox.final_layer_norm.bias [d]
+ *   index 3 + 12*L          embed_out.weight [V, d]
+ *   => SP_TENSORS(L) = 4 + 12*L tensors.
+ * query_key_value rows are laid out per head: head h owns rows h*3*hd .. (h+1)*3*hd, as
+ * [q_h (hd rows) | k_h (hd rows) | v_h (hd rows)], hd = d / n_heads.
+ */
+#ifndef SPECTRO_H
+#define SPECTRO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SP_ABI_VERSION 1
+#define SP_TENSORS(n_layers) (4 + 12 * (n_layers))
+
+typedef enum {
+    SP_OK = 0,
+    SP_ERR_INVALID = 1,      /* bad argument, shape, token id, NULL handle */
+    SP_ERR_OOM = 2,          /* host or device allocation failed */
+    SP_ERR_UNAVAILABLE = 3,  /* backend cannot run here (no GPU, no driver, ...) */
+    SP_ERR_NUMERIC = 4,      /* NaN or inf produced (loss, gradient, parameter) */
+    SP_ERR_INTERNAL = 5      /* CUDA/runtime error or a broken invariant */
+} sp_status;
+
+typedef struct {
+    int32_t vocab_size;    /* V: rows of embed_in / embed_out (50304 for Pythia <= 2.8B) */
+    int32_t d_model;       /* d */
+    int32_t n_layers;      /* L */
+    int32_t n_heads;       /* nh; d % nh == 0, hd = d / nh */
+    int32_t d_ff;          /* f (intermediate_size, 4d for Pythia) */
+    int32_t rotary_dims;   /* rotary_pct * hd, even, <= hd */
+    int32_t max_seq;       /* max_position_embeddings; T must be <= max_seq */
+    float rotary_base;     /* rotary_emb_base (10000) */
+    float ln_eps;          /* layer_norm_eps (1e-5) */
+} sp_config;
+
+typedef enum { SP_PRECISION_FP32 = 0, SP_PRECISION_BF16 = 1 } sp_precision;
+
+typedef struct {
+    int32_t n_threads;     /* CPU: OpenMP threads (0 = library default). CUDA: ignored */
+    int32_t device;        /* CUDA device ordinal. CPU: ignored */
+    int32_t precision;     /* sp_precision. CPU: only FP32 (BF16 is SP_ERR_INVALID) */
+    int32_t max_batch;     /* largest B*T the model will see (activation memory is sized by it) */
+} sp_options;
+
+/* A strided 2-D block of the flat parameter buffer: element (r, c) is at
+ * offset + r * stride + c, for 0 <= r < rows, 0 <= c < cols. A component (method.md section 1)
+ * is a list of blocks; its elements are numbered block by block, row-major inside a block
+ * (this numbering keys the SGLD noise and the RMSProp state). */
+typedef struct {
+    int64_t offset;
+    int64_t rows;
+    int64_t cols;
+    int64_t stride;
+} sp_block;
+
+typedef struct sp_model sp_model;   /* weights w (mutable), anchor w* (copy at load), grads */
+typedef struct sp_batch sp_batch;   /* token ids [B, T] resident in backend memory + optional cache */
+typedef struct sp_buffer sp_buffer; /* a float buffer in backend memory (RMSProp state, ...) */
+typedef struct sp_accum sp_accum;   /* streaming sums over draws for the chi estimator */
+
+/* ---------------------------------------------------------------- library */
+int32_t sp_abi_version(void);               /* returns SP_ABI_VERSION */
+const char *sp_backend_name(void);          /* "cpu" or "cuda" */
+const char *sp_last_error(void);            /* thread-local; "" when none */
+/* SP_OK when the backend can run on this machine; otherwise SP_ERR_UNAVAILABLE and
+ * sp_last_error() says why ("no CUDA device: cudaGetDeviceCount returned 35 ..."). */
+sp_status sp_backend_probe(void);
+
+/* ---------------------------------------------------------------- layout */
+sp_status sp_config_validate(const sp_config *cfg);
+int64_t sp_param_count(const sp_config *cfg);    /* -1 on invalid config */
+/* offsets[i], i < SP_TENSORS(L): float offset of canonical tensor i in the flat buffer. */
+sp_status sp_param_offsets(const sp_config *cfg, int64_t *offsets, int32_t n);
+
+/* ---------------------------------------------------------------- model */
+sp_status sp_model_create(const sp_config *cfg, const sp_options *opt, sp_model **out);
+sp_status sp_model_destroy(sp_model *m);    /* NULL is fine */
+/* Copies n floats from host into both w and the anchor w* (n must be sp_param_count). */
+sp_status sp_model_load(sp_model *m, const float *host_params, int64_t n);
+/* Read/write a range [offset, offset+n) of w (host <-> backend). */
+sp_status sp_params_read(sp_model *m, int64_t offset, int64_t n, float *host_out);
+sp_status sp_params_write(sp_model *m, int64_t offset, int64_t n, const float *host_in);
+/* w[blocks] <- w*[blocks]  (end of a chain: restore the anchor). */
+sp_status sp_params_reset(sp_model *m, const sp_block *blocks, int32_t n_blocks);
+/* Read a range of the gradient buffer (same layout as the parameters). */
+sp_status sp_grads_read(sp_model *m, int64_t offset, int64_t n, float *host_out);
+
+/* ---------------------------------------------------------------- batches */
+/* Uploads tokens [B, T] (host, int32). Checks 0 <= id < V, T >= 2, T <= max_seq, B*T <= max_batch. */
+sp_status sp_batch_create(sp_model *m, const int32_t *host_tokens, int32_t B, int32_t T, sp_batch **out);
+sp_status sp_batch_destroy(sp_batch *b);    /* NULL is fine */
+/* Restriction-aware fast path. Computes, with the CURRENT weights, the residual stream at the
+ * input of layer `layer` (0 <= layer <= L; layer == L caches the input of the final LayerNorm)
+ * and keeps it in the batch ([B, T, d] floats). Later forwards on this batch start at that layer.
+ * The caller guarantees that no weight below `layer` (embed_in, layers < layer) changes while the
+ * cache is in use. layer < 0 drops the cache. */
+sp_status sp_batch_cache_at(sp_model *m, sp_batch *b, int32_t layer);
+int64_t sp_batch_cache_bytes(const sp_config *cfg, int32_t B, int32_t T); /* bytes one cache takes */
+
+/* ---------------------------------------------------------------- forward / backward */
+/* Per-token losses, losses_out[b*(T-1) + t] = -log p(tokens[b,t+1] | tokens[b,<=t]) (host,
+ * [B, T-1], may be NULL); mean_out = their mean (may be NULL). The classifier is fused with the
+ * cross-entropy: logits are formed a chunk of rows at a time, never [B*T, V] at once. */
+sp_status sp_forward(sp_model *m, sp_batch *b, float *losses_out, double *mean_out);
+
+/* Which gradients sp_forward_backward forms. */
+typedef struct {
+    /* Backward stops at the input of this layer: layers < stop_layer and embed_in get no
+     * gradient (0 = the whole model). Must be <= the batch's cached layer when it has one. */
+    int32_t stop_layer;
+    /* Only tensors touched by these blocks get weight gradients (NULL / 0 = every tensor at or
+     * above stop_layer, embed_in included when stop_layer == 0). Entries of touched tensors
+     * outside the blocks may be written too; untouched tensors keep whatever they held. */
+    const sp_block *blocks;
+    int32_t n_blocks;
+} sp_grad_request;
+
+/* Forward, then gradient of the MEAN per-token loss over all B*(T-1) predictions into the
+ * model's gradient buffer (overwritten, not accumulated). losses_out / mean_out as in sp_forward. */
+sp_status sp_forward_backward(sp_model *m, sp_batch *b, const sp_grad_request *req,
+                              float *losses_out, double *mean_out);
+
+/* ---------------------------------------------------------------- buffers */
+sp_status sp_buffer_create(sp_model *m, int64_t n, sp_buffer **out);   /* zero-filled */
+sp_status sp_buffer_destroy(sp_buffer *buf);
+sp_status sp_buffer_read(sp_buffer *buf, int64_t offset, int64_t n, float *host_out);
+sp_status sp_buffer_write(sp_buffer *buf, int64_t offset, int64_t n, const float *host_in);
+
+/* ---------------------------------------------------------------- SGLD */
+/* One fused update over the elements of `blocks` (numbered as described at sp_block), using the
+ * gradient buffer g (from the last sp_forward_backward) and the anchor w*:
+ *   rmsprop:  V <- alpha V + (1 - alpha) g^2 ;  G = 1 / (sqrt(V) + rms_eps)     (V in `rms`)
+ *   plain:    G = 1
+ *   w <- w - (lr/2) G (nbeta g + gamma (w - w*)) + sqrt(lr) sqrt(G) xi * noise_scale
+ * xi ~ N(0,1) from sp_noise(seed, stream, step, element index) below; noise_scale is 1 for SGLD
+ * and 0 for the noise-free (gradient descent) test mode. `rms` must hold the component's element
+ * count (may be NULL when rmsprop == 0). Returns SP_ERR_NUMERIC if any updated w is not finite. */
+typedef struct {
+    float lr;            /* epsilon */
+    float nbeta;         /* n * beta */
+    float gamma;         /* localization strength */
+    int32_t rmsprop;     /* 0 plain SGLD, 1 RMSProp-SGLD */
+    float alpha;         /* RMSProp decay (0.99) */
+    float rms_eps;       /* RMSProp additive constant (0.1) */
+    float noise_scale;   /* 1 = SGLD, 0 = noise-free */
+    uint32_t stream;     /* (component index << 12) | chain : independent noise per chain */
+    uint64_t seed;
+    uint64_t step;       /* global step counter of this chain (burn-in included) */
+} sp_sgld_params;
+
+sp_status sp_sgld_update(sp_model *m, const sp_block *blocks, int32_t n_blocks, sp_buffer *rms,
+                         const sp_sgld_params *p);
+
+/* The noise generator, exposed so that tests and other backends can reproduce it exactly.
+ * Philox4x32-10 with key k = (seed & 0xffffffff, seed >> 32) and counter
+ *   c = (element / 4 [low 32 bits], stream, step & 0xffffffff, step >> 32).
+ * The four outputs x0..x3 give uniforms u_i = ((x_i >> 8) + 0.5) * 2^-24 in (0, 1), and two
+ * Box-Muller pairs computed in double precision:
+ *   n0 = sqrt(-2 ln u0) cos(2 pi u1), n1 = sqrt(-2 ln u0) sin(2 pi u1), n2, n3 likewise from u2, u3.
+ * Element e takes n_{e % 4}, rounded to float. Writes out[i] for elements first .. first+n-1. */
+sp_status sp_noise(uint64_t seed, uint32_t stream, uint64_t step, int64_t first, int64_t n,
+                   float *host_out);
+
+/* ---------------------------------------------------------------- estimator accumulation */
+/* Streaming sums over draws for n probe tokens (backend memory, double precision):
+ *   sum_l[t]   += l[t]          sum_phil[t] += phi * l[t]
+ * where l = the per-token losses of the LAST sp_forward on `b` (b must hold n = B*(T-1) losses). */
+sp_status sp_accum_create(sp_model *m, int64_t n, sp_accum **out);
+sp_status sp_accum_destroy(sp_accum *a);
+sp_status sp_accum_add(sp_accum *a, sp_model *m, sp_batch *b, double phi);
+sp_status sp_accum_read(sp_accum *a, double *host_sum_l, double *host_sum_phil);
+sp_status sp_accum_reset(sp_accum *a);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SPECTRO_H */
