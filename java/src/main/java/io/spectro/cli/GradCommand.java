@@ -58,11 +58,11 @@ public final class GradCommand implements Callable<Integer> {
     public Integer call() {
         Inputs.checkThreads(threads);
         boolean bf16 = Inputs.bf16(precision);
+        ModelConfig c = Checkpoint.inspect(model).config(); // validate every input before loading anything big
+        Npy.Ints x = Inputs.tokens(tokens, c);
         Backend b = Backend.load(backend);
         try (Checkpoint ck = Checkpoint.open(model); Arena arena = Arena.ofShared()) {
-            ModelConfig c = ck.config();
             ParamLayout layout = ck.layout();
-            Npy.Ints x = Inputs.tokens(tokens, c);
             int B = x.dim(0), T = x.dim(1);
             int rows = Inputs.rowsPerChunk(B, T, maxBatchTokens);
             long n = layout.total();

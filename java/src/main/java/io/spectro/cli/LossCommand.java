@@ -67,10 +67,11 @@ public final class LossCommand implements Callable<Integer> {
     public Integer call() {
         Inputs.checkThreads(threads);
         boolean bf16 = Inputs.bf16(precision);
+        Checkpoint.Info info = Checkpoint.inspect(model); // validate every input before loading anything big
+        ModelConfig c = info.config();
+        Npy.Ints x = input.tokens != null ? Inputs.tokens(input.tokens, c) : textTokens(info, c);
         Backend b = Backend.load(backend);
         try (Checkpoint ck = Checkpoint.open(model)) {
-            ModelConfig c = ck.config();
-            Npy.Ints x = input.tokens != null ? Inputs.tokens(input.tokens, c) : textTokens(ck, c);
             int B = x.dim(0), T = x.dim(1);
             int rows = Inputs.rowsPerChunk(B, T, maxBatchTokens);
             float[] losses = new float[B * (T - 1)];
@@ -94,7 +95,7 @@ public final class LossCommand implements Callable<Integer> {
         return 0;
     }
 
-    private Npy.Ints textTokens(Checkpoint ck, ModelConfig c) {
+    private Npy.Ints textTokens(Checkpoint.Info ck, ModelConfig c) {
         Path tok = tokenizer != null ? tokenizer : ck.tokenizerJson();
         if (tok == null) throw new SpectroException("--text needs a tokenizer: " + ck.root() + " has no tokenizer.json; give --tokenizer FILE");
         if (!Files.isRegularFile(tok)) throw new SpectroException("--tokenizer " + tok + ": no such file");
