@@ -27,7 +27,9 @@ final class TokenizerJson {
     static Tokenizer read(Path file) {
         JsonNode root;
         try {
-            root = MAPPER.readTree(Files.readAllBytes(file));
+            byte[] bytes = Files.readAllBytes(file);
+            if (bytes.length == 0) throw bad(file, "file is empty");
+            root = MAPPER.readTree(bytes);
         } catch (NoSuchFileException e) {
             throw new SpectroException(file + ": tokenizer file not found");
         } catch (IOException e) {
