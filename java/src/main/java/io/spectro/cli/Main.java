@@ -11,6 +11,7 @@ import picocli.CommandLine.Command;
         subcommands = {
                 CommandLine.HelpCommand.class,
                 InfoCommand.class, InitCommand.class, LossCommand.class, GradCommand.class, BenchCommand.class,
+                DataCommand.class, ChiCommand.class,
         })
 public final class Main {
     public static void main(String[] args) {

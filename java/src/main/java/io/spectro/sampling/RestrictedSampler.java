@@ -33,7 +33,7 @@ public final class RestrictedSampler {
         public final int chain;
         public final long step;
 
-        NonFiniteException(String component, int chain, long step, String what) {
+        public NonFiniteException(String component, int chain, long step, String what) {
             super("component " + component + ", chain " + chain + ", step " + step + ": " + what);
             this.chain = chain;
             this.step = step;
