@@ -7,7 +7,6 @@ import io.spectro.model.ModelConfig;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
-import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -236,6 +235,4 @@ public final class Backend {
     public String toString() {
         return name + " (" + abi.library + ")";
     }
-
-    static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT;
 }

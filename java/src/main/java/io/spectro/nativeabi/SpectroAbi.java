@@ -1,15 +1,12 @@
 package io.spectro.nativeabi;
 
-import java.lang.foreign.AddressLayout;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
 import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.StructLayout;
 import java.lang.foreign.SymbolLookup;
-import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
-import java.lang.invoke.VarHandle;
 import java.nio.file.Path;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
@@ -61,13 +58,6 @@ public final class SpectroAbi {
     public static final int SP_OK = 0, SP_ERR_INVALID = 1, SP_ERR_OOM = 2, SP_ERR_UNAVAILABLE = 3,
             SP_ERR_NUMERIC = 4, SP_ERR_INTERNAL = 5;
     public static final int SP_PRECISION_FP32 = 0, SP_PRECISION_BF16 = 1;
-
-    /** A pointer to a pointer (the {@code sp_model **out} arguments). */
-    static final AddressLayout PTR = ADDRESS;
-
-    static VarHandle field(StructLayout s, String name) {
-        return s.varHandle(MemoryLayout.PathElement.groupElement(name));
-    }
 
     static long offset(StructLayout s, String name) {
         return s.byteOffset(MemoryLayout.PathElement.groupElement(name));
@@ -226,6 +216,4 @@ public final class SpectroAbi {
         s.set(JAVA_LONG, offset(SP_SGLD_PARAMS, "seed"), p.seed());
         s.set(JAVA_LONG, offset(SP_SGLD_PARAMS, "step"), p.step());
     }
-
-    static final ValueLayout.OfLong LONG = JAVA_LONG;
 }
