@@ -14,7 +14,6 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 import java.io.IOException;
-import java.lang.reflect.InvocationTargetException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -116,23 +115,7 @@ public final class LossCommand implements Callable<Integer> {
         return Inputs.checkTokens(input.text.toString(), new Npy.Ints(Arrays.copyOf(ids, B * T), new long[]{B, T}), c);
     }
 
-    /**
-     * Tokenizes text with io.spectro.tokenizer.Tokenizer (owned by another package; bound reflectively
-     * so this command builds before that package is merged). Lead: after the merge this body can be
-     * {@code return io.spectro.tokenizer.Tokenizer.load(tokenizerJson).encode(text);}.
-     */
     static int[] encodeText(Path tokenizerJson, String text) {
-        try {
-            Class<?> cls = Class.forName("io.spectro.tokenizer.Tokenizer");
-            Object t = cls.getMethod("load", Path.class).invoke(null, tokenizerJson);
-            return (int[]) cls.getMethod("encode", String.class).invoke(t, text);
-        } catch (ClassNotFoundException | NoSuchMethodException e) {
-            throw new SpectroException("--text: this build has no tokenizer (io.spectro.tokenizer.Tokenizer); give --tokens X.npy", e);
-        } catch (InvocationTargetException e) {
-            if (e.getCause() instanceof RuntimeException r) throw r;
-            throw new SpectroException(tokenizerJson + ": tokenizer failed (" + e.getCause() + ")", e.getCause());
-        } catch (IllegalAccessException e) {
-            throw new IllegalStateException(e);
-        }
+        return io.spectro.tokenizer.Tokenizer.load(tokenizerJson).encode(text);
     }
 }
