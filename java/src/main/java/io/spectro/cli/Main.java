@@ -11,7 +11,7 @@ import picocli.CommandLine.Command;
         subcommands = {
                 CommandLine.HelpCommand.class,
                 InfoCommand.class, InitCommand.class, LossCommand.class, GradCommand.class, BenchCommand.class,
-                DataCommand.class, ChiCommand.class, TrainCommand.class, DemoCommand.class,
+                DataCommand.class, ChiCommand.class, TrainCommand.class,
         })
 public final class Main {
     public static void main(String[] args) {
