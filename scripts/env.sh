@@ -36,3 +36,5 @@ spectro_stale() {
   [ -e "$target" ] || return 0
   [ -n "$(find "$@" -newer "$target" -type f -print -quit 2>/dev/null)" ]
 }
+# Maven 3.8's bundled Guava calls sun.misc.Unsafe; JDK 24+ warns on every build without this.
+export MAVEN_OPTS="${MAVEN_OPTS:-} --sun-misc-unsafe-memory-access=allow"
