@@ -10,6 +10,7 @@ import picocli.CommandLine.Command;
         description = "Susceptibility spectroscopy for Pythia (GPT-NeoX) language models.",
         subcommands = {
                 CommandLine.HelpCommand.class,
+                WhitenCommand.class, ClusterCommand.class, MapCommand.class, ReportCommand.class, CompareCommand.class,
         })
 public final class Main {
     public static void main(String[] args) {

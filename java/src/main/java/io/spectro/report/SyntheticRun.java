@@ -42,7 +42,7 @@ public final class SyntheticRun {
         }
 
         public static Spec of(int rows, int components, int clusters, long seed) {
-            return new Spec(rows, components, clusters, 0.5, 0, false, 16, seed);
+            return new Spec(rows, components, clusters, 1.0, 0, false, 16, seed);
         }
 
         public Spec withHostile(boolean h) { return new Spec(rows, components, clusters, separation, uniformMode, h, seqLen, seed); }
