@@ -310,6 +310,8 @@ extern "C" sp_status sp_model_create(const sp_config *cfg, const sp_options *opt
     int64_t rc = (512LL << 20) / (4LL * m->V);
     if (rc >= 64) rc = rc / 64 * 64;
     if (rc < 1) rc = 1;
+    const char *rows_env = getenv("SPECTRO_CLASSIFIER_ROWS");   /* testing: force small chunks */
+    if (rows_env && atoll(rows_env) > 0) rc = atoll(rows_env);
     if (rc > m->Nmax) rc = m->Nmax;
     m->Rc = (int)rc;
     int nt = SP_TENSORS(m->L);
