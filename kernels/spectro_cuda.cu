@@ -137,22 +137,21 @@ extern "C" sp_status sp_backend_probe(void) {
 extern "C" sp_status sp_config_validate(const sp_config *c) {
     const char *fn = "sp_config_validate";
     if (!c) return INVALID("%s: config is NULL", fn);
-    if (c->vocab_size <= 0) return INVALID("%s: vocab_size %d must be > 0", fn, c->vocab_size);
-    if (c->d_model <= 0) return INVALID("%s: d_model %d must be > 0", fn, c->d_model);
-    if (c->n_layers <= 0) return INVALID("%s: n_layers %d must be > 0", fn, c->n_layers);
-    if (c->n_heads <= 0) return INVALID("%s: n_heads %d must be > 0", fn, c->n_heads);
-    if (c->d_model % c->n_heads != 0)
-        return INVALID("%s: d_model %d is not a multiple of n_heads %d", fn, c->d_model, c->n_heads);
-    if (c->d_ff <= 0) return INVALID("%s: d_ff %d must be > 0", fn, c->d_ff);
+    /* the same limits as the CPU backend, so that both agree on what is a valid model */
+    if (c->vocab_size < 1 || c->vocab_size > (1 << 24))
+        return INVALID("%s: vocab_size %d outside [1, 16777216]", fn, c->vocab_size);
+    if (c->d_model < 1 || c->d_model > 65536) return INVALID("%s: d_model %d outside [1, 65536]", fn, c->d_model);
+    if (c->n_layers < 1 || c->n_layers > 4096) return INVALID("%s: n_layers %d outside [1, 4096]", fn, c->n_layers);
+    if (c->n_heads < 1 || c->d_model % c->n_heads != 0)
+        return INVALID("%s: n_heads %d must be >= 1 and divide d_model %d", fn, c->n_heads, c->d_model);
+    if (c->d_ff < 1 || c->d_ff > (1 << 20)) return INVALID("%s: d_ff %d outside [1, 1048576]", fn, c->d_ff);
     int hd = c->d_model / c->n_heads;
     if (c->rotary_dims < 0 || c->rotary_dims > hd || c->rotary_dims % 2 != 0)
         return INVALID("%s: rotary_dims %d must be even and in [0, head_dim %d]", fn, c->rotary_dims, hd);
-    if (c->max_seq < 2) return INVALID("%s: max_seq %d must be >= 2", fn, c->max_seq);
+    if (c->max_seq < 2 || c->max_seq > (1 << 20)) return INVALID("%s: max_seq %d outside [2, 1048576]", fn, c->max_seq);
     if (!(c->rotary_base > 0.0f) || !isfinite(c->rotary_base))
         return INVALID("%s: rotary_base %g must be > 0", fn, (double)c->rotary_base);
     if (!(c->ln_eps > 0.0f) || !isfinite(c->ln_eps)) return INVALID("%s: ln_eps %g must be > 0", fn, (double)c->ln_eps);
-    if ((int64_t)3 * c->d_model > INT32_MAX / 2 || (int64_t)c->d_ff > INT32_MAX / 2)
-        return INVALID("%s: d_model %d / d_ff %d too large", fn, c->d_model, c->d_ff);
     return SP_OK;
 }
 
@@ -289,7 +288,8 @@ extern "C" sp_status sp_model_create(const sp_config *cfg, const sp_options *opt
     sp_set_fn("sp_model_create");
     if (opt->precision != SP_PRECISION_FP32 && opt->precision != SP_PRECISION_BF16)
         return INVALID("sp_model_create: precision %d is neither SP_PRECISION_FP32 (0) nor SP_PRECISION_BF16 (1)", opt->precision);
-    if (opt->max_batch < 2) return INVALID("sp_model_create: max_batch %d must be >= 2 (B*T tokens)", opt->max_batch);
+    if (opt->max_batch < 2 || opt->max_batch > (1 << 24))
+        return INVALID("sp_model_create: max_batch %d outside [2, 16777216] (B*T tokens)", opt->max_batch);
     int hd = cfg->d_model / cfg->n_heads;
     if (hd > attention_max_head_dim())
         return INVALID("sp_model_create: head dim %d > %d is not supported by the CUDA backend", hd, attention_max_head_dim());
@@ -433,15 +433,18 @@ static sp_status validate_blocks(const char *fn, const sp_model *m, const sp_blo
     int64_t tot = 0;
     for (int i = 0; i < nb; i++) {
         const sp_block *b = &blocks[i];
-        if (b->offset < 0 || b->rows < 0 || b->cols < 0 || b->rows > m->P || b->cols > m->P || b->stride < 0 ||
-            b->stride > m->P)
-            return INVALID("%s: block %d (offset %lld, rows %lld, cols %lld, stride %lld) has a negative or oversized field",
-                           fn, i, (long long)b->offset, (long long)b->rows, (long long)b->cols, (long long)b->stride);
+        if (b->offset < 0 || b->rows < 0 || b->cols < 0)
+            return INVALID("%s: block %d (offset %lld, rows %lld, cols %lld) has a negative field", fn, i,
+                           (long long)b->offset, (long long)b->rows, (long long)b->cols);
         if (b->rows == 0 || b->cols == 0) continue;
         if (b->rows > 1 && b->stride < b->cols)
             return INVALID("%s: block %d has stride %lld < cols %lld (rows would overlap)", fn, i, (long long)b->stride,
                            (long long)b->cols);
-        int64_t last = b->offset + (b->rows - 1) * b->stride + b->cols;   /* one past the last element */
+        if (b->rows > m->P || b->cols > m->P || b->offset >= m->P || (b->rows > 1 && b->stride > m->P))
+            return INVALID("%s: block %d (offset %lld, rows %lld, cols %lld, stride %lld) reaches outside the %lld parameters",
+                           fn, i, (long long)b->offset, (long long)b->rows, (long long)b->cols, (long long)b->stride,
+                           (long long)m->P);
+        int64_t last = b->offset + (b->rows > 1 ? (b->rows - 1) * b->stride : 0) + b->cols;  /* one past the end */
         if (last > m->P)
             return INVALID("%s: block %d (offset %lld, rows %lld, cols %lld, stride %lld) ends at %lld beyond the %lld parameters",
                            fn, i, (long long)b->offset, (long long)b->rows, (long long)b->cols, (long long)b->stride,
@@ -482,6 +485,7 @@ static sp_status upload_blocks(sp_model *m, const sp_block *blocks, int nb) {
     int64_t acc = 0;
     for (int i = 0; i < nb; i++) {
         hb[i] = blocks[i];
+        if (hb[i].rows == 1) hb[i].stride = hb[i].cols;
         hs[i] = acc;
         if (blocks[i].rows > 0 && blocks[i].cols > 0) acc += blocks[i].rows * blocks[i].cols;
         else { hb[i].rows = 0; hb[i].cols = 1; }  /* empty: never selected by the search (start == next start) */
@@ -614,11 +618,11 @@ static sp_status layer_forward(sp_model *m, int l, int B, int T) {
 }
 
 /* Runs embedding (or the cache) .. final LN. */
-static sp_status forward_trunk(sp_model *m, sp_batch *b) {
+static sp_status forward_trunk(sp_model *m, sp_batch *b, int use_cache) {
     const int N = b->B * b->T, d = m->d;
     const int64_t Nd = (int64_t)m->Nmax * d;
     int start = 0;
-    if (b->cache_layer >= 0) {
+    if (use_cache && b->cache_layer >= 0) {
         start = b->cache_layer;
         CK(cudaMemcpyAsync(ACT(m->resid, start, Nd), b->cache, sizeof(float) * N * d, cudaMemcpyDeviceToDevice, m->st));
     } else {
@@ -723,7 +727,7 @@ extern "C" sp_status sp_batch_cache_at(sp_model *m, sp_batch *b, int32_t layer) 
 extern "C" sp_status sp_forward(sp_model *m, sp_batch *b, float *losses_out, double *mean_out) {
     MODEL_ENTER("sp_forward", m);
     TRY(check_batch("sp_forward", m, b));
-    TRY(forward_trunk(m, b));
+    TRY(forward_trunk(m, b, 1));
     TRY(classifier(m, b, 0, 0, 0));
     return finish_losses(m, b, losses_out, mean_out);
 }
@@ -803,32 +807,35 @@ extern "C" sp_status sp_forward_backward(sp_model *m, sp_batch *b, const sp_grad
     if (stop < 0 || stop > L) return INVALID("sp_forward_backward: stop_layer %d outside [0, %d]", stop, L);
     const sp_block *blocks = req ? req->blocks : NULL;
     int nbk = req ? req->n_blocks : 0;
-    if (!blocks) nbk = 0;
+    if (!blocks && nbk != 0) return INVALID("sp_forward_backward: blocks is NULL but n_blocks = %d", nbk);
     int64_t total = 0;
     TRY(validate_blocks("sp_forward_backward", m, blocks, nbk, &total));
     unsigned char *need = (unsigned char *)calloc(nt, 1);
     if (!need) return sp_set_error(SP_ERR_OOM, "sp_forward_backward: out of host memory");
-    int lo = L + 1, any = 0;
+    int lo = L;                                    /* lowest layer the backward enters; -1: down to embed_in */
     for (int i = 0; i < nt; i++) {
         int layer = tensor_layer(L, i);
-        if (layer < stop && !(stop == 0 && layer == -1)) continue;          /* below stop_layer: no gradient */
-        int want = 1;
+        int below_stop = layer < stop && !(stop == 0 && layer == -1);
+        int want = !below_stop;
         if (nbk > 0) {
             want = 0;
             for (int k = 0; k < nbk && !want; k++) want = block_touches(&blocks[k], m->off[i], m->off[i + 1]);
+            if (want && below_stop) {
+                free(need);
+                return INVALID("sp_forward_backward: a block touches tensor %d (%s) below stop_layer %d", i,
+                               i == T_EMBED ? "embed_in" : "a lower layer", stop);
+            }
         }
-        if (want) { need[i] = 1; any = 1; if (layer < lo) lo = layer; }
+        if (want) { need[i] = 1; if (layer < lo) lo = layer; }
     }
-    if (any && b->cache_layer >= 0 && lo < b->cache_layer) {
-        free(need);
-        return INVALID("sp_forward_backward: a gradient is requested at layer %d (stop_layer %d) but the batch is cached at "
-                       "layer %d: the backward cannot go below the cache", lo < 0 ? 0 : lo, stop, b->cache_layer);
-    }
-    sp_status s = forward_trunk(m, b);
+    /* the batch's cache is used only when the backward stays at or above it (else: a full forward) */
+    int use_cache = b->cache_layer >= 0 && b->cache_layer <= (lo < 0 ? 0 : lo);
+    sp_status s = forward_trunk(m, b, use_cache);
     const int N = b->B * b->T, d = m->d;
     const int64_t Nd = (int64_t)m->Nmax * d;
     const int need_lnf = need[T_LNFW(L)] || need[T_LNFB(L)];
     const int below = lo < L;                      /* a layer or embed_in needs d x_L */
+    (void)total;
     if (s == SP_OK) s = classifier(m, b, 1, need[T_OUT(L)], need_lnf || below);
     if (s == SP_OK && (need_lnf || below)) {
         if (below) s = (cudaMemsetAsync(m->dres, 0, sizeof(float) * N * d, m->st) == cudaSuccess) ? SP_OK

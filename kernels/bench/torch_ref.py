@@ -256,9 +256,16 @@ def restricted_checks(lib, rep, tag, m, b, B, T, shapes, flat, ref_l, ref_g, g_f
     rep.check(max(rs) < 2e-3 and ok_el < 2e-3 and kept,
               f"{tag} head l{l}h{hh} blocks with cache: qkv.w/qkv.b/dense.w rel {rs[0]:.1e}/{rs[1]:.1e}/{rs[2]:.1e}, "
               f"block elements {ok_el:.1e}, untouched tensors kept: {kept}")
-    # a request below the cache must be refused
-    st = lib.lib.sp_forward_backward(m.h, b, sc.GradRequest(0, None, 0), np.empty(B * (T - 1), np.float32), None)
-    rep.check(st == 1 and "cache" in lib.err(), f"{tag} gradient below the cache refused: {st} '{lib.err()}'")
+    # a request below the cache: the cache is not used (full forward), result as without cache
+    l_full, _ = m.forward_backward(b, B, T)
+    r = rel_err(m.grads(), ref_g)
+    e = float(np.max(np.abs(l_full - ref_l)))
+    rep.check(r < 2e-3 and e < 2e-4, f"{tag} full gradient with a cache above: cache ignored, grads rel {r:.1e}, losses {e:.1e}")
+    # blocks below stop_layer are refused
+    arr = sc.blocks_array(mlp_blocks(off, shapes, 0))
+    st = lib.lib.sp_forward_backward(m.h, b, sc.GradRequest(1, sc.C.cast(arr, sc.C.POINTER(sc.Block)), 4),
+                                     np.empty(B * (T - 1), np.float32), None)
+    rep.check(st == 1 and "stop_layer" in lib.err(), f"{tag} blocks below stop_layer refused: {st} '{lib.err()}'")
     lib.call("sp_batch_cache_at", m.h, b, -1)
     # (3) mlp component of layer 0 with stop 0 (no cache): layers above run their backward
     blocks = mlp_blocks(off, shapes, 0)
@@ -384,13 +391,16 @@ def hf_check(rep, tag, flat, shapes, tokens, cfgt, ref_l, cuda_l, dev):
                              tie_word_embeddings=False, attention_dropout=0.0, hidden_dropout=0.0,
                              rope_parameters={"rope_type": "default", "rope_theta": base, "partial_rotary_factor": rd / hd})
         try:
-            model = GPTNeoXForCausalLM._from_config(conf, attn_implementation="eager", torch_dtype=torch.float64)
+            model = GPTNeoXForCausalLM._from_config(conf, attn_implementation="eager", dtype=torch.float64)
         except TypeError:
             model = GPTNeoXForCausalLM(conf).double()
         model = model.to(dev).double().eval()
         sd = {}
         for (name, shp), t in zip(shapes, split(torch.from_numpy(flat).double(), shapes)):
             sd[name] = t.clone()
+        keys = set(model.state_dict().keys())
+        if "embed_out.weight" not in keys and "lm_head.weight" in keys:   # transformers 5 renamed the head
+            sd["lm_head.weight"] = sd.pop("embed_out.weight")
         missing, unexpected = model.load_state_dict(sd, strict=False)
         missing = [k for k in missing if "rotary" not in k and "masked_bias" not in k and not k.endswith("attention.bias")]
         with torch.no_grad():
