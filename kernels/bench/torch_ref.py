@@ -435,6 +435,12 @@ def cmd_correctness(args):
         for precision in (0, 1):
             correctness_case(lib, rep, name, shape, B, T, precision, gen, dev, extra=extra, hf=hf and precision == 0)
         os.environ.pop("SPECTRO_CLASSIFIER_ROWS", None)
+    # the hand-written GEMMs (used when cuBLASLt is missing): WMMA bf16 and SIMT fp32
+    os.environ["SPECTRO_GEMM"] = "native"
+    for name, shape, B, T, extra, hf in (cases[0], cases[2]):
+        for precision in (0, 1):
+            correctness_case(lib, rep, name + " native-gemm", shape, B, T, precision, gen, dev)
+    os.environ.pop("SPECTRO_GEMM", None)
     print(f"correctness: {rep.n - rep.fail}/{rep.n} checks passed", flush=True)
     return 1 if rep.fail else 0
 
@@ -478,7 +484,7 @@ def cmd_bench(args):
             torch.cuda.synchronize()
             dt = (time.perf_counter() - t0) / n
             toks = B * T
-            flops = 6.0 * (P - V * d) * toks + 6.0 * V * d * toks + 12.0 * L * d * T * toks
+            flops = 6.0 * (P - V * d) * toks + 12.0 * L * d * T * toks   # same count as bench_cuda
             print(f"torch {shape_name}: B={B} T={T} params {P / 1e6:.1f}M fwd+bwd {dt * 1e3:.1f} ms, "
                   f"{toks / dt:,.0f} tokens/s, {flops / dt / 1e12:.1f} TFLOP/s, MFU {flops / dt / peak * 100:.1f}%", flush=True)
             del ws
