@@ -69,7 +69,7 @@ step() {
   echo "# spectro GPU check"
   echo
   echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), host $(hostname)"
-  echo "- commit: $(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown) $(git -C "$ROOT" status --porcelain 2>/dev/null | grep -q . && echo '(dirty tree)')"
+  echo "- commit: $(git -C "$ROOT" rev-parse --verify -q HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -q . && echo ' (dirty tree)')${GPU_CHECK_NOTE:+ -- $GPU_CHECK_NOTE}"
   echo "- GPU: $(timeout 20 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader 2>&1 | head -n 4 | tr '\n' ';')"
   echo "- nvcc: $(timeout 20 nvcc --version 2>&1 | grep -i release | head -n 1)"
   echo "- gcc: $(gcc --version 2>&1 | head -n 1)"
