@@ -10,6 +10,8 @@ import picocli.CommandLine.Command;
         description = "Susceptibility spectroscopy for Pythia (GPT-NeoX) language models.",
         subcommands = {
                 CommandLine.HelpCommand.class,
+                InfoCommand.class, InitCommand.class, LossCommand.class, GradCommand.class, BenchCommand.class,
+                DataCommand.class, ChiCommand.class, TrainCommand.class, DemoCommand.class,
         })
 public final class Main {
     public static void main(String[] args) {

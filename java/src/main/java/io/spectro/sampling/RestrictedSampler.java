@@ -7,6 +7,7 @@ import io.spectro.nativeabi.NativeBuffer;
 import io.spectro.nativeabi.NativeException;
 import io.spectro.nativeabi.NativeModel;
 import io.spectro.nativeabi.SgldParams;
+import io.spectro.nativeabi.SpectroAbi;
 
 import java.util.List;
 
@@ -32,7 +33,7 @@ public final class RestrictedSampler {
         public final int chain;
         public final long step;
 
-        NonFiniteException(String component, int chain, long step, String what) {
+        public NonFiniteException(String component, int chain, long step, String what) {
             super("component " + component + ", chain " + chain + ", step " + step + ": " + what);
             this.chain = chain;
             this.step = step;
@@ -59,10 +60,10 @@ public final class RestrictedSampler {
         long steps = o.stepsPerChain();
         float[][] stepLoss = new float[o.chains()][(int) steps];
         double[][] drawLoss = new double[o.chains()][o.draws()];
-        try (NativeBuffer rms = o.rmsprop() ? model.buffer(comp.numel()) : null) {
+        try {
             for (int c = 0; c < o.chains(); c++) {
                 model.resetParams(blocks);
-                if (rms != null) rms.zero();
+                try (NativeBuffer rms = o.rmsprop() ? model.buffer(comp.numel()) : null) { // V = 0 (zero-filled)
                 int draw = 0;
                 for (long s = 0; s < steps; s++) {
                     NativeBatch mb = obs.minibatch(s);
@@ -74,7 +75,7 @@ public final class RestrictedSampler {
                     try {
                         model.sgldUpdate(blocks, rms, p);
                     } catch (NativeException e) {
-                        if (e.status() == NativeException.NUMERIC)
+                        if (e.status() == SpectroAbi.SP_ERR_NUMERIC)
                             throw new NonFiniteException(comp.name(), c, s, "the SGLD update produced a non-finite weight");
                         throw e;
                     }
@@ -90,6 +91,7 @@ public final class RestrictedSampler {
                         draw++;
                     }
                     if (onStep != null) onStep.run();
+                }
                 }
             }
         } finally {
