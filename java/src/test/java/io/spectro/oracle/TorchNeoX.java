@@ -24,9 +24,10 @@ import org.bytedeco.pytorch.global.torch;
  *   softmax(q k^T / sqrt(hd) + causal mask) v,   mlp = W2 gelu_erf(W1 LN2(x) + b1) + b2
  *   loss[b, t] = -log_softmax(LN_f(x_L) W_out^T)[b, t, tokens[b, t+1]]
  * </pre>
- * Parameters are ONE flat leaf tensor in the canonical order of spectro.h (offsets computed here,
- * independently of {@code io.spectro.model.ParamLayout}); every canonical tensor is a view of it, so
- * the autograd gradient of the flat leaf is the gradient in canonical layout.
+ * Parameters are one leaf tensor per canonical tensor of spectro.h (as nn.Parameters would be);
+ * values come in and gradients go out as flat arrays in the canonical order, with offsets computed
+ * here, independently of {@code io.spectro.model.ParamLayout}. (One flat leaf with a view per tensor
+ * would be simpler but makes autograd zero-fill and add the whole buffer once per tensor.)
  *
  * <p>float32 or float64 ({@link DType}); the rotary tables are computed in double in Java and rounded
  * to the dtype. Not thread-safe. Tensors are released by the {@link PointerScope}s of the convenience
@@ -141,13 +142,12 @@ public final class TorchNeoX implements AutoCloseable {
     private final torch.ScalarType st;
     private final long[] off;
     private final long[][] shape;
-    private final Tensor w; // flat leaf [P], requires_grad
+    private final Tensor[] leaves; // one leaf per canonical tensor (as nn.Parameters), requires_grad
 
     public TorchNeoX(Dims m, float[] params, DType dtype) {
         this(m, dtype, params.length);
         try (PointerScope s = new PointerScope(); FloatPointer p = new FloatPointer(params)) {
-            Tensor t = torch.from_blob(p, new long[]{params.length}, new TensorOptions(torch.ScalarType.Float));
-            copyIn(t);
+            copyIn(torch.from_blob(p, new long[]{params.length}, new TensorOptions(torch.ScalarType.Float)));
         }
     }
 
@@ -165,12 +165,15 @@ public final class TorchNeoX implements AutoCloseable {
         this.shape = shapes(m);
         if (n != off[off.length - 1])
             throw new IllegalArgumentException("parameter buffer holds " + n + " values, the model needs " + off[off.length - 1]);
+        this.leaves = new Tensor[shape.length];
         try (PointerScope s = new PointerScope()) {
-            Tensor z = torch.zeros(new long[]{n}, new TensorOptions(st));
-            z.requires_grad_(true);
-            z.retainReference(); // survives this scope and any scope of the caller; released by close()
-            s.detach(z);
-            this.w = z;
+            for (int i = 0; i < shape.length; i++) {
+                Tensor z = torch.zeros(shape[i], new TensorOptions(st));
+                z.requires_grad_(true);
+                z.retainReference(); // survives this scope and any scope of the caller; released by close()
+                s.detach(z);
+                leaves[i] = z;
+            }
         }
     }
 
@@ -182,29 +185,48 @@ public final class TorchNeoX implements AutoCloseable {
         return dtype;
     }
 
-    /** The flat parameter leaf (requires_grad). Modify it only under a {@code NoGradGuard}. */
-    public Tensor weights() {
-        return w;
+    /** Canonical tensor i: a leaf with requires_grad. Modify it only under a {@code NoGradGuard}. */
+    public Tensor param(int i) {
+        return leaves[i];
+    }
+
+    /** All leaves in canonical order (what {@link #gradOf} differentiates against). */
+    public TensorVector params() {
+        return new TensorVector(leaves);
+    }
+
+    /** Canonical tensor index holding flat offset {@code o}. */
+    public int tensorAt(long o) {
+        for (int i = 0; i < shape.length; i++) if (o >= off[i] && o < off[i + 1]) return i;
+        throw new IllegalArgumentException("offset " + o + " outside the parameters");
+    }
+
+    /**
+     * A strided block of the flat layout (spectro.h sp_block: rows x cols, row stride {@code stride}) as a
+     * [rows, cols] view of its tensor {@code t} (a leaf or a gradient of the same shape). The block must lie
+     * inside one tensor whose element count is a multiple of the stride.
+     */
+    public Tensor blockView(Tensor t, long offset, long rows, long cols, long stride) {
+        int i = tensorAt(offset);
+        long n = off[i + 1] - off[i], start = offset - off[i];
+        if (n % stride != 0 || start % stride + cols > stride || start / stride + rows > n / stride)
+            throw new IllegalArgumentException("block at " + offset + " does not fit tensor " + i);
+        return t.view(n / stride, stride).narrow(0, start / stride, rows).narrow(1, start % stride, cols);
     }
 
     /** Overwrites all parameters. */
     public void setParams(double[] params) {
         if (params.length != off[off.length - 1]) throw new IllegalArgumentException("parameter count mismatch");
         try (PointerScope s = new PointerScope(); DoublePointer p = new DoublePointer(params)) {
-            Tensor t = torch.from_blob(p, new long[]{params.length}, new TensorOptions(torch.ScalarType.Double));
-            copyIn(t);
+            copyIn(torch.from_blob(p, new long[]{params.length}, new TensorOptions(torch.ScalarType.Double)));
         }
     }
 
-    private void copyIn(Tensor src) {
+    /** Copies a flat host tensor into the leaves (converting the dtype). */
+    private void copyIn(Tensor flat) {
         try (PointerScope s = new PointerScope(); org.bytedeco.pytorch.NoGradGuard g = new org.bytedeco.pytorch.NoGradGuard()) {
-            w.copy_(src); // converts dtype, copies out of the Java-owned blob
+            for (int i = 0; i < leaves.length; i++) leaves[i].copy_(flat.narrow(0, off[i], off[i + 1] - off[i]).view(shape[i]));
         }
-    }
-
-    /** Canonical tensor i as a view of the flat leaf (gradients flow to the leaf). */
-    public Tensor param(int i) {
-        return w.narrow(0, off[i], off[i + 1] - off[i]).view(shape[i]);
     }
 
     /** int tokens [B*T] row-major to an int64 tensor [B, T]; ids are checked against the vocabulary. */
@@ -251,10 +273,16 @@ public final class TorchNeoX implements AutoCloseable {
         return logp.gather(2, target).squeeze(2).neg(); // [B, T-1]
     }
 
-    /** Flat gradient [P] of a scalar loss with respect to the parameters (not accumulated). */
-    public Tensor gradOf(Tensor scalarLoss) {
-        TensorVector g = torch.grad(new TensorVector(scalarLoss), new TensorVector(w));
-        return g.get(0);
+    /** Gradients of a scalar loss with respect to every leaf, canonical order (not accumulated). */
+    public TensorVector gradOf(Tensor scalarLoss) {
+        return torch.grad(new TensorVector(scalarLoss), params());
+    }
+
+    /** The gradients concatenated into the flat canonical layout [P]. */
+    public static Tensor flatten(TensorVector grads) {
+        TensorVector flat = new TensorVector();
+        for (long i = 0; i < grads.size(); i++) flat.push_back(grads.get(i).reshape(-1));
+        return torch.cat(flat, 0);
     }
 
     /** Forward only (no graph). */
@@ -276,7 +304,7 @@ public final class TorchNeoX implements AutoCloseable {
             if (grad) {
                 losses = perTokenLoss(tok);
                 mean = losses.mean();
-                g = toDoubles(gradOf(mean));
+                g = toDoubles(flatten(gradOf(mean)));
             } else {
                 try (org.bytedeco.pytorch.NoGradGuard ng = new org.bytedeco.pytorch.NoGradGuard()) {
                     losses = perTokenLoss(tok);
@@ -345,6 +373,6 @@ public final class TorchNeoX implements AutoCloseable {
 
     @Override
     public void close() {
-        w.releaseReference();
+        for (Tensor t : leaves) t.releaseReference();
     }
 }
