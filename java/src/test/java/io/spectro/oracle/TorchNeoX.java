@@ -59,6 +59,7 @@ public final class TorchNeoX implements AutoCloseable {
     public record Result(double meanLoss, double[] losses, double[] grad) {}
 
     private static volatile boolean loaded;
+    private static String jniLibrary;
 
     /** Loads libtorch once; the cacheResources call avoids the SIGSEGV of a first load on an empty cache. */
     public static synchronized void ensureLoaded() {
@@ -68,8 +69,29 @@ public final class TorchNeoX implements AutoCloseable {
         } catch (java.io.IOException e) {
             throw new IllegalStateException("cannot extract the libtorch libraries: " + e.getMessage(), e);
         }
-        Loader.load(torch.class);
+        jniLibrary = Loader.load(torch.class);
         loaded = true;
+    }
+
+    /**
+     * Intra-op threads of libtorch (OpenMP) and of the OpenBLAS bundled with it, which runs its own
+     * pthread pool (default: one thread per core) and ignores torch.set_num_threads.
+     */
+    public static synchronized void setThreads(int n) {
+        ensureLoaded();
+        torch.set_num_threads(n);
+        java.nio.file.Path blas = java.nio.file.Path.of(jniLibrary).resolveSibling("libopenblas.so.0");
+        if (!java.nio.file.Files.exists(blas)) return;
+        java.lang.foreign.Linker linker = java.lang.foreign.Linker.nativeLinker();
+        java.lang.foreign.SymbolLookup lib = java.lang.foreign.SymbolLookup.libraryLookup(blas, java.lang.foreign.Arena.global());
+        lib.find("openblas_set_num_threads").ifPresent(f -> {
+            try {
+                linker.downcallHandle(f, java.lang.foreign.FunctionDescriptor.ofVoid(java.lang.foreign.ValueLayout.JAVA_INT))
+                        .invoke(n);
+            } catch (Throwable t) {
+                throw new IllegalStateException("openblas_set_num_threads failed", t);
+            }
+        });
     }
 
     // ---- canonical layout (spectro.h), computed independently -----------------------------------
