@@ -248,6 +248,7 @@ public final class ChiRun {
         try {
             if (Files.exists(f)) {
                 JsonNode old = JSON.readTree(f.toFile());
+                manifest = (ObjectNode) JSON.readTree(JSON.writeValueAsString(manifest)); // same number types as the file
                 Iterator<String> it = manifest.propertyNames().iterator();
                 while (it.hasNext()) {
                     String k = it.next();

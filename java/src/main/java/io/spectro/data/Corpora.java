@@ -65,7 +65,8 @@ public final class Corpora {
                 else if (!Files.exists(path)) throw new SpectroException(path + ": corpus file not found");
                 else throw new SpectroException(path + ": unsupported corpus file type (expected .txt, .jsonl, .jsonl.zst, .idx/.bin or .npy)");
             }
-            if (!Files.exists(path)) throw new SpectroException(path + ": corpus file not found");
+            if (!Files.exists(path) && !(k == Kind.MEGATRON && MegatronDataset.exists(path)))
+                throw new SpectroException(path + ": corpus file not found");
             out.add(new Entry(path, k, subset != null ? subset : stem(path)));
         }
         return out;

@@ -133,7 +133,7 @@ public final class Demo {
         tok.save(data.resolve("tokenizer.json"));
         int[] text = textRows(docs, tok, Integer.MAX_VALUE);
         int textRows = text.length / T;
-        Synthetic.Sequences syn = Synthetic.generate(Math.max(2000, textRows), T, 1, cfg.vocabSize(), 0.9, 1);
+        Synthetic.Sequences syn = Synthetic.generate(Math.max(2000, 3 * textRows), T, 1, cfg.vocabSize(), 0.9, 1);
         int rows = textRows + syn.rows();
         int[] all = Arrays.copyOf(text, rows * T);
         System.arraycopy(syn.tokens(), 0, all, text.length, syn.tokens().length);

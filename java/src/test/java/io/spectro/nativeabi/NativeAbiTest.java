@@ -93,7 +93,9 @@ class NativeAbiTest {
                 double s = 0;
                 for (float v : l) {
                     assertTrue(Float.isFinite(v));
-                    assertEquals(Math.log(TINY.vocabSize()), v, 0.3);
+                    // logits ~ N(0, (0.02 * sqrt(d))^2) = N(0, 0.16^2): a token's loss is ln V minus its
+                    // logit's deviation, so 33 tokens spread about +-0.5 around ln V (4 sigma = 0.64)
+                    assertEquals(Math.log(TINY.vocabSize()), v, 0.8);
                     s += v;
                 }
                 assertEquals(s / l.length, mean, 1e-5);

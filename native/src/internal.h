@@ -1,0 +1,97 @@
+/*
+ * internal.h -- structures and helpers shared by the CPU backend's translation units.
+ */
+#ifndef SPECTRO_INTERNAL_H
+#define SPECTRO_INTERNAL_H
+
+#include "../include/spectro.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---------------------------------------------------------------- errors (errors.c) */
+/* Sets the thread-local message ("fn: ...") and returns s. */
+sp_status sp_fail(sp_status s, const char *fn, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void sp_clear_error(void);
+
+/* 64-byte aligned, zero-filled allocation of n floats-or-bytes; NULL on failure or overflow. */
+void *sp_alloc(size_t count, size_t size);
+void sp_free(void *p);
+
+/* ---------------------------------------------------------------- handles */
+/* Activations of one forward pass, sized for max_batch tokens N (row n = b*T + t). */
+typedef struct {
+    float *x;          /* [L+1, N, d] residual stream at the input of layer l (x[L]: final LN input) */
+    float *ln1;        /* [L, N, d]   LN1 output */
+    float *ln1_mean;   /* [L, N] */
+    float *ln1_rstd;   /* [L, N] */
+    float *ln2;        /* [L, N, d]   LN2 output */
+    float *ln2_mean;   /* [L, N] */
+    float *ln2_rstd;   /* [L, N] */
+    float *qkv;        /* [L, N, 3d]  after rotary */
+    float *lse;        /* [L, B, nh, T] attention log-sum-exp (N*nh per layer) */
+    float *atty;       /* [L, N, d]   attention output before attention.dense */
+    float *fch;        /* [L, N, f]   dense_h_to_4h output (pre-GELU) */
+    float *fcg;        /* [L, N, f]   GELU output */
+    float *lnf;        /* [N, d]      final LN output */
+    float *lnf_mean;   /* [N] */
+    float *lnf_rstd;   /* [N] */
+    /* scratch (forward and backward) */
+    float *ao;         /* [N, d]  attention.dense output / dy (attention output grad) */
+    float *mo;         /* [N, d]  MLP output */
+    float *dres;       /* [N, d]  gradient of the residual stream */
+    float *dln1;       /* [N, d] */
+    float *dln2;       /* [N, d] */
+    float *dqkv;       /* [N, 3d] */
+    float *dfc;        /* [N, f] */
+    float *logits;     /* [min(CLS_CHUNK, N), V] classifier chunk */
+    float *xc;         /* [CLS_CHUNK, d] */
+    float *dxc;        /* [CLS_CHUNK, d] */
+} sp_acts;
+
+struct sp_model {
+    sp_config c;
+    int nthreads;
+    int max_batch;
+    int64_t P;          /* parameter count */
+    int64_t *off;       /* [SP_TENSORS(L) + 1] tensor offsets, off[ntensors] = P */
+    int ntensors;
+    float *w;           /* [P] weights */
+    float *wstar;       /* [P] anchor w* */
+    float *g;           /* [P] gradients */
+    float *rope_cos;    /* [max_seq, rd/2] */
+    float *rope_sin;    /* [max_seq, rd/2] */
+    float *gemm_ws;     /* [nthreads, GEMM_SCRATCH_FLOATS] */
+    float *att_ws;      /* [nthreads, 2 * max_seq] */
+    int att_ws_stride;
+    sp_acts a;
+};
+
+struct sp_batch {
+    sp_model *m;        /* owner */
+    int B, T;
+    int32_t *tokens;    /* [B, T] */
+    float *losses;      /* [B, T-1] losses of the last forward */
+    int has_losses;
+    float *cache;       /* [B, T, d] residual stream at the input of layer cache_layer */
+    int cache_layer;    /* -1: none */
+};
+
+struct sp_buffer {
+    int64_t n;
+    float *data;
+};
+
+struct sp_accum {
+    int64_t n;
+    double *sum_l;
+    double *sum_phil;
+};
+
+/* model.c helpers used by sgld.c */
+sp_status sp_check_blocks(const sp_model *m, const sp_block *blocks, int32_t n_blocks,
+                          const char *fn, int64_t *total_out);
+void sp_use_threads(const sp_model *m);
+
+#endif

@@ -1,0 +1,578 @@
+/*
+ * model.c -- the model ABI of the CPU backend: layout, model and batch handles, forward,
+ * forward+backward (restriction aware) and the per-batch residual cache.
+ */
+#include "internal.h"
+#include "gemm.h"
+#include "ops.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <string.h>
+
+#define MAX_THREADS 1024
+
+/* ---------------------------------------------------------------- layout */
+
+static sp_status check_config(const sp_config *c, const char *fn) {
+    if (!c) return sp_fail(SP_ERR_INVALID, fn, "config is NULL");
+    if (c->vocab_size < 1 || c->vocab_size > (1 << 24))
+        return sp_fail(SP_ERR_INVALID, fn, "vocab_size %d outside [1, 16777216]", c->vocab_size);
+    if (c->d_model < 1 || c->d_model > 65536)
+        return sp_fail(SP_ERR_INVALID, fn, "d_model %d outside [1, 65536]", c->d_model);
+    if (c->n_layers < 1 || c->n_layers > 4096)
+        return sp_fail(SP_ERR_INVALID, fn, "n_layers %d outside [1, 4096]", c->n_layers);
+    if (c->n_heads < 1 || c->d_model % c->n_heads != 0)
+        return sp_fail(SP_ERR_INVALID, fn, "n_heads %d must be >= 1 and divide d_model %d",
+                       c->n_heads, c->d_model);
+    if (c->d_ff < 1 || c->d_ff > (1 << 20))
+        return sp_fail(SP_ERR_INVALID, fn, "d_ff %d outside [1, 1048576]", c->d_ff);
+    int hd = c->d_model / c->n_heads;
+    if (c->rotary_dims < 0 || c->rotary_dims > hd || c->rotary_dims % 2 != 0)
+        return sp_fail(SP_ERR_INVALID, fn, "rotary_dims %d must be even and in [0, head_dim %d]",
+                       c->rotary_dims, hd);
+    if (c->max_seq < 2 || c->max_seq > (1 << 20))
+        return sp_fail(SP_ERR_INVALID, fn, "max_seq %d outside [2, 1048576]", c->max_seq);
+    if (!(c->rotary_base > 0.0f) || !isfinite(c->rotary_base))
+        return sp_fail(SP_ERR_INVALID, fn, "rotary_base %g must be finite and > 0", c->rotary_base);
+    if (!(c->ln_eps > 0.0f) || !isfinite(c->ln_eps))
+        return sp_fail(SP_ERR_INVALID, fn, "ln_eps %g must be finite and > 0", c->ln_eps);
+    return SP_OK;
+}
+
+/* number of floats of canonical tensor i (see spectro.h) */
+static int64_t tensor_numel(const sp_config *c, int i) {
+    int64_t V = c->vocab_size, d = c->d_model, f = c->d_ff;
+    int L = c->n_layers;
+    if (i == 0 || i == 3 + 12 * L) return V * d;
+    if (i == 1 + 12 * L || i == 2 + 12 * L) return d;
+    static const int kind[12] = {0, 0, 0, 0, 1, 2, 3, 0, 4, 5, 4, 0};
+    switch (kind[(i - 1) % 12]) {
+    case 1: return 3 * d * d;
+    case 2: return 3 * d;
+    case 3: return d * d;
+    case 4: return f * d;
+    case 5: return f;
+    default: return d;
+    }
+}
+
+sp_status sp_config_validate(const sp_config *cfg) {
+    sp_clear_error();
+    return check_config(cfg, "sp_config_validate");
+}
+
+int64_t sp_param_count(const sp_config *cfg) {
+    if (check_config(cfg, "sp_param_count") != SP_OK) return -1;
+    int64_t V = cfg->vocab_size, d = cfg->d_model, f = cfg->d_ff, L = cfg->n_layers;
+    return 2 * V * d + L * (4 * d + 3 * d * d + 3 * d + d * d + d + 2 * f * d + f + d) + 2 * d;
+}
+
+sp_status sp_param_offsets(const sp_config *cfg, int64_t *offsets, int32_t n) {
+    sp_clear_error();
+    sp_status s = check_config(cfg, "sp_param_offsets");
+    if (s) return s;
+    int nt = SP_TENSORS(cfg->n_layers);
+    if (!offsets) return sp_fail(SP_ERR_INVALID, "sp_param_offsets", "offsets is NULL");
+    if (n != nt)
+        return sp_fail(SP_ERR_INVALID, "sp_param_offsets", "n = %d but the model has %d tensors", n, nt);
+    int64_t o = 0;
+    for (int i = 0; i < nt; i++) { offsets[i] = o; o += tensor_numel(cfg, i); }
+    return SP_OK;
+}
+
+/* ---------------------------------------------------------------- model */
+
+void sp_use_threads(const sp_model *m) { omp_set_num_threads(m->nthreads); }
+
+static void free_acts(sp_acts *a) {
+    float **p = (float **)a;
+    for (size_t i = 0; i < sizeof(sp_acts) / sizeof(float *); i++) { sp_free(p[i]); p[i] = NULL; }
+}
+
+sp_status sp_model_destroy(sp_model *m) {
+    sp_clear_error();
+    if (!m) return SP_OK;
+    free_acts(&m->a);
+    sp_free(m->off); sp_free(m->w); sp_free(m->wstar); sp_free(m->g);
+    sp_free(m->rope_cos); sp_free(m->rope_sin); sp_free(m->gemm_ws); sp_free(m->att_ws);
+    sp_free(m);
+    return SP_OK;
+}
+
+sp_status sp_model_create(const sp_config *cfg, const sp_options *opt, sp_model **out) {
+    const char *fn = "sp_model_create";
+    sp_clear_error();
+    if (!out) return sp_fail(SP_ERR_INVALID, fn, "out is NULL");
+    *out = NULL;
+    sp_status s = check_config(cfg, fn);
+    if (s) return s;
+    if (!opt) return sp_fail(SP_ERR_INVALID, fn, "options is NULL");
+    if (opt->precision != SP_PRECISION_FP32)
+        return sp_fail(SP_ERR_INVALID, fn, "precision %d not supported: the CPU backend computes in fp32 only",
+                       opt->precision);
+    if (opt->n_threads < 0 || opt->n_threads > MAX_THREADS)
+        return sp_fail(SP_ERR_INVALID, fn, "n_threads %d outside [0, %d]", opt->n_threads, MAX_THREADS);
+    if (opt->max_batch < 2 || opt->max_batch > (1 << 24))
+        return sp_fail(SP_ERR_INVALID, fn, "max_batch %d outside [2, 16777216]", opt->max_batch);
+
+    sp_model *m = sp_alloc(1, sizeof(sp_model));
+    if (!m) return sp_fail(SP_ERR_OOM, fn, "out of memory (model struct)");
+    m->c = *cfg;
+    m->nthreads = opt->n_threads > 0 ? opt->n_threads : omp_get_num_procs();
+    if (m->nthreads > MAX_THREADS) m->nthreads = MAX_THREADS;
+    m->max_batch = opt->max_batch;
+    m->ntensors = SP_TENSORS(cfg->n_layers);
+    m->P = sp_param_count(cfg);
+
+    size_t L = cfg->n_layers, d = cfg->d_model, f = cfg->d_ff, V = cfg->vocab_size;
+    size_t N = (size_t)opt->max_batch, nh = cfg->n_heads, half = cfg->rotary_dims / 2;
+    size_t S = cfg->max_seq, chunk = N < CLS_CHUNK ? N : CLS_CHUNK;
+    int ok = 1;
+#define ALLOC(dst, n) do { if (ok) ok = ((dst) = sp_alloc((n), sizeof(float))) != NULL; } while (0)
+    ok = (m->off = sp_alloc(m->ntensors + 1, sizeof(int64_t))) != NULL;
+    ALLOC(m->w, m->P);
+    ALLOC(m->wstar, m->P);
+    ALLOC(m->g, m->P);
+    ALLOC(m->rope_cos, S * half);
+    ALLOC(m->rope_sin, S * half);
+    ALLOC(m->gemm_ws, (size_t)m->nthreads * GEMM_SCRATCH_FLOATS);
+    m->att_ws_stride = (int)(2 * S + 16);
+    ALLOC(m->att_ws, (size_t)m->nthreads * m->att_ws_stride);
+    sp_acts *a = &m->a;
+    ALLOC(a->x, (L + 1) * N * d);
+    ALLOC(a->ln1, L * N * d);
+    ALLOC(a->ln1_mean, L * N);
+    ALLOC(a->ln1_rstd, L * N);
+    ALLOC(a->ln2, L * N * d);
+    ALLOC(a->ln2_mean, L * N);
+    ALLOC(a->ln2_rstd, L * N);
+    ALLOC(a->qkv, L * N * 3 * d);
+    ALLOC(a->lse, L * N * nh);
+    ALLOC(a->atty, L * N * d);
+    ALLOC(a->fch, L * N * f);
+    ALLOC(a->fcg, L * N * f);
+    ALLOC(a->lnf, N * d);
+    ALLOC(a->lnf_mean, N);
+    ALLOC(a->lnf_rstd, N);
+    ALLOC(a->ao, N * d);
+    ALLOC(a->mo, N * d);
+    ALLOC(a->dres, N * d);
+    ALLOC(a->dln1, N * d);
+    ALLOC(a->dln2, N * d);
+    ALLOC(a->dqkv, N * 3 * d);
+    ALLOC(a->dfc, N * f);
+    ALLOC(a->logits, chunk * V);
+    ALLOC(a->xc, CLS_CHUNK * d);
+    ALLOC(a->dxc, CLS_CHUNK * d);
+#undef ALLOC
+    if (!ok) {
+        double mb = (double)(3 * (size_t)m->P + (L + 1) * N * d + L * N * (6 * d + 2 * f) +
+                             chunk * V) * 4.0 / 1048576.0;
+        sp_model_destroy(m);
+        return sp_fail(SP_ERR_OOM, fn, "out of memory allocating about %.0f MiB (params x3 + activations "
+                       "for max_batch %d)", mb, opt->max_batch);
+    }
+    for (int i = 0; i < m->ntensors; i++) m->off[i + 1] = m->off[i] + tensor_numel(cfg, i);
+    /* rotary tables as HF computes them in fp32: inv_freq = 1 / base^(2i/rd), angle = t * inv_freq */
+    for (size_t t = 0; t < S; t++)
+        for (size_t i = 0; i < half; i++) {
+            float inv_freq = 1.0f / powf(cfg->rotary_base, (float)(2 * i) / (float)cfg->rotary_dims);
+            float ang = (float)t * inv_freq;
+            m->rope_cos[t * half + i] = (float)cos((double)ang);
+            m->rope_sin[t * half + i] = (float)sin((double)ang);
+        }
+    *out = m;
+    return SP_OK;
+}
+
+sp_status sp_model_load(sp_model *m, const float *host_params, int64_t n) {
+    const char *fn = "sp_model_load";
+    sp_clear_error();
+    if (!m) return sp_fail(SP_ERR_INVALID, fn, "model is NULL");
+    if (!host_params) return sp_fail(SP_ERR_INVALID, fn, "params is NULL");
+    if (n != m->P)
+        return sp_fail(SP_ERR_INVALID, fn, "n = %lld but the model has %lld parameters",
+                       (long long)n, (long long)m->P);
+    memcpy(m->w, host_params, sizeof(float) * (size_t)n);
+    memcpy(m->wstar, host_params, sizeof(float) * (size_t)n);
+    return SP_OK;
+}
+
+static sp_status check_range(const sp_model *m, int64_t offset, int64_t n, const void *ptr,
+                             const char *fn) {
+    if (!m) return sp_fail(SP_ERR_INVALID, fn, "model is NULL");
+    if (!ptr && n > 0) return sp_fail(SP_ERR_INVALID, fn, "host pointer is NULL");
+    if (offset < 0 || n < 0 || offset > m->P || n > m->P - offset)
+        return sp_fail(SP_ERR_INVALID, fn, "range [%lld, %lld) outside the %lld parameters",
+                       (long long)offset, (long long)offset + (long long)n, (long long)m->P);
+    return SP_OK;
+}
+
+sp_status sp_params_read(sp_model *m, int64_t offset, int64_t n, float *host_out) {
+    sp_clear_error();
+    sp_status s = check_range(m, offset, n, host_out, "sp_params_read");
+    if (s) return s;
+    if (n) memcpy(host_out, m->w + offset, sizeof(float) * (size_t)n);
+    return SP_OK;
+}
+
+sp_status sp_params_write(sp_model *m, int64_t offset, int64_t n, const float *host_in) {
+    sp_clear_error();
+    sp_status s = check_range(m, offset, n, host_in, "sp_params_write");
+    if (s) return s;
+    if (n) memcpy(m->w + offset, host_in, sizeof(float) * (size_t)n);
+    return SP_OK;
+}
+
+sp_status sp_grads_read(sp_model *m, int64_t offset, int64_t n, float *host_out) {
+    sp_clear_error();
+    sp_status s = check_range(m, offset, n, host_out, "sp_grads_read");
+    if (s) return s;
+    if (n) memcpy(host_out, m->g + offset, sizeof(float) * (size_t)n);
+    return SP_OK;
+}
+
+sp_status sp_check_blocks(const sp_model *m, const sp_block *blocks, int32_t n_blocks,
+                          const char *fn, int64_t *total_out) {
+    if (n_blocks < 0) return sp_fail(SP_ERR_INVALID, fn, "n_blocks %d < 0", n_blocks);
+    if (n_blocks > 0 && !blocks) return sp_fail(SP_ERR_INVALID, fn, "blocks is NULL but n_blocks = %d", n_blocks);
+    int64_t total = 0;
+    for (int i = 0; i < n_blocks; i++) {
+        const sp_block *bk = &blocks[i];
+        if (bk->offset < 0 || bk->rows < 0 || bk->cols < 0)
+            return sp_fail(SP_ERR_INVALID, fn, "block %d (offset %lld, rows %lld, cols %lld) has a negative field",
+                           i, (long long)bk->offset, (long long)bk->rows, (long long)bk->cols);
+        if (bk->rows == 0 || bk->cols == 0) continue;
+        if (bk->rows > 1 && bk->stride < bk->cols)
+            return sp_fail(SP_ERR_INVALID, fn, "block %d: stride %lld < cols %lld (rows would overlap)",
+                           i, (long long)bk->stride, (long long)bk->cols);
+        if (bk->rows > m->P || bk->cols > m->P || bk->offset >= m->P ||
+            (bk->rows > 1 && bk->stride > m->P) ||
+            bk->offset + (bk->rows - 1) * (bk->rows > 1 ? bk->stride : 0) + bk->cols > m->P)
+            return sp_fail(SP_ERR_INVALID, fn, "block %d (offset %lld, rows %lld, cols %lld, stride %lld) "
+                           "reaches outside the %lld parameters", i, (long long)bk->offset,
+                           (long long)bk->rows, (long long)bk->cols, (long long)bk->stride,
+                           (long long)m->P);
+        total += bk->rows * bk->cols;
+    }
+    if (total_out) *total_out = total;
+    return SP_OK;
+}
+
+sp_status sp_params_reset(sp_model *m, const sp_block *blocks, int32_t n_blocks) {
+    const char *fn = "sp_params_reset";
+    sp_clear_error();
+    if (!m) return sp_fail(SP_ERR_INVALID, fn, "model is NULL");
+    sp_status s = sp_check_blocks(m, blocks, n_blocks, fn, NULL);
+    if (s) return s;
+    for (int i = 0; i < n_blocks; i++)
+        for (int64_t r = 0; r < blocks[i].rows; r++) {
+            int64_t o = blocks[i].offset + r * blocks[i].stride;
+            memcpy(m->w + o, m->wstar + o, sizeof(float) * (size_t)blocks[i].cols);
+        }
+    return SP_OK;
+}
+
+/* ---------------------------------------------------------------- batches */
+
+sp_status sp_batch_create(sp_model *m, const int32_t *host_tokens, int32_t B, int32_t T, sp_batch **out) {
+    const char *fn = "sp_batch_create";
+    sp_clear_error();
+    if (!out) return sp_fail(SP_ERR_INVALID, fn, "out is NULL");
+    *out = NULL;
+    if (!m) return sp_fail(SP_ERR_INVALID, fn, "model is NULL");
+    if (!host_tokens) return sp_fail(SP_ERR_INVALID, fn, "tokens is NULL");
+    if (B < 1) return sp_fail(SP_ERR_INVALID, fn, "B = %d < 1", B);
+    if (T < 2) return sp_fail(SP_ERR_INVALID, fn, "T = %d < 2 (a batch needs a next token to predict)", T);
+    if (T > m->c.max_seq) return sp_fail(SP_ERR_INVALID, fn, "T = %d > max_seq %d", T, m->c.max_seq);
+    if ((int64_t)B * T > m->max_batch)
+        return sp_fail(SP_ERR_INVALID, fn, "B*T = %lld > max_batch %d of the model",
+                       (long long)B * T, m->max_batch);
+    for (int64_t i = 0; i < (int64_t)B * T; i++) {
+        int32_t id = host_tokens[i];
+        if (id < 0 || id >= m->c.vocab_size)
+            return sp_fail(SP_ERR_INVALID, fn, "token %d at [%lld, %lld] outside vocab %d", id,
+                           (long long)(i / T), (long long)(i % T), m->c.vocab_size);
+    }
+    sp_batch *b = sp_alloc(1, sizeof(sp_batch));
+    if (!b) return sp_fail(SP_ERR_OOM, fn, "out of memory (batch)");
+    b->m = m; b->B = B; b->T = T; b->cache_layer = -1;
+    b->tokens = sp_alloc((size_t)B * T, sizeof(int32_t));
+    b->losses = sp_alloc((size_t)B * (T - 1), sizeof(float));
+    if (!b->tokens || !b->losses) {
+        sp_free(b->tokens); sp_free(b->losses); sp_free(b);
+        return sp_fail(SP_ERR_OOM, fn, "out of memory (batch of %d x %d tokens)", B, T);
+    }
+    memcpy(b->tokens, host_tokens, sizeof(int32_t) * (size_t)B * T);
+    *out = b;
+    return SP_OK;
+}
+
+sp_status sp_batch_destroy(sp_batch *b) {
+    sp_clear_error();
+    if (!b) return SP_OK;
+    sp_free(b->tokens); sp_free(b->losses); sp_free(b->cache); sp_free(b);
+    return SP_OK;
+}
+
+int64_t sp_batch_cache_bytes(const sp_config *cfg, int32_t B, int32_t T) {
+    if (check_config(cfg, "sp_batch_cache_bytes") != SP_OK) return -1;
+    if (B < 1 || T < 1) {
+        sp_fail(SP_ERR_INVALID, "sp_batch_cache_bytes", "B = %d and T = %d must be >= 1", B, T);
+        return -1;
+    }
+    return (int64_t)B * T * cfg->d_model * (int64_t)sizeof(float);
+}
+
+static sp_status check_mb(const sp_model *m, const sp_batch *b, const char *fn) {
+    if (!m) return sp_fail(SP_ERR_INVALID, fn, "model is NULL");
+    if (!b) return sp_fail(SP_ERR_INVALID, fn, "batch is NULL");
+    if (b->m != m) return sp_fail(SP_ERR_INVALID, fn, "batch was created for another model");
+    return SP_OK;
+}
+
+/* ---------------------------------------------------------------- forward */
+
+#define T_(l, k) (1 + 12 * (l) + (k))       /* tensor index of layer l, slot k */
+#define W_(m, i) ((m)->w + (m)->off[i])
+#define G_(m, i) ((m)->g + (m)->off[i])
+
+static void layer_forward(sp_model *m, int l, int B, int T) {
+    const sp_config *c = &m->c;
+    int N = B * T, d = c->d_model, f = c->d_ff, nh = c->n_heads, hd = d / nh;
+    sp_acts *a = &m->a;
+    size_t Nd = (size_t)N * d, Nf = (size_t)N * f;
+    size_t lNd = (size_t)l * m->max_batch * d, lNf = (size_t)l * m->max_batch * f;
+    float *x = a->x + lNd, *xn = a->x + lNd + (size_t)m->max_batch * d;      /* [N,d] in, out */
+    float *ln1 = a->ln1 + lNd, *ln2 = a->ln2 + lNd;                           /* [N,d] */
+    float *m1 = a->ln1_mean + (size_t)l * m->max_batch, *r1 = a->ln1_rstd + (size_t)l * m->max_batch;
+    float *m2 = a->ln2_mean + (size_t)l * m->max_batch, *r2 = a->ln2_rstd + (size_t)l * m->max_batch;
+    float *qkv = a->qkv + 3 * lNd;                                            /* [N,3d] */
+    float *lse = a->lse + (size_t)l * m->max_batch * nh;                      /* [B,nh,T] */
+    float *atty = a->atty + lNd;                                              /* [N,d] */
+    float *fch = a->fch + lNf, *fcg = a->fcg + lNf;                           /* [N,f] */
+    float *ws = m->gemm_ws;
+    (void)Nf;
+
+    layernorm_forward(ln1, m1, r1, x, W_(m, T_(l, 0)), W_(m, T_(l, 1)), N, d, c->ln_eps);
+    matmul_forward(qkv, ln1, W_(m, T_(l, 4)), W_(m, T_(l, 5)), N, d, 3 * d, ws);
+    rotary_forward(qkv, m->rope_cos, m->rope_sin, B, T, nh, hd, c->rotary_dims);
+    attention_forward(atty, lse, qkv, B, T, nh, hd, m->att_ws, m->att_ws_stride);
+    matmul_forward(a->ao, atty, W_(m, T_(l, 6)), W_(m, T_(l, 7)), N, d, d, ws);
+    layernorm_forward(ln2, m2, r2, x, W_(m, T_(l, 2)), W_(m, T_(l, 3)), N, d, c->ln_eps);
+    matmul_forward(fch, ln2, W_(m, T_(l, 8)), W_(m, T_(l, 9)), N, d, f, ws);
+    gelu_forward(fcg, fch, (long)N * f);
+    matmul_forward(a->mo, fcg, W_(m, T_(l, 10)), W_(m, T_(l, 11)), N, f, d, ws);
+    residual_forward(xn, x, a->ao, a->mo, (long)Nd);
+}
+
+/* Residual stream from layer `start` (x[start] must hold its input; start == 0 embeds) up to the
+ * final LayerNorm output a.lnf. */
+static void forward_trunk(sp_model *m, const sp_batch *b, int start) {
+    const sp_config *c = &m->c;
+    int N = b->B * b->T, d = c->d_model, L = c->n_layers;
+    if (start == 0) encoder_forward(m->a.x, b->tokens, W_(m, 0), N, d);
+    for (int l = start; l < L; l++) layer_forward(m, l, b->B, b->T);
+    float *xL = m->a.x + (size_t)L * m->max_batch * d;
+    layernorm_forward(m->a.lnf, m->a.lnf_mean, m->a.lnf_rstd, xL, W_(m, 1 + 12 * L),
+                      W_(m, 2 + 12 * L), N, d, c->ln_eps);
+}
+
+/* Puts the batch's cache into x[cache_layer] and returns the layer to start at (0 without cache). */
+static int start_from_cache(sp_model *m, const sp_batch *b, int allow) {
+    if (b->cache_layer < 0 || !allow) return 0;
+    size_t n = (size_t)b->B * b->T * m->c.d_model;
+    memcpy(m->a.x + (size_t)b->cache_layer * m->max_batch * m->c.d_model, b->cache, sizeof(float) * n);
+    return b->cache_layer;
+}
+
+static sp_status finish_losses(sp_batch *b, float *losses_out, double *mean_out, const char *fn) {
+    int64_t n = (int64_t)b->B * (b->T - 1);
+    double sum = 0.0;
+    int64_t bad = -1;
+    for (int64_t i = 0; i < n; i++) {
+        sum += b->losses[i];
+        if (bad < 0 && !isfinite(b->losses[i])) bad = i;
+    }
+    b->has_losses = 1;
+    if (losses_out) memcpy(losses_out, b->losses, sizeof(float) * (size_t)n);
+    if (mean_out) *mean_out = sum / (double)n;
+    if (bad >= 0)
+        return sp_fail(SP_ERR_NUMERIC, fn, "loss at [%lld, %lld] is %g", (long long)(bad / (b->T - 1)),
+                       (long long)(bad % (b->T - 1)), b->losses[bad]);
+    return SP_OK;
+}
+
+sp_status sp_forward(sp_model *m, sp_batch *b, float *losses_out, double *mean_out) {
+    const char *fn = "sp_forward";
+    sp_clear_error();
+    sp_status s = check_mb(m, b, fn);
+    if (s) return s;
+    sp_use_threads(m);
+    int start = start_from_cache(m, b, 1);
+    forward_trunk(m, b, start);
+    const sp_config *c = &m->c;
+    int L = c->n_layers;
+    fused_classifier(b->losses, NULL, NULL, m->a.lnf, W_(m, 3 + 12 * L), b->tokens, b->B, b->T,
+                     c->d_model, c->vocab_size, m->a.logits, m->a.xc, m->a.dxc, m->gemm_ws);
+    return finish_losses(b, losses_out, mean_out, fn);
+}
+
+sp_status sp_batch_cache_at(sp_model *m, sp_batch *b, int32_t layer) {
+    const char *fn = "sp_batch_cache_at";
+    sp_clear_error();
+    sp_status s = check_mb(m, b, fn);
+    if (s) return s;
+    if (layer > m->c.n_layers)
+        return sp_fail(SP_ERR_INVALID, fn, "layer %d > n_layers %d", layer, m->c.n_layers);
+    if (layer < 0) {
+        sp_free(b->cache);
+        b->cache = NULL;
+        b->cache_layer = -1;
+        return SP_OK;
+    }
+    size_t n = (size_t)b->B * b->T * m->c.d_model;
+    if (!b->cache) {
+        b->cache = sp_alloc(n, sizeof(float));
+        if (!b->cache) return sp_fail(SP_ERR_OOM, fn, "out of memory (cache of %zu floats)", n);
+    }
+    b->cache_layer = -1;
+    sp_use_threads(m);
+    int d = m->c.d_model;
+    encoder_forward(m->a.x, b->tokens, W_(m, 0), b->B * b->T, d);
+    for (int l = 0; l < layer; l++) layer_forward(m, l, b->B, b->T);
+    memcpy(b->cache, m->a.x + (size_t)layer * m->max_batch * d, sizeof(float) * n);
+    b->cache_layer = layer;
+    return SP_OK;
+}
+
+/* ---------------------------------------------------------------- backward */
+
+/* Backward through layer l. On entry a.dres = dL/dx_{l+1}; on exit (when need_dx) dL/dx_l.
+ * tw[k]: tensor slot k of this layer wants its weight gradient. */
+static void layer_backward(sp_model *m, int l, int B, int T, const unsigned char *tw, int need_dx) {
+    const sp_config *c = &m->c;
+    int N = B * T, d = c->d_model, f = c->d_ff, nh = c->n_heads, hd = d / nh;
+    sp_acts *a = &m->a;
+    size_t lNd = (size_t)l * m->max_batch * d, lNf = (size_t)l * m->max_batch * f;
+    float *x = a->x + lNd;                                                    /* [N,d] */
+    float *ln1 = a->ln1 + lNd, *ln2 = a->ln2 + lNd;                           /* [N,d] */
+    float *m1 = a->ln1_mean + (size_t)l * m->max_batch, *r1 = a->ln1_rstd + (size_t)l * m->max_batch;
+    float *m2 = a->ln2_mean + (size_t)l * m->max_batch, *r2 = a->ln2_rstd + (size_t)l * m->max_batch;
+    float *qkv = a->qkv + 3 * lNd;                                            /* [N,3d] */
+    float *lse = a->lse + (size_t)l * m->max_batch * nh;                      /* [B,nh,T] */
+    float *atty = a->atty + lNd;                                              /* [N,d] */
+    float *fch = a->fch + lNf, *fcg = a->fcg + lNf;                           /* [N,f] */
+    float *ws = m->gemm_ws;
+    float *dres = a->dres;                                                    /* [N,d] */
+    float *dy = a->ao;                                                        /* [N,d] */
+#define GW(k) (tw[k] ? G_(m, T_(l, k)) : NULL)
+    int need_dln1 = need_dx || tw[0] || tw[1];
+    int need_dln2 = need_dx || tw[2] || tw[3];
+    int need_dqkv = need_dln1 || tw[4] || tw[5];
+    int need_dfc = need_dln2 || tw[8] || tw[9];
+
+    /* MLP branch: mo = fcg Wp^T + bp; fcg = gelu(fch); fch = ln2 Wfc^T + bfc */
+    matmul_backward(need_dfc ? a->dfc : NULL, GW(10), GW(11), dres, fcg, W_(m, T_(l, 10)), N, f, d, ws);
+    if (need_dfc) {
+        gelu_backward(a->dfc, fch, a->dfc, (long)N * f);
+        matmul_backward(need_dln2 ? a->dln2 : NULL, GW(8), GW(9), a->dfc, ln2, W_(m, T_(l, 8)), N, d, f, ws);
+    }
+    /* attention branch: ao = atty Wd^T + bd; atty = attn(rotary(ln1 Wqkv^T + bqkv)) */
+    matmul_backward(need_dqkv ? dy : NULL, GW(6), GW(7), dres, atty, W_(m, T_(l, 6)), N, d, d, ws);
+    if (need_dqkv) {
+        attention_backward(a->dqkv, dy, qkv, lse, B, T, nh, hd, m->att_ws, m->att_ws_stride);
+        rotary_backward(a->dqkv, m->rope_cos, m->rope_sin, B, T, nh, hd, c->rotary_dims);
+        matmul_backward(need_dln1 ? a->dln1 : NULL, GW(4), GW(5), a->dqkv, ln1, W_(m, T_(l, 4)), N, d, 3 * d, ws);
+    }
+    /* the two LayerNorms; dres (= dout, the skip path) accumulates their input gradients */
+    if (need_dln2)
+        layernorm_backward(need_dx ? dres : NULL, GW(2), GW(3), a->dln2, x, W_(m, T_(l, 2)), m2, r2, N, d);
+    if (need_dln1)
+        layernorm_backward(need_dx ? dres : NULL, GW(0), GW(1), a->dln1, x, W_(m, T_(l, 0)), m1, r1, N, d);
+#undef GW
+}
+
+/* Marks the tensors touched by the blocks (binary search over the offsets, row by row). */
+static void mark_touched(const sp_model *m, const sp_block *blocks, int n_blocks, unsigned char *touched) {
+    for (int i = 0; i < n_blocks; i++) {
+        const sp_block *bk = &blocks[i];
+        if (bk->rows == 0 || bk->cols == 0) continue;
+        for (int64_t r = 0; r < bk->rows; r++) {
+            int64_t lo = bk->offset + r * bk->stride, hi = lo + bk->cols; /* [lo, hi) */
+            int a = 0, z = m->ntensors - 1;                               /* last t with off[t] <= lo */
+            while (a < z) {
+                int mid = (a + z + 1) / 2;
+                if (m->off[mid] <= lo) a = mid; else z = mid - 1;
+            }
+            for (int t = a; t < m->ntensors && m->off[t] < hi; t++) touched[t] = 1;
+        }
+    }
+}
+
+sp_status sp_forward_backward(sp_model *m, sp_batch *b, const sp_grad_request *req,
+                              float *losses_out, double *mean_out) {
+    const char *fn = "sp_forward_backward";
+    sp_clear_error();
+    sp_status s = check_mb(m, b, fn);
+    if (s) return s;
+    const sp_config *c = &m->c;
+    int L = c->n_layers, d = c->d_model, N = b->B * b->T;
+    int stop = req ? req->stop_layer : 0;
+    if (stop < 0 || stop > L) return sp_fail(SP_ERR_INVALID, fn, "stop_layer %d outside [0, %d]", stop, L);
+    const sp_block *blocks = req ? req->blocks : NULL;
+    int n_blocks = req ? req->n_blocks : 0;
+    if (blocks == NULL && n_blocks != 0)
+        return sp_fail(SP_ERR_INVALID, fn, "blocks is NULL but n_blocks = %d", n_blocks);
+    if (blocks != NULL && n_blocks < 0) return sp_fail(SP_ERR_INVALID, fn, "n_blocks %d < 0", n_blocks);
+
+    /* which tensors want weight gradients */
+    unsigned char *touched = sp_alloc(m->ntensors, 1);
+    if (!touched) return sp_fail(SP_ERR_OOM, fn, "out of memory");
+    if (blocks && n_blocks > 0) {
+        s = sp_check_blocks(m, blocks, n_blocks, fn, NULL);
+        if (s) { sp_free(touched); return s; }
+        mark_touched(m, blocks, n_blocks, touched);
+        for (int t = 0; t < m->ntensors; t++) {
+            int layer = t == 0 ? -1 : (t <= 12 * L ? (t - 1) / 12 : L);
+            if (touched[t] && layer < stop && !(t == 0 && stop == 0)) {
+                sp_free(touched);
+                return sp_fail(SP_ERR_INVALID, fn, "a block touches tensor %d (%s) below stop_layer %d",
+                               t, t == 0 ? "embed_in" : "a lower layer", stop);
+            }
+        }
+    } else {
+        touched[0] = stop == 0;
+        for (int t = 1 + 12 * stop; t < m->ntensors; t++) touched[t] = 1;
+    }
+    /* lowest layer the backward has to enter; need_x0: gradient at the embedding output */
+    int need_x0 = stop == 0 && touched[0];
+    int lo = L;
+    for (int l = L - 1; l >= stop; l--)
+        for (int k = 0; k < 12; k++) if (touched[T_(l, k)]) lo = l;
+    if (need_x0) lo = 0;
+    int t_lnf_w = touched[1 + 12 * L], t_lnf_b = touched[2 + 12 * L], t_out = touched[3 + 12 * L];
+
+    sp_use_threads(m);
+    int start = start_from_cache(m, b, b->cache_layer >= 0 && b->cache_layer <= lo);
+    forward_trunk(m, b, start);
+    int need_dlnf = lo < L || t_lnf_w || t_lnf_b;
+    float *dlnf = m->a.dln1; /* [N,d] scratch */
+    fused_classifier(b->losses, need_dlnf ? dlnf : NULL, t_out ? G_(m, 3 + 12 * L) : NULL, m->a.lnf,
+                     W_(m, 3 + 12 * L), b->tokens, b->B, b->T, d, c->vocab_size, m->a.logits, m->a.xc,
+                     m->a.dxc, m->gemm_ws);
+    if (need_dlnf) {
+        float *xL = m->a.x + (size_t)L * m->max_batch * d;
+        if (lo < L) memset(m->a.dres, 0, sizeof(float) * (size_t)N * d);
+        layernorm_backward(lo < L ? m->a.dres : NULL, t_lnf_w ? G_(m, 1 + 12 * L) : NULL,
+                           t_lnf_b ? G_(m, 2 + 12 * L) : NULL, dlnf, xL, W_(m, 1 + 12 * L),
+                           m->a.lnf_mean, m->a.lnf_rstd, N, d);
+    }
+    for (int l = L - 1; l >= lo; l--)
+        layer_backward(m, l, b->B, b->T, touched + T_(l, 0), l > lo || (l == 0 && need_x0));
+    if (need_x0) encoder_backward(G_(m, 0), m->a.dres, b->tokens, N, d, c->vocab_size);
+    sp_free(touched);
+    return finish_losses(b, losses_out, mean_out, fn);
+}

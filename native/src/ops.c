@@ -1,0 +1,409 @@
+/*
+ * ops.c -- the layer operations of the CPU backend (see ops.h for shapes and semantics).
+ * Parallelisation: OpenMP over independent outputs (tokens, heads, channel blocks, GEMM tiles);
+ * every reduction runs in a fixed order inside one thread => bit-identical for any thread count.
+ */
+#include "ops.h"
+#include "gemm.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- vector helpers */
+
+static inline float hsum8(__m256 v) { /* fixed-order horizontal sum */
+    __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
+    __m128 s = _mm_add_ps(lo, hi);                  /* (0+4, 1+5, 2+6, 3+7) */
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));         /* (0+2, 1+3) */
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+}
+
+static inline float vdot(const float *a, const float *b, int n) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
+    }
+    for (; i + 8 <= n; i += 8)
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+    float s = hsum8(_mm256_add_ps(acc0, acc1));
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+static inline float vsum(const float *a, int n) {
+    __m256 acc = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) acc = _mm256_add_ps(acc, _mm256_loadu_ps(a + i));
+    float s = hsum8(acc);
+    for (; i < n; i++) s += a[i];
+    return s;
+}
+
+/* y += alpha * x */
+static inline void vaxpy(float *y, float alpha, const float *x, int n) {
+    __m256 va = _mm256_set1_ps(alpha);
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += alpha * x[i];
+}
+
+/* exp for 8 floats (Cephes expf polynomial, ~1-2 ulp; inputs clamped to [-87.3, 88.7]) */
+static inline __m256 exp256(__m256 x) {
+    const __m256 hi = _mm256_set1_ps(88.3762626647949f), lo = _mm256_set1_ps(-87.3365478515625f);
+    x = _mm256_min_ps(hi, _mm256_max_ps(lo, x)); /* operand order keeps NaN */
+    __m256 fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
+    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
+    __m256 y = _mm256_set1_ps(1.9875691500E-4f);
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507E-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073E-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894E-2f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459E-1f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201E-1f));
+    __m256 x2 = _mm256_mul_ps(x, x);
+    y = _mm256_fmadd_ps(y, x2, _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+}
+
+static inline float exp1(float x) { /* the same function for a single float (tails) */
+    float in[8] = {x, x, x, x, x, x, x, x}, out[8];
+    _mm256_storeu_ps(out, exp256(_mm256_loadu_ps(in)));
+    return out[0];
+}
+
+float vmax(const float *x, int n) {
+    __m256 m = _mm256_set1_ps(-INFINITY);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(x + i));
+    float r[8];
+    _mm256_storeu_ps(r, m);
+    float best = r[0];
+    for (int k = 1; k < 8; k++) best = r[k] > best ? r[k] : best;
+    for (; i < n; i++) best = x[i] > best ? x[i] : best;
+    return best;
+}
+
+/* sum_i exp(row[i] - shift), accumulated in double (8 float lanes widened per step);
+ * when store, row[i] <- exp(row[i] - shift). */
+double sum_exp_shifted(float *row, int n, float shift, int store) {
+    __m256 vs = _mm256_set1_ps(shift);
+    __m256d acc0 = _mm256_setzero_pd(), acc1 = _mm256_setzero_pd();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(row + i), vs));
+        if (store) _mm256_storeu_ps(row + i, e);
+        acc0 = _mm256_add_pd(acc0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+        acc1 = _mm256_add_pd(acc1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+    }
+    double a[4], b[4];
+    _mm256_storeu_pd(a, acc0);
+    _mm256_storeu_pd(b, acc1);
+    double s = ((a[0] + b[0]) + (a[1] + b[1])) + ((a[2] + b[2]) + (a[3] + b[3]));
+    for (; i < n; i++) {
+        float e = exp1(row[i] - shift);
+        if (store) row[i] = e;
+        s += e;
+    }
+    return s;
+}
+
+/* ---------------------------------------------------------------- encoder */
+
+void encoder_forward(float *x, const int32_t *tokens, const float *wte, int N, int d) {
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++)
+        memcpy(x + (long)n * d, wte + (long)tokens[n] * d, sizeof(float) * d);
+}
+
+void encoder_backward(float *dwte, const float *dx, const int32_t *tokens, int N, int d, int V) {
+    memset(dwte, 0, sizeof(float) * (size_t)V * d);
+    /* parallel over column blocks: each thread owns columns, tokens scanned in order */
+    int nblk = (d + 15) / 16;
+    #pragma omp parallel for schedule(static)
+    for (int cb = 0; cb < nblk; cb++) {
+        int c0 = cb * 16, c1 = c0 + 16 < d ? c0 + 16 : d;
+        for (int n = 0; n < N; n++) {
+            float *dst = dwte + (long)tokens[n] * d;
+            const float *src = dx + (long)n * d;
+            for (int c = c0; c < c1; c++) dst[c] += src[c];
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- layernorm */
+
+void layernorm_forward(float *out, float *mean, float *rstd, const float *x, const float *w,
+                       const float *b, int N, int d, float eps) {
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *xn = x + (long)n * d;
+        float *on = out + (long)n * d;
+        float m = vsum(xn, d) / d;
+        float v = 0.0f;
+        {
+            __m256 vm = _mm256_set1_ps(m), acc = _mm256_setzero_ps();
+            int i = 0;
+            for (; i + 8 <= d; i += 8) {
+                __m256 t = _mm256_sub_ps(_mm256_loadu_ps(xn + i), vm);
+                acc = _mm256_fmadd_ps(t, t, acc);
+            }
+            v = hsum8(acc);
+            for (; i < d; i++) v += (xn[i] - m) * (xn[i] - m);
+        }
+        float s = 1.0f / sqrtf(v / d + eps);
+        for (int i = 0; i < d; i++) on[i] = (xn[i] - m) * s * w[i] + b[i];
+        mean[n] = m;
+        rstd[n] = s;
+    }
+}
+
+void layernorm_backward(float *dx, float *dw, float *db, const float *dout, const float *x,
+                        const float *w, const float *mean, const float *rstd, int N, int d) {
+    if (dx) {
+        #pragma omp parallel for schedule(static)
+        for (int n = 0; n < N; n++) {
+            const float *g = dout + (long)n * d, *xn = x + (long)n * d;
+            float *dxn = dx + (long)n * d;
+            float m = mean[n], s = rstd[n];
+            /* xhat = (x - m) s; dxhat = g w; dx = s (dxhat - mean(dxhat) - xhat mean(dxhat xhat)) */
+            float sum1 = 0.0f, sum2 = 0.0f;
+            for (int i = 0; i < d; i++) {
+                float dxh = g[i] * w[i];
+                sum1 += dxh;
+                sum2 += dxh * (xn[i] - m) * s;
+            }
+            sum1 /= d;
+            sum2 /= d;
+            for (int i = 0; i < d; i++) {
+                float xh = (xn[i] - m) * s;
+                dxn[i] += s * (g[i] * w[i] - sum1 - xh * sum2);
+            }
+        }
+    }
+    if (dw || db) {
+        int nblk = (d + 7) / 8;
+        #pragma omp parallel for schedule(static)
+        for (int cb = 0; cb < nblk; cb++) {
+            int c0 = cb * 8, c1 = c0 + 8 < d ? c0 + 8 : d;
+            float aw[8] = {0}, ab[8] = {0};
+            for (int n = 0; n < N; n++) {
+                const float *g = dout + (long)n * d, *xn = x + (long)n * d;
+                float m = mean[n], s = rstd[n];
+                for (int c = c0; c < c1; c++) {
+                    aw[c - c0] += g[c] * ((xn[c] - m) * s);
+                    ab[c - c0] += g[c];
+                }
+            }
+            for (int c = c0; c < c1; c++) {
+                if (dw) dw[c] = aw[c - c0];
+                if (db) db[c] = ab[c - c0];
+            }
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- matmul */
+
+void matmul_forward(float *out, const float *x, const float *w, const float *b, int N, int C,
+                    int OC, float *scratch) {
+    /* out[n, o] = b[o] + sum_c x[n, c] W[o, c]: A = x, B(k=c, n=o) = W[o*C + c] */
+    gemm(N, OC, C, x, C, 1, w, 1, C, out, OC, 0, b, scratch);
+}
+
+void matmul_backward(float *dx, float *dw, float *db, const float *dout, const float *x,
+                     const float *w, int N, int C, int OC, float *scratch) {
+    if (dx) /* dx[n, c] = sum_o dout[n, o] W[o, c] */
+        gemm(N, C, OC, dout, OC, 1, w, C, 1, dx, C, 0, NULL, scratch);
+    if (dw) /* dW[o, c] = sum_n dout[n, o] x[n, c]: A(m=o, k=n) = dout[n*OC + o] */
+        gemm(OC, C, N, dout, 1, OC, x, C, 1, dw, C, 0, NULL, scratch);
+    if (db) {
+        int nblk = (OC + 15) / 16;
+        #pragma omp parallel for schedule(static)
+        for (int ob = 0; ob < nblk; ob++) {
+            int o0 = ob * 16, o1 = o0 + 16 < OC ? o0 + 16 : OC;
+            float acc[16] = {0};
+            for (int n = 0; n < N; n++) {
+                const float *g = dout + (long)n * OC;
+                for (int o = o0; o < o1; o++) acc[o - o0] += g[o];
+            }
+            for (int o = o0; o < o1; o++) db[o] = acc[o - o0];
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- rotary */
+
+static void rotary_apply(float *qkv, const float *cosb, const float *sinb, int B, int T, int nh,
+                         int hd, int rd, float sign) {
+    int half = rd / 2, d = nh * hd;
+    if (half == 0) return;
+    #pragma omp parallel for schedule(static)
+    for (long n = 0; n < (long)B * T; n++) {
+        int t = (int)(n % T);
+        const float *c = cosb + (long)t * half, *s = sinb + (long)t * half;
+        for (int h = 0; h < nh; h++) {
+            for (int part = 0; part < 2; part++) { /* q then k */
+                float *v = qkv + n * 3 * d + (long)h * 3 * hd + (long)part * hd;
+                for (int i = 0; i < half; i++) {
+                    float x1 = v[i], x2 = v[i + half], si = sign * s[i];
+                    v[i] = x1 * c[i] - x2 * si;
+                    v[i + half] = x2 * c[i] + x1 * si;
+                }
+            }
+        }
+    }
+}
+
+void rotary_forward(float *qkv, const float *cosb, const float *sinb, int B, int T, int nh, int hd,
+                    int rd) {
+    rotary_apply(qkv, cosb, sinb, B, T, nh, hd, rd, 1.0f);
+}
+
+void rotary_backward(float *dqkv, const float *cosb, const float *sinb, int B, int T, int nh,
+                     int hd, int rd) {
+    /* the rotation is orthogonal: its transpose is the rotation by -angle */
+    rotary_apply(dqkv, cosb, sinb, B, T, nh, hd, rd, -1.0f);
+}
+
+/* ---------------------------------------------------------------- attention */
+
+void attention_forward(float *out, float *lse, const float *qkv, int B, int T, int nh, int hd,
+                       float *scratch, int scratch_stride) {
+    int d = nh * hd;
+    long C3 = 3L * d;
+    float scale = 1.0f / sqrtf((float)hd);
+    #pragma omp parallel for schedule(static)
+    for (int bh = 0; bh < B * nh; bh++) {
+        int b = bh / nh, h = bh % nh;
+        float *s = scratch + (long)omp_get_thread_num() * scratch_stride; /* [T] scores */
+        const float *base = qkv + (long)b * T * C3 + (long)h * 3 * hd;
+        for (int t = 0; t < T; t++) {
+            const float *q = base + t * C3;
+            for (int j = 0; j <= t; j++) s[j] = vdot(q, base + j * C3 + hd, hd) * scale;
+            float mx = vmax(s, t + 1);
+            double sum = sum_exp_shifted(s, t + 1, mx, 1);
+            float inv = (float)(1.0 / sum);
+            float *o = out + ((long)b * T + t) * d + (long)h * hd;
+            memset(o, 0, sizeof(float) * hd);
+            for (int j = 0; j <= t; j++) vaxpy(o, s[j] * inv, base + j * C3 + 2 * hd, hd);
+            lse[(long)bh * T + t] = mx + (float)log(sum);
+        }
+    }
+}
+
+void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *lse, int B,
+                        int T, int nh, int hd, float *scratch, int scratch_stride) {
+    int d = nh * hd;
+    long C3 = 3L * d;
+    float scale = 1.0f / sqrtf((float)hd);
+    #pragma omp parallel for schedule(static)
+    for (int bh = 0; bh < B * nh; bh++) {
+        int b = bh / nh, h = bh % nh;
+        float *p = scratch + (long)omp_get_thread_num() * scratch_stride; /* [T] probabilities */
+        float *dp = p + T;                                               /* [T] */
+        const float *base = qkv + (long)b * T * C3 + (long)h * 3 * hd;
+        float *dbase = dqkv + (long)b * T * C3 + (long)h * 3 * hd;
+        for (int t = 0; t < T; t++) memset(dbase + t * C3, 0, sizeof(float) * 3 * hd);
+        for (int t = 0; t < T; t++) {
+            const float *q = base + t * C3;
+            const float *g = dout + ((long)b * T + t) * d + (long)h * hd;
+            float l = lse[(long)bh * T + t];
+            for (int j = 0; j <= t; j++) p[j] = vdot(q, base + j * C3 + hd, hd) * scale;
+            sum_exp_shifted(p, t + 1, l, 1); /* p_j = exp(s_j - lse) */
+            float D = 0.0f;
+            for (int j = 0; j <= t; j++) {
+                dp[j] = vdot(g, base + j * C3 + 2 * hd, hd);
+                D += p[j] * dp[j];
+            }
+            float *dq = dbase + t * C3;
+            for (int j = 0; j <= t; j++) {
+                float ds = p[j] * (dp[j] - D) * scale;
+                vaxpy(dq, ds, base + j * C3 + hd, hd);          /* dq_t += ds k_j */
+                vaxpy(dbase + j * C3 + hd, ds, q, hd);          /* dk_j += ds q_t */
+                vaxpy(dbase + j * C3 + 2 * hd, p[j], g, hd);    /* dv_j += p dout_t */
+            }
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- gelu, residual */
+
+#define GELU_INV_SQRT2 0.70710678118654752440f
+#define GELU_INV_SQRT2PI 0.39894228040143267794f
+
+void gelu_forward(float *out, const float *x, long n) {
+    #pragma omp parallel for schedule(static)
+    for (long i = 0; i < n; i++) out[i] = 0.5f * x[i] * (1.0f + erff(x[i] * GELU_INV_SQRT2));
+}
+
+void gelu_backward(float *din, const float *x, const float *dout, long n) {
+    #pragma omp parallel for schedule(static)
+    for (long i = 0; i < n; i++) {
+        float v = x[i];
+        float cdf = 0.5f * (1.0f + erff(v * GELU_INV_SQRT2));
+        float pdf = GELU_INV_SQRT2PI * expf(-0.5f * v * v);
+        din[i] = dout[i] * (cdf + v * pdf);
+    }
+}
+
+void residual_forward(float *out, const float *x, const float *a, const float *m, long n) {
+    #pragma omp parallel for schedule(static)
+    for (long i = 0; i < n; i++) out[i] = (x[i] + a[i]) + m[i];
+}
+
+/* ---------------------------------------------------------------- fused classifier */
+
+void fused_classifier(float *losses, float *dx, float *dwout, const float *x, const float *wout,
+                      const int32_t *tokens, int B, int T, int d, int V, float *logits, float *xc,
+                      float *dxc, float *scratch) {
+    int Tm = T - 1;
+    long Nl = (long)B * Tm;                  /* predicting positions */
+    float invN = (float)(1.0 / (double)Nl);
+    int backward = dx != NULL || dwout != NULL;
+    if (dx) memset(dx, 0, sizeof(float) * (size_t)B * T * d);
+    for (long i0 = 0; i0 < Nl; i0 += CLS_CHUNK) {
+        int nc = Nl - i0 < CLS_CHUNK ? (int)(Nl - i0) : CLS_CHUNK;
+        /* gather the chunk's rows: loss index i -> row n = (i / Tm) * T + i % Tm */
+        for (int c = 0; c < nc; c++) {
+            long i = i0 + c, n = (i / Tm) * T + i % Tm;
+            memcpy(xc + (long)c * d, x + n * d, sizeof(float) * d);
+        }
+        /* logits[c, v] = xc[c] . Wout[v]        [nc, V] */
+        gemm(nc, V, d, xc, d, 1, wout, 1, d, logits, V, 0, NULL, scratch);
+        #pragma omp parallel for schedule(static)
+        for (int c = 0; c < nc; c++) {
+            long i = i0 + c, n = (i / Tm) * T + i % Tm;
+            int target = tokens[n + 1];
+            float *row = logits + (long)c * V;
+            float mx = vmax(row, V);
+            float tl = row[target];
+            double sum = sum_exp_shifted(row, V, mx, backward);
+            losses[i] = (float)((double)mx + log(sum) - (double)tl);
+            if (backward) { /* row <- (softmax - onehot) / Nl */
+                float sc = (float)(1.0 / sum) * invN;
+                __m256 vsc = _mm256_set1_ps(sc);
+                int v = 0;
+                for (; v + 8 <= V; v += 8) _mm256_storeu_ps(row + v, _mm256_mul_ps(_mm256_loadu_ps(row + v), vsc));
+                for (; v < V; v++) row[v] *= sc;
+                row[target] -= invN;
+            }
+        }
+        if (dwout) /* dWout[v, k] (+)= sum_c dlogits[c, v] xc[c, k]: A(m=v, k=c) = logits[c*V + v] */
+            gemm(V, d, nc, logits, 1, V, xc, d, 1, dwout, d, i0 > 0, NULL, scratch);
+        if (dx) { /* dxc[c, k] = sum_v dlogits[c, v] Wout[v, k] */
+            gemm(nc, d, V, logits, V, 1, wout, d, 1, dxc, d, 0, NULL, scratch);
+            for (int c = 0; c < nc; c++) {
+                long i = i0 + c, n = (i / Tm) * T + i % Tm;
+                memcpy(dx + n * d, dxc + (long)c * d, sizeof(float) * d);
+            }
+        }
+    }
+}

@@ -1,0 +1,208 @@
+/*
+ * sgld.c -- SGLD / RMSProp-SGLD update over strided blocks, the Philox noise, buffers and the
+ * streaming accumulators of the chi estimator.
+ */
+#include "internal.h"
+#include "philox.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <omp.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- noise */
+
+sp_status sp_noise(uint64_t seed, uint32_t stream, uint64_t step, int64_t first, int64_t n,
+                   float *host_out) {
+    const char *fn = "sp_noise";
+    sp_clear_error();
+    if (n < 0) return sp_fail(SP_ERR_INVALID, fn, "n = %lld < 0", (long long)n);
+    if (first < 0) return sp_fail(SP_ERR_INVALID, fn, "first = %lld < 0", (long long)first);
+    if (n > 0 && !host_out) return sp_fail(SP_ERR_INVALID, fn, "out is NULL");
+    #pragma omp parallel for schedule(static) if (n > 65536)
+    for (int64_t i = 0; i < n; i++) host_out[i] = sp_noise_element(seed, stream, step, (uint64_t)(first + i));
+    return SP_OK;
+}
+
+/* ---------------------------------------------------------------- SGLD */
+
+sp_status sp_sgld_update(sp_model *m, const sp_block *blocks, int32_t n_blocks, sp_buffer *rms,
+                         const sp_sgld_params *p) {
+    const char *fn = "sp_sgld_update";
+    sp_clear_error();
+    if (!m) return sp_fail(SP_ERR_INVALID, fn, "model is NULL");
+    if (!p) return sp_fail(SP_ERR_INVALID, fn, "params is NULL");
+    int64_t total = 0;
+    sp_status s = sp_check_blocks(m, blocks, n_blocks, fn, &total);
+    if (s) return s;
+    if (!isfinite(p->lr) || p->lr < 0.0f) return sp_fail(SP_ERR_INVALID, fn, "lr %g must be finite and >= 0", p->lr);
+    if (!isfinite(p->nbeta) || !isfinite(p->gamma) || !isfinite(p->noise_scale))
+        return sp_fail(SP_ERR_INVALID, fn, "nbeta %g, gamma %g and noise_scale %g must be finite",
+                       p->nbeta, p->gamma, p->noise_scale);
+    if (p->rmsprop) {
+        if (!rms) return sp_fail(SP_ERR_INVALID, fn, "rmsprop needs an rms buffer (got NULL)");
+        if (rms->n < total)
+            return sp_fail(SP_ERR_INVALID, fn, "rms buffer holds %lld floats but the blocks have %lld elements",
+                           (long long)rms->n, (long long)total);
+        if (!isfinite(p->alpha) || p->alpha < 0.0f || p->alpha > 1.0f)
+            return sp_fail(SP_ERR_INVALID, fn, "alpha %g outside [0, 1]", p->alpha);
+        if (!isfinite(p->rms_eps) || p->rms_eps <= 0.0f)
+            return sp_fail(SP_ERR_INVALID, fn, "rms_eps %g must be finite and > 0", p->rms_eps);
+    }
+    sp_use_threads(m);
+    const float half_lr = 0.5f * p->lr, sqrt_lr = sqrtf(p->lr);
+    const int noisy = p->noise_scale != 0.0f;
+    int64_t bad = -1, e0 = 0; /* first non-finite element number */
+    for (int i = 0; i < n_blocks; i++) {
+        const sp_block *bk = &blocks[i];
+        int64_t rows = bk->rows, cols = bk->cols, nb = rows * cols;
+        if (nb == 0) continue;
+        int64_t bad_blk = INT64_MAX;
+        /* element numbers e0 + r*cols + c; work is split in groups of 4 elements (one Philox call) */
+        int64_t g0 = e0 >> 2, g1 = (e0 + nb - 1) >> 2;
+        #pragma omp parallel for schedule(static) reduction(min:bad_blk)
+        for (int64_t gi = g0; gi <= g1; gi++) {
+            float xi[4] = {0, 0, 0, 0};
+            if (noisy) sp_noise_block(p->seed, p->stream, p->step, (uint64_t)gi, xi);
+            for (int q = 0; q < 4; q++) {
+                int64_t e = gi * 4 + q;          /* component element number */
+                if (e < e0 || e >= e0 + nb) continue;
+                int64_t k = e - e0, r = k / cols, cc = k % cols;
+                int64_t idx = bk->offset + r * bk->stride + cc;
+                float g = m->g[idx], w = m->w[idx];
+                float G = 1.0f, sG = 1.0f;
+                if (p->rmsprop) {
+                    float v = p->alpha * rms->data[e] + (1.0f - p->alpha) * g * g;
+                    rms->data[e] = v;
+                    G = 1.0f / (sqrtf(v) + p->rms_eps);
+                    sG = sqrtf(G);
+                }
+                w = w - half_lr * G * (p->nbeta * g + p->gamma * (w - m->wstar[idx]));
+                if (noisy) w += sqrt_lr * sG * xi[q] * p->noise_scale;
+                m->w[idx] = w;
+                if (!isfinite(w) && e < bad_blk) bad_blk = e;
+            }
+        }
+        if (bad_blk != INT64_MAX && bad < 0) bad = bad_blk;
+        e0 += nb;
+    }
+    if (bad >= 0)
+        return sp_fail(SP_ERR_NUMERIC, fn, "updated parameter is not finite at component element %lld "
+                       "(step %llu, stream %u)", (long long)bad, (unsigned long long)p->step, p->stream);
+    return SP_OK;
+}
+
+/* ---------------------------------------------------------------- buffers */
+
+sp_status sp_buffer_create(sp_model *m, int64_t n, sp_buffer **out) {
+    const char *fn = "sp_buffer_create";
+    sp_clear_error();
+    if (!out) return sp_fail(SP_ERR_INVALID, fn, "out is NULL");
+    *out = NULL;
+    if (!m) return sp_fail(SP_ERR_INVALID, fn, "model is NULL");
+    if (n < 0) return sp_fail(SP_ERR_INVALID, fn, "n = %lld < 0", (long long)n);
+    sp_buffer *b = sp_alloc(1, sizeof(sp_buffer));
+    float *d = sp_alloc((size_t)n, sizeof(float));
+    if (!b || !d) {
+        sp_free(b); sp_free(d);
+        return sp_fail(SP_ERR_OOM, fn, "out of memory (%lld floats)", (long long)n);
+    }
+    b->n = n;
+    b->data = d;
+    *out = b;
+    return SP_OK;
+}
+
+sp_status sp_buffer_destroy(sp_buffer *buf) {
+    sp_clear_error();
+    if (buf) { sp_free(buf->data); sp_free(buf); }
+    return SP_OK;
+}
+
+static sp_status buf_range(const sp_buffer *buf, int64_t offset, int64_t n, const void *p, const char *fn) {
+    if (!buf) return sp_fail(SP_ERR_INVALID, fn, "buffer is NULL");
+    if (n > 0 && !p) return sp_fail(SP_ERR_INVALID, fn, "host pointer is NULL");
+    if (offset < 0 || n < 0 || offset > buf->n || n > buf->n - offset)
+        return sp_fail(SP_ERR_INVALID, fn, "range [%lld, %lld) outside the buffer of %lld floats",
+                       (long long)offset, (long long)(offset + n), (long long)buf->n);
+    return SP_OK;
+}
+
+sp_status sp_buffer_read(sp_buffer *buf, int64_t offset, int64_t n, float *host_out) {
+    sp_clear_error();
+    sp_status s = buf_range(buf, offset, n, host_out, "sp_buffer_read");
+    if (s) return s;
+    if (n) memcpy(host_out, buf->data + offset, sizeof(float) * (size_t)n);
+    return SP_OK;
+}
+
+sp_status sp_buffer_write(sp_buffer *buf, int64_t offset, int64_t n, const float *host_in) {
+    sp_clear_error();
+    sp_status s = buf_range(buf, offset, n, host_in, "sp_buffer_write");
+    if (s) return s;
+    if (n) memcpy(buf->data + offset, host_in, sizeof(float) * (size_t)n);
+    return SP_OK;
+}
+
+/* ---------------------------------------------------------------- accumulators */
+
+sp_status sp_accum_create(sp_model *m, int64_t n, sp_accum **out) {
+    const char *fn = "sp_accum_create";
+    sp_clear_error();
+    if (!out) return sp_fail(SP_ERR_INVALID, fn, "out is NULL");
+    *out = NULL;
+    if (!m) return sp_fail(SP_ERR_INVALID, fn, "model is NULL");
+    if (n < 1) return sp_fail(SP_ERR_INVALID, fn, "n = %lld < 1", (long long)n);
+    sp_accum *a = sp_alloc(1, sizeof(sp_accum));
+    double *s1 = sp_alloc((size_t)n, sizeof(double)), *s2 = sp_alloc((size_t)n, sizeof(double));
+    if (!a || !s1 || !s2) {
+        sp_free(a); sp_free(s1); sp_free(s2);
+        return sp_fail(SP_ERR_OOM, fn, "out of memory (%lld doubles x 2)", (long long)n);
+    }
+    a->n = n; a->sum_l = s1; a->sum_phil = s2;
+    *out = a;
+    return SP_OK;
+}
+
+sp_status sp_accum_destroy(sp_accum *a) {
+    sp_clear_error();
+    if (a) { sp_free(a->sum_l); sp_free(a->sum_phil); sp_free(a); }
+    return SP_OK;
+}
+
+sp_status sp_accum_add(sp_accum *a, sp_model *m, sp_batch *b, double phi) {
+    const char *fn = "sp_accum_add";
+    sp_clear_error();
+    if (!a) return sp_fail(SP_ERR_INVALID, fn, "accum is NULL");
+    if (!m) return sp_fail(SP_ERR_INVALID, fn, "model is NULL");
+    if (!b) return sp_fail(SP_ERR_INVALID, fn, "batch is NULL");
+    if (b->m != m) return sp_fail(SP_ERR_INVALID, fn, "batch was created for another model");
+    int64_t n = (int64_t)b->B * (b->T - 1);
+    if (n != a->n)
+        return sp_fail(SP_ERR_INVALID, fn, "batch holds %lld losses but the accumulator has %lld",
+                       (long long)n, (long long)a->n);
+    if (!b->has_losses) return sp_fail(SP_ERR_INVALID, fn, "batch has no losses yet (run sp_forward first)");
+    if (!isfinite(phi)) return sp_fail(SP_ERR_INVALID, fn, "phi %g is not finite", phi);
+    for (int64_t i = 0; i < n; i++) {
+        double l = b->losses[i];
+        a->sum_l[i] += l;
+        a->sum_phil[i] += phi * l;
+    }
+    return SP_OK;
+}
+
+sp_status sp_accum_read(sp_accum *a, double *host_sum_l, double *host_sum_phil) {
+    sp_clear_error();
+    if (!a) return sp_fail(SP_ERR_INVALID, "sp_accum_read", "accum is NULL");
+    if (host_sum_l) memcpy(host_sum_l, a->sum_l, sizeof(double) * (size_t)a->n);
+    if (host_sum_phil) memcpy(host_sum_phil, a->sum_phil, sizeof(double) * (size_t)a->n);
+    return SP_OK;
+}
+
+sp_status sp_accum_reset(sp_accum *a) {
+    sp_clear_error();
+    if (!a) return sp_fail(SP_ERR_INVALID, "sp_accum_reset", "accum is NULL");
+    memset(a->sum_l, 0, sizeof(double) * (size_t)a->n);
+    memset(a->sum_phil, 0, sizeof(double) * (size_t)a->n);
+    return SP_OK;
+}

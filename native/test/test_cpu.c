@@ -1,0 +1,637 @@
+/*
+ * test_cpu.c -- native tests of the CPU backend (run by `make test`).
+ *
+ * What is checked, and the tolerances (with their reasons):
+ *  - forward losses against an independent double-precision reference written here (naive loops):
+ *    |l_cpu - l_ref| <= 2e-5 + 2e-5 |l_ref|: fp32 sums over d, f, V terms keep ~1e-6 relative error;
+ *  - every gradient element against central finite differences of the double reference
+ *    (h = 1e-4, truncation and rounding ~1e-9, i.e. exact for our purpose):
+ *    |g_cpu - g_fd| <= 3e-5 max|g_tensor| + 2e-3 |g_fd|: fp32 backward with ~1e-6 relative rounding per
+ *    op accumulated over the network; elements far below the tensor's scale are judged absolutely;
+ *  - directional central differences of the backend's OWN fp32 forward (h = 1e-2 along a random unit
+ *    direction per tensor): |fd - g.u| <= 5e-4 + 2e-2 |g.u|: the fp32 loss carries ~1e-6 absolute
+ *    noise, divided by 2h = 2e-2 that is ~5e-5, plus O(h^2) truncation;
+ *  - bit-identical results: restricted backward vs full, cache path vs plain path, 1 vs 2 vs 3 threads;
+ *  - Philox known answer, sp_noise statistics and reproducibility, SGLD update algebra, restriction,
+ *    error paths.
+ */
+#include "../include/spectro.h"
+#include "../src/philox.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int n_pass = 0, n_fail = 0;
+#define CHECK(cond, ...) do { if (cond) n_pass++; else { n_fail++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
+    printf(__VA_ARGS__); printf("\n"); } } while (0)
+#define OK(call) do { sp_status s_ = (call); if (s_ != SP_OK) { printf("FAIL %s:%d: %s -> %d (%s)\n", __FILE__, \
+    __LINE__, #call, s_, sp_last_error()); n_fail++; } else n_pass++; } while (0)
+
+/* ---------------------------------------------------------------- random numbers */
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static double urand(void) {
+    rng_state ^= rng_state << 13; rng_state ^= rng_state >> 7; rng_state ^= rng_state << 17;
+    return ((rng_state >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+}
+static double nrand(void) { return sqrt(-2 * log(urand())) * cos(6.283185307179586 * urand()); }
+
+/* ---------------------------------------------------------------- double reference model */
+typedef struct { sp_config c; int64_t *off; int64_t P; } layout;
+
+static layout make_layout(sp_config c) {
+    layout l = {c, NULL, sp_param_count(&c)};
+    int nt = SP_TENSORS(c.n_layers);
+    l.off = calloc(nt + 1, sizeof(int64_t));
+    sp_param_offsets(&c, l.off, nt);
+    l.off[nt] = l.P;
+    return l;
+}
+
+static void ref_ln(double *out, const double *x, const double *w, const double *b, int d, double eps) {
+    double m = 0, v = 0;
+    for (int i = 0; i < d; i++) m += x[i];
+    m /= d;
+    for (int i = 0; i < d; i++) v += (x[i] - m) * (x[i] - m);
+    v /= d;
+    double s = 1 / sqrt(v + eps);
+    for (int i = 0; i < d; i++) out[i] = (x[i] - m) * s * w[i] + b[i];
+}
+
+/* y[o] = b[o] + sum_i W[o, i] x[i] */
+static void ref_lin(double *y, const double *x, const double *W, const double *b, int in, int out) {
+    for (int o = 0; o < out; o++) {
+        double s = b ? b[o] : 0;
+        for (int i = 0; i < in; i++) s += W[(long)o * in + i] * x[i];
+        y[o] = s;
+    }
+}
+
+static double ref_forward(const layout *ly, const double *w, const int32_t *tok, int B, int T, double *losses) {
+    const sp_config *c = &ly->c;
+    int d = c->d_model, f = c->d_ff, nh = c->n_heads, hd = d / nh, V = c->vocab_size, L = c->n_layers;
+    int N = B * T, half = c->rotary_dims / 2;
+    double *x = calloc((size_t)N * d, 8), *h = calloc((size_t)N * d, 8), *qkv = calloc((size_t)N * 3 * d, 8);
+    double *att = calloc((size_t)N * d, 8), *ao = calloc(d, 8), *h2 = calloc(d, 8), *ff = calloc(f, 8), *mo = calloc(d, 8);
+    double *newx = calloc((size_t)N * d, 8), *logit = calloc(V, 8), *sc = calloc(T, 8);
+    const int64_t *o = ly->off;
+    for (int n = 0; n < N; n++) for (int i = 0; i < d; i++) x[n * d + i] = w[o[0] + (long)tok[n] * d + i];
+    for (int l = 0; l < L; l++) {
+        const int64_t *t = o + 1 + 12 * l;
+        for (int n = 0; n < N; n++) {
+            ref_ln(h + n * d, x + n * d, w + t[0], w + t[1], d, c->ln_eps);
+            ref_lin(qkv + (long)n * 3 * d, h + n * d, w + t[4], w + t[5], d, 3 * d);
+            int pos = n % T;
+            for (int hh = 0; hh < nh; hh++) for (int part = 0; part < 2; part++) {
+                double *v = qkv + (long)n * 3 * d + hh * 3 * hd + part * hd;
+                for (int i = 0; i < half; i++) {
+                    float invf = 1.0f / powf(c->rotary_base, (float)(2 * i) / (float)c->rotary_dims);
+                    double ang = (float)pos * invf, cs = cos(ang), sn = sin(ang);
+                    double x1 = v[i], x2 = v[i + half];
+                    v[i] = x1 * cs - x2 * sn;
+                    v[i + half] = x2 * cs + x1 * sn;
+                }
+            }
+        }
+        for (int b = 0; b < B; b++) for (int hh = 0; hh < nh; hh++) for (int q = 0; q < T; q++) {
+            const double *qq = qkv + (long)(b * T + q) * 3 * d + hh * 3 * hd;
+            double mx = -1e300, sum = 0;
+            for (int j = 0; j <= q; j++) {
+                const double *kk = qkv + (long)(b * T + j) * 3 * d + hh * 3 * hd + hd;
+                double s = 0;
+                for (int i = 0; i < hd; i++) s += qq[i] * kk[i];
+                sc[j] = s / sqrt((double)hd);
+                if (sc[j] > mx) mx = sc[j];
+            }
+            for (int j = 0; j <= q; j++) { sc[j] = exp(sc[j] - mx); sum += sc[j]; }
+            double *out = att + (long)(b * T + q) * d + hh * hd;
+            for (int i = 0; i < hd; i++) out[i] = 0;
+            for (int j = 0; j <= q; j++) {
+                const double *vv = qkv + (long)(b * T + j) * 3 * d + hh * 3 * hd + 2 * hd;
+                for (int i = 0; i < hd; i++) out[i] += sc[j] / sum * vv[i];
+            }
+        }
+        for (int n = 0; n < N; n++) {
+            ref_lin(ao, att + n * d, w + t[6], w + t[7], d, d);
+            ref_ln(h2, x + n * d, w + t[2], w + t[3], d, c->ln_eps);
+            ref_lin(ff, h2, w + t[8], w + t[9], d, f);
+            for (int i = 0; i < f; i++) ff[i] = 0.5 * ff[i] * (1 + erf(ff[i] / sqrt(2.0)));
+            ref_lin(mo, ff, w + t[10], w + t[11], f, d);
+            for (int i = 0; i < d; i++) newx[n * d + i] = x[n * d + i] + ao[i] + mo[i];
+        }
+        memcpy(x, newx, sizeof(double) * N * d);
+    }
+    double total = 0;
+    for (int b = 0; b < B; b++) for (int q = 0; q < T - 1; q++) {
+        int n = b * T + q;
+        ref_ln(h, x + n * d, w + o[1 + 12 * L], w + o[2 + 12 * L], d, c->ln_eps);
+        ref_lin(logit, h, w + o[3 + 12 * L], NULL, d, V);
+        double mx = -1e300, sum = 0;
+        for (int v = 0; v < V; v++) if (logit[v] > mx) mx = logit[v];
+        for (int v = 0; v < V; v++) sum += exp(logit[v] - mx);
+        double loss = mx + log(sum) - logit[tok[n + 1]];
+        if (losses) losses[b * (T - 1) + q] = loss;
+        total += loss;
+    }
+    free(x); free(h); free(qkv); free(att); free(ao); free(h2); free(ff); free(mo); free(newx); free(logit); free(sc);
+    return total / (B * (T - 1));
+}
+
+/* ---------------------------------------------------------------- helpers */
+static float *random_params(const layout *ly, double scale) {
+    float *p = malloc(sizeof(float) * ly->P);
+    int L = ly->c.n_layers;
+    for (int t = 0; t < SP_TENSORS(L); t++) {
+        int slot = t == 0 ? -1 : (t - 1) % 12;
+        int is_ln_w = (t >= 1 && t <= 12 * L && (slot == 0 || slot == 2)) || t == 1 + 12 * L;
+        for (int64_t i = ly->off[t]; i < ly->off[t + 1]; i++)
+            p[i] = (float)(is_ln_w ? 1.0 + 0.2 * nrand() : scale * nrand());
+    }
+    return p;
+}
+
+static sp_model *new_model(sp_config c, int threads, int max_batch, const float *params, int64_t P) {
+    sp_options o = {threads, 0, SP_PRECISION_FP32, max_batch};
+    sp_model *m = NULL;
+    OK(sp_model_create(&c, &o, &m));
+    if (m && params) OK(sp_model_load(m, params, P));
+    return m;
+}
+
+static int32_t *random_tokens(int n, int V) {
+    int32_t *t = malloc(sizeof(int32_t) * n);
+    for (int i = 0; i < n; i++) t[i] = (int32_t)(urand() * V) % V;
+    return t;
+}
+
+static float *grads(sp_model *m, int64_t P) {
+    float *g = malloc(sizeof(float) * P);
+    OK(sp_grads_read(m, 0, P, g));
+    return g;
+}
+
+static const sp_config TINY = {64, 16, 2, 2, 32, 4, 16, 10000.0f, 1e-5f};
+static const sp_config ODD = {37, 12, 1, 3, 20, 2, 8, 100.0f, 1e-5f};
+static const sp_config MID = {1000, 64, 2, 4, 256, 8, 128, 10000.0f, 1e-5f};
+
+/* ---------------------------------------------------------------- tests */
+static void test_layout(void) {
+    sp_config p14 = {50304, 128, 6, 4, 512, 8, 2048, 10000.0f, 1e-5f};
+    CHECK(sp_param_count(&p14) == 14067712, "pythia-14m param count %lld", (long long)sp_param_count(&p14));
+    int64_t off[SP_TENSORS(6)];
+    OK(sp_param_offsets(&p14, off, SP_TENSORS(6)));
+    CHECK(off[1] == 50304 * 128 && off[SP_TENSORS(6) - 1] == 14067712 - 50304 * 128, "offsets");
+    sp_config bad = p14;
+    bad.n_heads = 3;
+    CHECK(sp_param_count(&bad) == -1, "invalid config count");
+    CHECK(sp_config_validate(&bad) == SP_ERR_INVALID && strstr(sp_last_error(), "n_heads"), "validate: %s", sp_last_error());
+    bad = p14; bad.rotary_dims = 7;
+    CHECK(sp_config_validate(&bad) == SP_ERR_INVALID && strstr(sp_last_error(), "rotary_dims"), "rotary odd");
+    bad = p14; bad.ln_eps = 0;
+    CHECK(sp_config_validate(&bad) == SP_ERR_INVALID, "eps 0");
+    CHECK(sp_config_validate(NULL) == SP_ERR_INVALID, "NULL config");
+    CHECK(sp_config_validate(&p14) == SP_OK && sp_last_error()[0] == 0, "valid config clears the error");
+    CHECK(sp_abi_version() == SP_ABI_VERSION && strcmp(sp_backend_name(), "cpu") == 0, "identity");
+    CHECK(sp_backend_probe() == SP_OK, "probe");
+    CHECK(sp_batch_cache_bytes(&p14, 8, 256) == 8LL * 256 * 128 * 4, "cache bytes");
+}
+
+static void test_gradients(sp_config c, int B, int T, const char *name) {
+    layout ly = make_layout(c);
+    float *p = random_params(&ly, 0.3);
+    int32_t *tok = random_tokens(B * T, c.vocab_size);
+    sp_model *m = new_model(c, 2, B * T, p, ly.P);
+    sp_batch *b = NULL;
+    OK(sp_batch_create(m, tok, B, T, &b));
+    int nl = B * (T - 1);
+    float *lc = malloc(sizeof(float) * nl);
+    double *lr = malloc(sizeof(double) * nl), mean = 0;
+    double *wd = malloc(sizeof(double) * ly.P);
+    for (int64_t i = 0; i < ly.P; i++) wd[i] = p[i];
+    double ref_mean = ref_forward(&ly, wd, tok, B, T, lr);
+    OK(sp_forward(m, b, lc, &mean));
+    double maxerr = 0;
+    for (int i = 0; i < nl; i++) {
+        double e = fabs(lc[i] - lr[i]) / (2e-5 + 2e-5 * fabs(lr[i]));
+        if (e > maxerr) maxerr = e;
+    }
+    CHECK(maxerr <= 1.0, "%s: forward losses vs double reference: max err/tol %.3f", name, maxerr);
+    CHECK(fabs(mean - ref_mean) < 2e-5 * (1 + fabs(ref_mean)), "%s: mean %.8f vs %.8f", name, mean, ref_mean);
+
+    OK(sp_forward_backward(m, b, NULL, NULL, &mean));
+    float *g = grads(m, ly.P);
+    /* element-wise against double central differences */
+    int ntens = SP_TENSORS(c.n_layers), bad_tensors = 0;
+    double worst = 0;
+    for (int t = 0; t < ntens; t++) {
+        double gmax = 0;
+        for (int64_t i = ly.off[t]; i < ly.off[t + 1]; i++) gmax = fmax(gmax, fabs(g[i]));
+        double tmax = 0;
+        for (int64_t i = ly.off[t]; i < ly.off[t + 1]; i++) {
+            double h = 1e-4, w0 = wd[i];
+            wd[i] = w0 + h; double lp = ref_forward(&ly, wd, tok, B, T, NULL);
+            wd[i] = w0 - h; double lm = ref_forward(&ly, wd, tok, B, T, NULL);
+            wd[i] = w0;
+            double fd = (lp - lm) / (2 * h);
+            double e = fabs(g[i] - fd) / (3e-5 * gmax + 2e-3 * fabs(fd) + 1e-12);
+            if (e > tmax) tmax = e;
+        }
+        if (tmax > 1.0) { bad_tensors++; printf("  %s tensor %d: max err/tol %.3f (max|g| %.3g)\n", name, t, tmax, gmax); }
+        if (tmax > worst) worst = tmax;
+    }
+    CHECK(bad_tensors == 0, "%s: gradient vs double finite differences, %d tensors off", name, bad_tensors);
+    printf("  %s: gradient check worst err/tol %.3f over %lld elements\n", name, worst, (long long)ly.P);
+
+    /* directional derivative of the backend's own fp32 forward */
+    int dir_bad = 0;
+    float *wp = malloc(sizeof(float) * ly.P);
+    for (int t = 0; t < ntens; t++) {
+        int64_t n = ly.off[t + 1] - ly.off[t];
+        double nrm = 0, gu = 0;
+        double *u = malloc(sizeof(double) * n);
+        for (int64_t i = 0; i < n; i++) { u[i] = nrand(); nrm += u[i] * u[i]; }
+        for (int64_t i = 0; i < n; i++) { u[i] /= sqrt(nrm); gu += u[i] * g[ly.off[t] + i]; }
+        double h = 1e-2, lp, lm;
+        for (int64_t i = 0; i < n; i++) wp[i] = (float)(p[ly.off[t] + i] + h * u[i]);
+        OK(sp_params_write(m, ly.off[t], n, wp));
+        OK(sp_forward(m, b, NULL, &lp));
+        for (int64_t i = 0; i < n; i++) wp[i] = (float)(p[ly.off[t] + i] - h * u[i]);
+        OK(sp_params_write(m, ly.off[t], n, wp));
+        OK(sp_forward(m, b, NULL, &lm));
+        OK(sp_params_write(m, ly.off[t], n, p + ly.off[t]));
+        double fd = (lp - lm) / (2 * h);
+        if (fabs(fd - gu) > 5e-4 + 2e-2 * fabs(gu)) { dir_bad++; printf("  %s tensor %d: fd %.6g vs g.u %.6g\n", name, t, fd, gu); }
+        free(u);
+    }
+    CHECK(dir_bad == 0, "%s: directional fp32 finite differences, %d tensors off", name, dir_bad);
+    free(wp); free(g); free(wd); free(lr); free(lc); free(tok); free(p); free(ly.off);
+    sp_batch_destroy(b);
+    sp_model_destroy(m);
+}
+
+/* restricted backward (stop_layer + blocks) and the cache give bit-identical gradients */
+static void test_restricted_and_cache(void) {
+    sp_config c = MID;
+    layout ly = make_layout(c);
+    float *p = random_params(&ly, 0.1);
+    int B = 2, T = 33, L = c.n_layers, d = c.d_model, hd = d / c.n_heads;
+    int32_t *tok = random_tokens(B * T, c.vocab_size), *tok2 = random_tokens(B * T, c.vocab_size);
+    sp_model *m = new_model(c, 2, B * T, p, ly.P);
+    sp_batch *b = NULL, *b2 = NULL;
+    OK(sp_batch_create(m, tok, B, T, &b));
+    OK(sp_batch_create(m, tok2, B, T, &b2));
+    int nl = B * (T - 1);
+    float *l_full = malloc(4 * nl), *l_r = malloc(4 * nl);
+    OK(sp_forward_backward(m, b, NULL, l_full, NULL));
+    float *gfull = grads(m, ly.P);
+    OK(sp_forward_backward(m, b2, NULL, NULL, NULL));
+    float *gother = grads(m, ly.P);
+
+#define TI(l, k) (1 + 12 * (l) + (k))
+    int l1 = 1;
+    sp_block head[3] = {
+        {ly.off[TI(l1, 4)] + 3L * hd * d, 3 * hd, d, d},      /* q,k,v rows of head 1 */
+        {ly.off[TI(l1, 5)] + 3L * hd, 1, 3 * hd, 3 * hd},      /* their biases */
+        {ly.off[TI(l1, 6)] + hd, d, hd, d},                    /* dense input columns of head 1 */
+    };
+    sp_block mlp0[4] = {
+        {ly.off[TI(0, 8)], 1, ly.off[TI(0, 9)] - ly.off[TI(0, 8)], 0},
+        {ly.off[TI(0, 9)], 1, c.d_ff, 0},
+        {ly.off[TI(0, 10)], d, c.d_ff, c.d_ff},
+        {ly.off[TI(0, 11)], 1, d, d},
+    };
+    sp_block unembed = {ly.off[3 + 12 * L], c.vocab_size, d, d};
+    sp_block embed = {ly.off[0], c.vocab_size, d, d};
+    sp_block lnf = {ly.off[1 + 12 * L], 1, 2 * d, 2 * d};
+    sp_block ln1 = {ly.off[TI(1, 0)], 1, d, d};
+    struct { const char *name; int stop; const sp_block *bl; int nb; int t0, t1; int cache; } cases[] = {
+        {"head l1h1", 1, head, 3, TI(1, 4), TI(1, 6), -1},
+        {"head l1h1 cached", 1, head, 3, TI(1, 4), TI(1, 6), 1},
+        {"head l1h1 stop 0", 0, head, 3, TI(1, 4), TI(1, 6), -1},
+        {"mlp l0", 0, mlp0, 4, TI(0, 8), TI(0, 11), -1},
+        {"mlp l0 cached at 0", 0, mlp0, 4, TI(0, 8), TI(0, 11), 0},
+        {"unembed", L, &unembed, 1, 3 + 12 * L, 3 + 12 * L, -1},
+        {"unembed cached at L", L, &unembed, 1, 3 + 12 * L, 3 + 12 * L, L},
+        {"embed", 0, &embed, 1, 0, 0, -1},
+        {"final ln", L, &lnf, 1, 1 + 12 * L, 2 + 12 * L, -1},
+        {"ln1 l1 cached", 1, &ln1, 1, TI(1, 0), TI(1, 0), 1},
+        {"all from layer 1", 1, NULL, 0, TI(1, 0), 3 + 12 * L, 1},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        /* grads start as those of the other batch: untouched tensors must keep them */
+        OK(sp_forward_backward(m, b2, NULL, NULL, NULL));
+        OK(sp_batch_cache_at(m, b, cases[k].cache));
+        sp_grad_request rq = {cases[k].stop, cases[k].bl, cases[k].nb};
+        OK(sp_forward_backward(m, b, &rq, l_r, NULL));
+        float *g = grads(m, ly.P);
+        int ok_in = 1, ok_out = 1;
+        for (int t = 0; t < SP_TENSORS(L); t++) {
+            size_t n = (size_t)(ly.off[t + 1] - ly.off[t]);
+            int inside = t >= cases[k].t0 && t <= cases[k].t1;
+            if (inside && memcmp(g + ly.off[t], gfull + ly.off[t], 4 * n)) ok_in = 0;
+            if (!inside && memcmp(g + ly.off[t], gother + ly.off[t], 4 * n)) ok_out = 0;
+        }
+        CHECK(ok_in, "restricted %s: requested tensors bit-identical to the full gradient", cases[k].name);
+        CHECK(ok_out, "restricted %s: untouched tensors kept their contents", cases[k].name);
+        CHECK(memcmp(l_r, l_full, 4 * nl) == 0, "restricted %s: losses bit-identical", cases[k].name);
+        free(g);
+    }
+    /* the cache: forwards from every layer are bit-identical to the plain forward */
+    float *l_plain = malloc(4 * nl), *l_c = malloc(4 * nl);
+    OK(sp_batch_cache_at(m, b, -1));
+    OK(sp_forward(m, b, l_plain, NULL));
+    for (int layer = 0; layer <= L; layer++) {
+        OK(sp_batch_cache_at(m, b, layer));
+        OK(sp_forward(m, b, l_c, NULL));
+        CHECK(memcmp(l_c, l_plain, 4 * nl) == 0, "cache at %d: forward bit-identical", layer);
+    }
+    /* a full request on a cached batch falls back to the plain path (still exact) */
+    OK(sp_batch_cache_at(m, b, L));
+    OK(sp_forward_backward(m, b, NULL, l_c, NULL));
+    float *g = grads(m, ly.P);
+    CHECK(memcmp(g, gfull, 4 * ly.P) == 0 && memcmp(l_c, l_full, 4 * nl) == 0, "cached batch, full request");
+    free(g);
+    /* blocks below stop_layer are refused */
+    sp_grad_request rq = {2, mlp0, 4};
+    CHECK(sp_forward_backward(m, b, &rq, NULL, NULL) == SP_ERR_INVALID && strstr(sp_last_error(), "below stop_layer"),
+          "block below stop_layer: %s", sp_last_error());
+    rq.stop_layer = L + 1; rq.blocks = NULL; rq.n_blocks = 0;
+    CHECK(sp_forward_backward(m, b, &rq, NULL, NULL) == SP_ERR_INVALID, "stop_layer > L");
+    free(l_plain); free(l_c); free(l_full); free(l_r); free(gfull); free(gother); free(tok); free(tok2); free(p);
+    free(ly.off);
+    sp_batch_destroy(b); sp_batch_destroy(b2); sp_model_destroy(m);
+}
+
+static void test_threads(void) {
+    sp_config c = MID;
+    layout ly = make_layout(c);
+    float *p = random_params(&ly, 0.1);
+    int B = 4, T = 65, nl = B * (T - 1);
+    int32_t *tok = random_tokens(B * T, c.vocab_size);
+    float *g[3], *l[3];
+    for (int k = 0; k < 3; k++) {
+        sp_model *m = new_model(c, k + 1, B * T, p, ly.P);
+        sp_batch *b = NULL;
+        OK(sp_batch_create(m, tok, B, T, &b));
+        l[k] = malloc(4 * nl);
+        OK(sp_forward_backward(m, b, NULL, l[k], NULL));
+        g[k] = grads(m, ly.P);
+        sp_batch_destroy(b); sp_model_destroy(m);
+    }
+    for (int k = 1; k < 3; k++) {
+        CHECK(memcmp(l[0], l[k], 4 * nl) == 0, "losses bit-identical with 1 and %d threads", k + 1);
+        CHECK(memcmp(g[0], g[k], 4 * ly.P) == 0, "gradients bit-identical with 1 and %d threads", k + 1);
+    }
+    for (int k = 0; k < 3; k++) { free(g[k]); free(l[k]); }
+    free(p); free(tok); free(ly.off);
+}
+
+static void test_noise(void) {
+    philox4x32_ctr c0 = {{0, 0, 0, 0}};
+    philox4x32_ctr x = philox4x32_10(c0, 0, 0);
+    CHECK(x.v[0] == 0x6627e8d5u && x.v[1] == 0xe169c58du && x.v[2] == 0xbc57ac4cu && x.v[3] == 0x9b00dbd8u,
+          "Philox4x32-10 KAT zero: %08x %08x %08x %08x", x.v[0], x.v[1], x.v[2], x.v[3]);
+    /* Random123 kat_vectors: philox4x32 10 with all-ones counter and key */
+    philox4x32_ctr c1 = {{0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu}};
+    x = philox4x32_10(c1, 0xffffffffu, 0xffffffffu);
+    CHECK(x.v[0] == 0x408f276du && x.v[1] == 0x41c83b0eu && x.v[2] == 0xa20bc7c6u && x.v[3] == 0x6d5451fdu,
+          "Philox4x32-10 KAT ones: %08x %08x %08x %08x", x.v[0], x.v[1], x.v[2], x.v[3]);
+    /* Random123 kat_vectors: pi digits */
+    philox4x32_ctr c2 = {{0x243f6a88u, 0x85a308d3u, 0x13198a2eu, 0x03707344u}};
+    x = philox4x32_10(c2, 0xa4093822u, 0x299f31d0u);
+    CHECK(x.v[0] == 0xd16cfe09u && x.v[1] == 0x94fdccebu && x.v[2] == 0x5001e420u && x.v[3] == 0x24126ea1u,
+          "Philox4x32-10 KAT pi: %08x %08x %08x %08x", x.v[0], x.v[1], x.v[2], x.v[3]);
+
+    /* the sp_noise mapping written out independently for a few elements */
+    uint64_t seed = 0x123456789abcdefull, step = 0x100000007ull;
+    uint32_t stream = (3u << 12) | 2u;
+    int64_t first = 4 * 1000 + 1, n = 11;
+    float out[11];
+    OK(sp_noise(seed, stream, step, first, n, out));
+    int ok = 1;
+    for (int i = 0; i < n; i++) {
+        int64_t e = first + i;
+        philox4x32_ctr c = {{(uint32_t)(e / 4), stream, (uint32_t)step, (uint32_t)(step >> 32)}};
+        philox4x32_ctr r = philox4x32_10(c, (uint32_t)seed, (uint32_t)(seed >> 32));
+        int pair = (int)(e % 4) / 2;
+        double u0 = ((r.v[2 * pair] >> 8) + 0.5) / 16777216.0, u1 = ((r.v[2 * pair + 1] >> 8) + 0.5) / 16777216.0;
+        double rr = sqrt(-2 * log(u0)), ang = 2 * M_PI * u1;
+        float want = (float)(e % 2 == 0 ? rr * cos(ang) : rr * sin(ang));
+        if (out[i] != want) ok = 0;
+    }
+    CHECK(ok, "sp_noise matches the spec formula");
+
+    int64_t N = 1 << 20;
+    float *a = malloc(4 * N), *b2 = malloc(4 * N);
+    OK(sp_noise(7, 1, 0, 0, N, a));
+    OK(sp_noise(7, 1, 0, 0, N, b2));
+    CHECK(memcmp(a, b2, 4 * N) == 0, "sp_noise reproducible");
+    OK(sp_noise(7, 1, 0, 3, 100, b2));
+    CHECK(memcmp(a + 3, b2, 400) == 0, "sp_noise offset consistent");
+    double s = 0, s2 = 0, s4 = 0;
+    for (int64_t i = 0; i < N; i++) { s += a[i]; s2 += (double)a[i] * a[i]; s4 += pow(a[i], 4); }
+    double mean = s / N, var = s2 / N - mean * mean, kurt = s4 / N;
+    CHECK(fabs(mean) < 5e-3 && fabs(var - 1) < 5e-3 && fabs(kurt - 3) < 0.05,
+          "sp_noise moments: mean %.4g var %.4g E[x^4] %.4g", mean, var, kurt);
+    OK(sp_noise(7, 2, 0, 0, 100, b2));
+    CHECK(memcmp(a, b2, 400) != 0, "another stream differs");
+    OK(sp_noise(7, 1, 1, 0, 100, b2));
+    CHECK(memcmp(a, b2, 400) != 0, "another step differs");
+    CHECK(sp_noise(7, 1, 0, 0, 10, NULL) == SP_ERR_INVALID, "noise NULL out");
+    CHECK(sp_noise(7, 1, 0, -1, 10, a) == SP_ERR_INVALID, "noise negative first");
+    free(a); free(b2);
+}
+
+static void test_sgld(void) {
+    sp_config c = TINY;
+    layout ly = make_layout(c);
+    float *p = random_params(&ly, 0.3);
+    int B = 2, T = 7;
+    int32_t *tok = random_tokens(B * T, c.vocab_size);
+    sp_model *m = new_model(c, 2, B * T, p, ly.P);
+    sp_batch *b = NULL;
+    OK(sp_batch_create(m, tok, B, T, &b));
+    OK(sp_forward_backward(m, b, NULL, NULL, NULL));
+    float *g = grads(m, ly.P), *w0 = malloc(4 * ly.P), *w1 = malloc(4 * ly.P);
+    int d = c.d_model, hd = d / c.n_heads;
+    /* head 1 of layer 0: strided dense columns + contiguous qkv rows */
+    sp_block bl[2] = {{ly.off[1 + 6] + hd, d, hd, d}, {ly.off[1 + 4] + 3L * hd * d, 3 * hd, d, d}};
+    int64_t total = (int64_t)d * hd + 3LL * hd * d;
+    unsigned char *in = calloc(ly.P, 1);
+    int64_t *num = malloc(sizeof(int64_t) * ly.P), e = 0;
+    for (int k = 0; k < 2; k++)
+        for (int64_t r = 0; r < bl[k].rows; r++)
+            for (int64_t cc = 0; cc < bl[k].cols; cc++) { int64_t i = bl[k].offset + r * bl[k].stride + cc; in[i] = 1; num[i] = e++; }
+
+    /* noise-free, gamma 0: w - lr/2 nbeta g */
+    sp_sgld_params sp = {1e-3f, 7.0f, 0.0f, 0, 0.99f, 0.1f, 0.0f, 5, 42, 3};
+    OK(sp_params_read(m, 0, ly.P, w0));
+    OK(sp_sgld_update(m, bl, 2, NULL, &sp));
+    OK(sp_params_read(m, 0, ly.P, w1));
+    int ok_in = 1, ok_out = 1;
+    for (int64_t i = 0; i < ly.P; i++) {
+        if (in[i]) { float want = w0[i] - (sp.lr / 2) * sp.nbeta * g[i]; if (fabsf(w1[i] - want) > 1e-6f * fabsf(want) + 1e-12f) ok_in = 0; }
+        else if (memcmp(&w1[i], &w0[i], 4)) ok_out = 0;
+    }
+    CHECK(ok_in, "sgld noise-free gamma 0 equals w - lr/2 nbeta g");
+    CHECK(ok_out, "sgld leaves elements outside its blocks untouched");
+
+    /* pure noise: w1 - w0 = sqrt(lr) xi[element number]; gamma pulls back towards w* */
+    OK(sp_params_write(m, 0, ly.P, p));
+    sp_sgld_params sn = {1e-2f, 0.0f, 0.0f, 0, 0.99f, 0.1f, 1.0f, 77, 9, 11};
+    OK(sp_sgld_update(m, bl, 2, NULL, &sn));
+    OK(sp_params_read(m, 0, ly.P, w1));
+    float *xi = malloc(4 * total);
+    OK(sp_noise(sn.seed, sn.stream, sn.step, 0, total, xi));
+    ok_in = 1; ok_out = 1;
+    for (int64_t i = 0; i < ly.P; i++) {
+        if (in[i]) { if (fabsf((w1[i] - p[i]) - sqrtf(sn.lr) * xi[num[i]]) > 1e-5f) ok_in = 0; }
+        else if (memcmp(&w1[i], &p[i], 4)) ok_out = 0;
+    }
+    CHECK(ok_in, "sgld noise follows sp_noise element numbering");
+    CHECK(ok_out, "noisy sgld leaves other elements untouched");
+    sp_sgld_params sg = {1e-2f, 0.0f, 100.0f, 0, 0.99f, 0.1f, 0.0f, 0, 0, 0};
+    OK(sp_sgld_update(m, bl, 2, NULL, &sg));
+    OK(sp_params_read(m, 0, ly.P, w0));
+    ok_in = 1;
+    for (int64_t i = 0; i < ly.P; i++)
+        if (in[i]) { float want = w1[i] - 0.5f * sg.lr * sg.gamma * (w1[i] - p[i]); if (fabsf(w0[i] - want) > 1e-6f) ok_in = 0; }
+    CHECK(ok_in, "localisation term pulls towards w*");
+    OK(sp_params_reset(m, bl, 2));
+    OK(sp_params_read(m, 0, ly.P, w0));
+    CHECK(memcmp(w0, p, 4 * ly.P) == 0, "params_reset restores the anchor");
+
+    /* RMSProp: V = (1-alpha) g^2 on the first step, G = 1/(sqrt V + eps) */
+    sp_buffer *rms = NULL;
+    OK(sp_buffer_create(m, total, &rms));
+    sp_sgld_params sr = {1e-3f, 5.0f, 0.0f, 1, 0.9f, 0.1f, 0.0f, 0, 0, 0};
+    OK(sp_sgld_update(m, bl, 2, rms, &sr));
+    OK(sp_params_read(m, 0, ly.P, w1));
+    float *v = malloc(4 * total);
+    OK(sp_buffer_read(rms, 0, total, v));
+    ok_in = 1;
+    for (int64_t i = 0; i < ly.P; i++) if (in[i]) {
+        float vv = 0.1f * g[i] * g[i], G = 1.0f / (sqrtf(vv) + 0.1f);
+        float want = p[i] - 0.5f * sr.lr * G * sr.nbeta * g[i];
+        if (fabsf(v[num[i]] - vv) > 1e-6f * vv + 1e-30f || fabsf(w1[i] - want) > 1e-6f * fabsf(want) + 1e-9f) ok_in = 0;
+    }
+    CHECK(ok_in, "rmsprop state and update");
+    CHECK(sp_sgld_update(m, bl, 2, NULL, &sr) == SP_ERR_INVALID, "rmsprop without buffer");
+    sp_buffer *small = NULL;
+    OK(sp_buffer_create(m, total - 1, &small));
+    CHECK(sp_sgld_update(m, bl, 2, small, &sr) == SP_ERR_INVALID, "rmsprop buffer too small");
+    sp_buffer_destroy(small);
+    sp_block outside = {ly.P - 5, 2, 4, 4};
+    CHECK(sp_sgld_update(m, &outside, 1, NULL, &sp) == SP_ERR_INVALID && strstr(sp_last_error(), "outside"),
+          "block outside the buffer: %s", sp_last_error());
+    sp_sgld_params huge = {1e-3f, 1e38f, 0.0f, 0, 0.9f, 0.1f, 0.0f, 0, 0, 0};
+    float bigg = 1e30f;
+    OK(sp_params_write(m, 0, ly.P, p));
+    /* make a gradient-sized kick that overflows: nbeta * g with g ~ 1e-2 -> 1e36 * lr ... use w itself */
+    OK(sp_params_write(m, bl[0].offset, 1, &bigg));
+    huge.gamma = 1e38f; huge.lr = 1.0f;
+    CHECK(sp_sgld_update(m, bl, 2, NULL, &huge) == SP_ERR_NUMERIC && strstr(sp_last_error(), "not finite"),
+          "non-finite update reported: %s", sp_last_error());
+    free(v); free(xi); free(in); free(num); free(g); free(w0); free(w1); free(p); free(tok); free(ly.off);
+    sp_buffer_destroy(rms);
+    sp_batch_destroy(b); sp_model_destroy(m);
+}
+
+static void test_errors_and_accum(void) {
+    sp_config c = TINY;
+    layout ly = make_layout(c);
+    float *p = random_params(&ly, 0.3);
+    int B = 2, T = 7;
+    int32_t *tok = random_tokens(B * T, c.vocab_size);
+    sp_model *m = new_model(c, 1, B * T, p, ly.P), *m2 = NULL;
+    sp_batch *b = NULL;
+    tok[1 * T + 3] = 70;
+    CHECK(sp_batch_create(m, tok, B, T, &b) == SP_ERR_INVALID && b == NULL, "bad token refused");
+    CHECK(strstr(sp_last_error(), "token 70") && strstr(sp_last_error(), "[1, 3]") && strstr(sp_last_error(), "sp_batch_create"),
+          "bad token message: %s", sp_last_error());
+    tok[1 * T + 3] = -1;
+    CHECK(sp_batch_create(m, tok, B, T, &b) == SP_ERR_INVALID, "negative token");
+    tok[1 * T + 3] = 5;
+    CHECK(sp_batch_create(m, tok, B, 17, &b) == SP_ERR_INVALID && strstr(sp_last_error(), "max_seq"), "T > max_seq");
+    CHECK(sp_batch_create(m, tok, 3, 7, &b) == SP_ERR_INVALID && strstr(sp_last_error(), "max_batch"), "B*T > max_batch");
+    CHECK(sp_batch_create(m, tok, 7, 1, &b) == SP_ERR_INVALID, "T < 2");
+    CHECK(sp_batch_create(NULL, tok, B, T, &b) == SP_ERR_INVALID, "NULL model");
+    CHECK(sp_batch_create(m, NULL, B, T, &b) == SP_ERR_INVALID, "NULL tokens");
+    CHECK(sp_forward(NULL, NULL, NULL, NULL) == SP_ERR_INVALID && strstr(sp_last_error(), "sp_forward"), "NULL forward");
+    CHECK(sp_model_load(m, p, ly.P - 1) == SP_ERR_INVALID, "load n mismatch");
+    float tmp[4];
+    CHECK(sp_params_read(m, ly.P - 2, 4, tmp) == SP_ERR_INVALID, "params_read out of range");
+    CHECK(sp_grads_read(m, -1, 1, tmp) == SP_ERR_INVALID, "grads_read negative");
+    CHECK(sp_params_write(m, 0, 1, NULL) == SP_ERR_INVALID, "params_write NULL");
+    sp_options o = {1, 0, SP_PRECISION_BF16, 14};
+    CHECK(sp_model_create(&c, &o, &m2) == SP_ERR_INVALID && m2 == NULL && strstr(sp_last_error(), "fp32"), "bf16 refused");
+    o.precision = 0; o.max_batch = 1;
+    CHECK(sp_model_create(&c, &o, &m2) == SP_ERR_INVALID, "max_batch 1");
+    sp_config bad = c; bad.d_model = 15;
+    o.max_batch = 14;
+    CHECK(sp_model_create(&bad, &o, &m2) == SP_ERR_INVALID && strstr(sp_last_error(), "n_heads"), "bad config: %s", sp_last_error());
+    o.n_threads = -2;
+    CHECK(sp_model_create(&c, &o, &m2) == SP_ERR_INVALID, "negative threads");
+    o.n_threads = 1;
+    CHECK(sp_model_create(&c, &o, NULL) == SP_ERR_INVALID, "NULL out");
+    /* absurd max_batch for a huge vocab: OOM, not a crash */
+    sp_config big = {1 << 24, 65536, 1, 1, 1, 0, 16, 10000.0f, 1e-5f};
+    o.max_batch = 1 << 24;
+    sp_status st = sp_model_create(&big, &o, &m2);
+    CHECK(st == SP_ERR_OOM && m2 == NULL, "huge model -> OOM (%d: %s)", st, sp_last_error());
+    CHECK(sp_model_destroy(NULL) == SP_OK && sp_batch_destroy(NULL) == SP_OK && sp_buffer_destroy(NULL) == SP_OK &&
+          sp_accum_destroy(NULL) == SP_OK, "destroy NULL");
+
+    /* accumulators */
+    OK(sp_batch_create(m, tok, B, T, &b));
+    sp_accum *a = NULL;
+    OK(sp_accum_create(m, B * (T - 1), &a));
+    CHECK(sp_accum_add(a, m, b, 1.0) == SP_ERR_INVALID && strstr(sp_last_error(), "no losses"), "accum before forward");
+    float l[12];
+    OK(sp_forward(m, b, l, NULL));
+    OK(sp_accum_add(a, m, b, 2.0));
+    OK(sp_accum_add(a, m, b, -0.5));
+    double s1[12], s2[12];
+    OK(sp_accum_read(a, s1, s2));
+    int ok = 1;
+    for (int i = 0; i < 12; i++) if (s1[i] != 2.0 * l[i] || fabs(s2[i] - 1.5 * l[i]) > 1e-12) ok = 0;
+    CHECK(ok, "accum sums");
+    OK(sp_accum_reset(a));
+    OK(sp_accum_read(a, s1, s2));
+    CHECK(s1[0] == 0 && s2[11] == 0, "accum reset");
+    sp_accum *a2 = NULL;
+    OK(sp_accum_create(m, 5, &a2));
+    CHECK(sp_accum_add(a2, m, b, 1.0) == SP_ERR_INVALID, "accum n mismatch");
+    /* a batch of another model */
+    sp_model *m3 = new_model(c, 1, B * T, p, ly.P);
+    CHECK(sp_forward(m3, b, NULL, NULL) == SP_ERR_INVALID && strstr(sp_last_error(), "another model"), "foreign batch");
+    /* non-finite parameters -> SP_ERR_NUMERIC from the forward */
+    float nanv = NAN;
+    OK(sp_params_write(m, ly.off[3 + 12 * c.n_layers], 1, &nanv));
+    CHECK(sp_forward(m, b, NULL, NULL) == SP_ERR_NUMERIC && strstr(sp_last_error(), "loss"), "NaN loss: %s", sp_last_error());
+    CHECK(sp_batch_cache_at(m, b, c.n_layers + 1) == SP_ERR_INVALID, "cache layer > L");
+    sp_block neg = {0, -1, 1, 1};
+    CHECK(sp_params_reset(m, &neg, 1) == SP_ERR_INVALID, "negative rows");
+    CHECK(sp_params_reset(m, NULL, 1) == SP_ERR_INVALID, "NULL blocks");
+    sp_buffer *buf = NULL;
+    OK(sp_buffer_create(m, 10, &buf));
+    CHECK(sp_buffer_read(buf, 5, 6, tmp) == SP_ERR_INVALID, "buffer range");
+    sp_buffer_destroy(buf);
+    sp_accum_destroy(a); sp_accum_destroy(a2);
+    sp_batch_destroy(b); sp_model_destroy(m); sp_model_destroy(m3);
+    free(p); free(tok); free(ly.off);
+}
+
+int main(void) {
+    test_layout();
+    test_gradients(TINY, 2, 7, "tiny");
+    test_gradients(ODD, 3, 5, "odd");
+    test_restricted_and_cache();
+    test_threads();
+    test_noise();
+    test_sgld();
+    test_errors_and_accum();
+    printf("native: %d passed, %d failed\n", n_pass, n_fail);
+    return n_fail ? 1 : 0;
+}
