@@ -96,5 +96,11 @@ sp_status attention_forward(cudaStream_t st, float *out, float *lse, const float
 sp_status attention_backward(cudaStream_t st, float *dqkv, const float *dout, const float *qkv,
                              const float *out, const float *lse, float *Dbuf, int B, int T, int nh, int hd);
 int attention_max_head_dim(void);
+/* The same two functions on the tensor cores (attention_tc.cu, bf16 operands, fp32 accumulation;
+ * used in bf16 mode). They run the fp32 kernels above when hd % 4 != 0, a pointer is not 16-byte
+ * aligned, or SPECTRO_ATTENTION=simt. */
+sp_status attention_forward_tc(cudaStream_t st, float *out, float *lse, const float *qkv, int B, int T, int nh, int hd);
+sp_status attention_backward_tc(cudaStream_t st, float *dqkv, const float *dout, const float *qkv,
+                                const float *out, const float *lse, float *Dbuf, int B, int T, int nh, int hd);
 
 #endif

@@ -65,6 +65,8 @@ struct sp_model {
     sp_block *d_blocks;
     int64_t *d_bstart;
     int blocks_cap;
+    sp_block *h_last;             /* host copy of the blocks now in d_blocks (upload skipped when equal) */
+    int n_last;
     char describe[800];
 };
 
@@ -224,6 +226,7 @@ static void model_free(sp_model *m) {
     for (int i = 0; i < m->nallocs; i++) cudaFree(m->allocs[i]);
     if (m->d_blocks) cudaFree(m->d_blocks);
     if (m->d_bstart) cudaFree(m->d_bstart);
+    free(m->h_last);
     if (m->gemm) sp_gemm_ctx_destroy(m->gemm);
     if (m->st) cudaStreamDestroy(m->st);
     cudaGetLastError();
@@ -470,6 +473,9 @@ static int block_touches(const sp_block *b, int64_t a, int64_t e) {
 
 /* uploads blocks and their element starts to device scratch */
 static sp_status upload_blocks(sp_model *m, const sp_block *blocks, int nb) {
+    /* a chain calls sp_sgld_update with the same blocks every step: skip the upload and its sync */
+    if (m->h_last && nb == m->n_last && memcmp(m->h_last, blocks, sizeof(sp_block) * nb) == 0) return SP_OK;
+    m->n_last = -1;
     if (nb > m->blocks_cap) {
         if (m->d_blocks) cudaFree(m->d_blocks);
         if (m->d_bstart) cudaFree(m->d_bstart);
@@ -496,6 +502,12 @@ static sp_status upload_blocks(sp_model *m, const sp_block *blocks, int nb) {
     cudaError_t e3 = cudaStreamSynchronize(m->st);   /* host arrays are freed below */
     free(hb); free(hs);
     CK(e1); CK(e2); CK(e3);
+    sp_block *hl = (sp_block *)realloc(m->h_last, sizeof(sp_block) * (nb + 1));
+    if (hl) {
+        m->h_last = hl;
+        memcpy(hl, blocks, sizeof(sp_block) * nb);
+        m->n_last = nb;
+    }
     return SP_OK;
 }
 
@@ -602,7 +614,7 @@ static sp_status layer_forward(sp_model *m, int l, int B, int T) {
     op = m->use_bf16 ? (const void *)m->sA : (const void *)ln1;
     TRY(mm_fwd(m, qkv, op, wop(m, base + K_QKVW), wf(m, base + K_QKVB), N, d, 3 * d, 0.0f));
     TRY(rotary_forward(m->st, qkv, m->cos_t, m->sin_t, N, T, m->nh, m->hd, m->rd));
-    TRY(attention_forward(m->st, atty, lse, qkv, B, T, m->nh, m->hd));
+    TRY((m->use_bf16 ? attention_forward_tc : attention_forward)(m->st, atty, lse, qkv, B, T, m->nh, m->hd));
     CK(cudaMemcpyAsync(xn, x, sizeof(float) * N * d, cudaMemcpyDeviceToDevice, m->st));
     TRY(act_op(m, &op, atty, m->sA, (int64_t)N * d));
     TRY(mm_fwd(m, xn, op, wop(m, base + K_DENSEW), wf(m, base + K_DENSEB), N, d, d, 1.0f));
@@ -775,7 +787,7 @@ static sp_status layer_backward(sp_model *m, int l, int B, int T, const unsigned
     if (NEED(K_DENSEB)) TRY(colsum(m->st, gf(m, base + K_DENSEB), m->dres, N, d, m->red));
     if (att_in) {
         TRY(mm_dx(m, m->datty, dres, wop(m, base + K_DENSEW), N, d, d));
-        TRY(attention_backward(m->st, m->dqkv, m->datty, qkv, atty, lse, m->Dbuf, B, T, m->nh, m->hd));
+        TRY((m->use_bf16 ? attention_backward_tc : attention_backward)(m->st, m->dqkv, m->datty, qkv, atty, lse, m->Dbuf, B, T, m->nh, m->hd));
         TRY(rotary_backward(m->st, m->dqkv, m->cos_t, m->sin_t, N, T, m->nh, m->hd, m->rd));
         TRY(act_op(m, &op, m->dqkv, m->sA, (int64_t)N * 3 * d));
         if (NEED(K_QKVW)) {
