@@ -45,6 +45,7 @@ public final class Demo {
     }
 
     public static final int T = 64;
+    static final int TRAIN_SYNTHETIC_ROWS = 54_000;
 
     private Demo() {}
 
@@ -156,9 +157,10 @@ public final class Demo {
         Tokenizer tok = BpeTrainer.fit(docs.stream().map(SystemText.Doc::text).toList(), new BpeTrainer.Options(cfg.vocabSize()));
         Files.createDirectories(data);
         tok.save(data.resolve("tokenizer.json"));
-        int[] text = textRows(docs, tok, Integer.MAX_VALUE);
+        // about 90% synthetic sequences, as in the setting where induction is known to form (method.md section 6)
+        int[] text = textRows(docs, tok, TRAIN_SYNTHETIC_ROWS / 9);
         int textRows = text.length / T;
-        Synthetic.Sequences syn = Synthetic.generate(Math.max(2000, 3 * textRows), T, 1, cfg.vocabSize(), 0.9, 1);
+        Synthetic.Sequences syn = Synthetic.generate(TRAIN_SYNTHETIC_ROWS, T, 1, cfg.vocabSize(), 0.9, 1);
         int rows = textRows + syn.rows();
         int[] all = Arrays.copyOf(text, rows * T);
         System.arraycopy(syn.tokens(), 0, all, text.length, syn.tokens().length);
