@@ -198,21 +198,6 @@ __global__ void __launch_bounds__(TC_THREADS) att_tc_fwd_kernel(float *out, floa
     }
 }
 
-/* D[b,h,t] = sum_c dout[n, h*hd + c] * out[n, h*hd + c]; one warp per (n, h) */
-__global__ void att_tc_D_kernel(float *D, const float *dout, const float *out, int B, int T, int nh, int hd) {
-    int64_t wid = (blockIdx.x * (int64_t)blockDim.x + threadIdx.x) / 32;
-    int lane = threadIdx.x % 32;
-    if (wid >= (int64_t)B * T * nh) return;
-    int h = (int)(wid % nh);
-    int64_t n = wid / nh;
-    int b = (int)(n / T), t = (int)(n % T);
-    const int64_t off = n * nh * hd + (int64_t)h * hd;
-    float s = 0.f;
-    for (int c = lane; c < hd; c += 32) s += dout[off + c] * out[off + c];
-    for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-    if (lane == 0) D[((int64_t)b * nh + h) * T + t] = s;
-}
-
 template <int HD>
 __global__ void __launch_bounds__(TC_THREADS) att_tc_dq_kernel(float *dqkv, const float *dout, const float *qkv,
                                                                const float *lse, const float *Dv, int T, int nh, int hd,
@@ -464,9 +449,7 @@ sp_status attention_forward_tc(cudaStream_t st, float *out, float *lse, const fl
 sp_status attention_backward_tc(cudaStream_t st, float *dqkv, const float *dout, const float *qkv,
                                 const float *out, const float *lse, float *Dbuf, int B, int T, int nh, int hd) {
     if (!tc_usable(hd, dqkv, dout, qkv)) return attention_backward(st, dqkv, dout, qkv, out, lse, Dbuf, B, T, nh, hd);
-    int64_t warps = (int64_t)B * T * nh;
-    att_tc_D_kernel<<<cdiv(warps * 32, 256), 256, 0, st>>>(Dbuf, dout, out, B, T, nh, hd);
-    CK_LAUNCH("att_tc_D_kernel");
+    TRY(attention_backward_D(st, Dbuf, dout, out, B, T, nh, hd));   /* attention.cu: the same D for both */
     if (hd <= 32) return tc_bwd<32>(st, dqkv, dout, qkv, lse, Dbuf, B, T, nh, hd);
     if (hd <= 64) return tc_bwd<64>(st, dqkv, dout, qkv, lse, Dbuf, B, T, nh, hd);
     if (hd <= 96) return tc_bwd<96>(st, dqkv, dout, qkv, lse, Dbuf, B, T, nh, hd);

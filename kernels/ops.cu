@@ -5,7 +5,7 @@
  * Everything is fp32 with fp32 accumulation; every launcher checks the launch.
  */
 #include "common.cuh"
-#include "philox_cuda.cuh"
+#include "philox.h"   /* native/src/philox.h: the one Philox of both backends */
 #include <math.h>
 
 #define WARP 32
@@ -361,7 +361,7 @@ __global__ void __launch_bounds__(256) sgld_update_kernel(sgld_args a) {
     const int64_t nquads = (a.total + 3) / 4;
     for (int64_t q = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; q < nquads; q += (int64_t)gridDim.x * blockDim.x) {
         float xi[4] = {0.f, 0.f, 0.f, 0.f};
-        if (noise) sp_philox_normal4(p.seed, p.stream, p.step, (uint64_t)q, xi);
+        if (noise) sp_noise_block(p.seed, p.stream, p.step, (uint64_t)q, xi);
         const int64_t e0 = q * 4;
         int lo = 0, hi = a.nb - 1;
         while (lo < hi) {                          /* last b with bstart[b] <= e0 */
