@@ -139,16 +139,16 @@ class NativeVsTorchTest {
             float[] moved = p.clone();
             Random r = new Random(seed + 3);
             for (Component comp : restricted) {
-                for (Block blk : comp.blocks()) {
-                    for (long i = 0; i < blk.rows(); i++) {
-                        long start = blk.offset() + i * blk.stride();
-                        float[] row = new float[(int) blk.cols()];
-                        for (int j = 0; j < row.length; j++) {
-                            moved[(int) (start + j)] += (float) (0.05 * r.nextGaussian());
-                            row[j] = moved[(int) (start + j)];
+                for (Block blk : comp.blocks()) { // one read and one write of the block's whole span
+                    int span = (int) (blk.end() - blk.offset());
+                    float[] w = nm.readParams(blk.offset(), span);
+                    for (long i = 0; i < blk.rows(); i++)
+                        for (long j = 0; j < blk.cols(); j++) {
+                            int k = (int) (i * blk.stride() + j);
+                            w[k] += (float) (0.05 * r.nextGaussian());
+                            moved[(int) (blk.offset() + k)] = w[k];
                         }
-                        nm.writeParams(start, row);
-                    }
+                    nm.writeParams(blk.offset(), w);
                 }
             }
             try (TorchNeoX o2 = new TorchNeoX(dims(c), moved, TorchNeoX.DType.FLOAT32)) {
@@ -208,19 +208,20 @@ class NativeVsTorchTest {
         assertTrue(maxErr <= GRAD_TOL * maxRef, what + ": max error " + maxErr + " > " + GRAD_TOL + " x max |grad| " + maxRef);
     }
 
-    /** Compares the gradient inside each block of the component (gathered row by row). */
+    /** Compares the gradient inside each block of the component (one read of the block's span each). */
     private static void assertBlocks(double[] ref, NativeModel nm, Component comp, String what) {
         for (int bi = 0; bi < comp.blocks().size(); bi++) {
             Block blk = comp.blocks().get(bi);
             int n = (int) blk.numel();
+            float[] span = nm.readGrads(blk.offset(), (int) (blk.end() - blk.offset()));
             double[] r = new double[n];
             float[] got = new float[n];
-            for (long i = 0; i < blk.rows(); i++) {
-                long start = blk.offset() + i * blk.stride();
-                float[] row = nm.readGrads(start, (int) blk.cols());
-                System.arraycopy(row, 0, got, (int) (i * blk.cols()), row.length);
-                for (int j = 0; j < blk.cols(); j++) r[(int) (i * blk.cols() + j)] = ref[(int) (start + j)];
-            }
+            for (long i = 0; i < blk.rows(); i++)
+                for (long j = 0; j < blk.cols(); j++) {
+                    int k = (int) (i * blk.cols() + j), at = (int) (i * blk.stride() + j);
+                    got[k] = span[at];
+                    r[k] = ref[(int) (blk.offset() + at)];
+                }
             assertTensor(r, got, 0, n, what + " block " + bi);
         }
     }

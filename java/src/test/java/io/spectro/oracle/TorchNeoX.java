@@ -59,7 +59,6 @@ public final class TorchNeoX implements AutoCloseable {
     public record Result(double meanLoss, double[] losses, double[] grad) {}
 
     private static volatile boolean loaded;
-    private static String jniLibrary;
 
     /** Loads libtorch once; the cacheResources call avoids the SIGSEGV of a first load on an empty cache. */
     public static synchronized void ensureLoaded() {
@@ -69,29 +68,39 @@ public final class TorchNeoX implements AutoCloseable {
         } catch (java.io.IOException e) {
             throw new IllegalStateException("cannot extract the libtorch libraries: " + e.getMessage(), e);
         }
-        jniLibrary = Loader.load(torch.class);
+        Loader.load(torch.class);
         loaded = true;
     }
 
     /**
-     * Intra-op threads of libtorch (OpenMP) and of the OpenBLAS bundled with it, which runs its own
-     * pthread pool (default: one thread per core) and ignores torch.set_num_threads.
+     * Intra-op threads of libtorch (OpenMP) and of the OpenBLAS it calls for GEMMs, which runs its own
+     * pthread pool (default: one thread per core) and ignores torch.set_num_threads. The OpenBLAS in use
+     * is the libopenblas.so.0 mapped into this process (JavaCPP loads it from the openblas artifact).
      */
     public static synchronized void setThreads(int n) {
         ensureLoaded();
         torch.set_num_threads(n);
-        java.nio.file.Path blas = java.nio.file.Path.of(jniLibrary).resolveSibling("libopenblas.so.0");
-        if (!java.nio.file.Files.exists(blas)) return;
-        java.lang.foreign.Linker linker = java.lang.foreign.Linker.nativeLinker();
-        java.lang.foreign.SymbolLookup lib = java.lang.foreign.SymbolLookup.libraryLookup(blas, java.lang.foreign.Arena.global());
-        lib.find("openblas_set_num_threads").ifPresent(f -> {
-            try {
-                linker.downcallHandle(f, java.lang.foreign.FunctionDescriptor.ofVoid(java.lang.foreign.ValueLayout.JAVA_INT))
-                        .invoke(n);
-            } catch (Throwable t) {
-                throw new IllegalStateException("openblas_set_num_threads failed", t);
+        java.util.Set<String> libs = new java.util.TreeSet<>();
+        try {
+            for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/self/maps"))) {
+                int slash = line.indexOf('/');
+                if (slash >= 0 && line.endsWith("/libopenblas.so.0")) libs.add(line.substring(slash));
             }
-        });
+        } catch (java.io.IOException e) {
+            return; // not Linux: OpenBLAS keeps its default (OPENBLAS_NUM_THREADS)
+        }
+        java.lang.foreign.Linker linker = java.lang.foreign.Linker.nativeLinker();
+        for (String lib : libs) {
+            java.lang.foreign.SymbolLookup.libraryLookup(java.nio.file.Path.of(lib), java.lang.foreign.Arena.global())
+                    .find("openblas_set_num_threads").ifPresent(f -> {
+                        try {
+                            linker.downcallHandle(f, java.lang.foreign.FunctionDescriptor.ofVoid(java.lang.foreign.ValueLayout.JAVA_INT))
+                                    .invoke(n);
+                        } catch (Throwable t) {
+                            throw new IllegalStateException("openblas_set_num_threads failed", t);
+                        }
+                    });
+        }
     }
 
     // ---- canonical layout (spectro.h), computed independently -----------------------------------
