@@ -27,6 +27,7 @@ SPECTRO_NATIVE_DIR="$SPECTRO_ROOT/build/native"
 SPECTRO_JAR="$SPECTRO_ROOT/java/target/spectro-all.jar"
 SPECTRO_JVM_FLAGS=(--enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector -Xss8m
                    -XX:+IgnoreUnrecognizedVMOptions --sun-misc-unsafe-memory-access=allow
+                   --add-opens=java.base/java.nio=ALL-UNNAMED
                    "-Dspectro.native.dir=$SPECTRO_NATIVE_DIR" "-Dspectro.repo=$SPECTRO_ROOT")
 export SPECTRO_NATIVE_DIR SPECTRO_JAR
 
@@ -36,3 +37,5 @@ spectro_stale() {
   [ -e "$target" ] || return 0
   [ -n "$(find "$@" -newer "$target" -type f -print -quit 2>/dev/null)" ]
 }
+# Maven 3.8's bundled Guava calls sun.misc.Unsafe; JDK 24+ warns on every build without this.
+export MAVEN_OPTS="${MAVEN_OPTS:-} --sun-misc-unsafe-memory-access=allow"

@@ -144,7 +144,8 @@ sp_status sp_forward(sp_model *m, sp_batch *b, float *losses_out, double *mean_o
 /* Which gradients sp_forward_backward forms. */
 typedef struct {
     /* Backward stops at the input of this layer: layers < stop_layer and embed_in get no
-     * gradient (0 = the whole model). Must be <= the batch's cached layer when it has one. */
+     * gradient (0 = the whole model). The batch's cache is used only when its layer is <= stop_layer
+     * (nothing below the cache can receive gradient); otherwise the forward runs from the embedding. */
     int32_t stop_layer;
     /* Only tensors touched by these blocks get weight gradients (NULL / 0 = every tensor at or
      * above stop_layer, embed_in included when stop_layer == 0). Entries of touched tensors

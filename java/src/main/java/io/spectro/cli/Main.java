@@ -10,6 +10,9 @@ import picocli.CommandLine.Command;
         description = "Susceptibility spectroscopy for Pythia (GPT-NeoX) language models.",
         subcommands = {
                 CommandLine.HelpCommand.class,
+                InfoCommand.class, InitCommand.class, LossCommand.class, GradCommand.class, BenchCommand.class,
+                DataCommand.class, ChiCommand.class, TrainCommand.class, DemoCommand.class,
+                WhitenCommand.class, ClusterCommand.class, MapCommand.class, ReportCommand.class, CompareCommand.class,
         })
 public final class Main {
     public static void main(String[] args) {

@@ -1,0 +1,294 @@
+package io.spectro.chi;
+
+import io.spectro.SpectroException;
+import io.spectro.Version;
+import io.spectro.components.Component;
+import io.spectro.components.Decomposition;
+import io.spectro.model.ModelConfig;
+import io.spectro.nativeabi.Backend;
+import io.spectro.nativeabi.NativeModel;
+import io.spectro.sampling.Observables;
+import io.spectro.sampling.RestrictedSampler;
+import io.spectro.sampling.SamplerOptions;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.ObjectMapper;
+import tools.jackson.databind.node.ObjectNode;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.Iterator;
+import java.util.List;
+import java.util.function.IntConsumer;
+
+/**
+ * One susceptibility run (method.md section 3): an unrestricted "full" run, then one restricted run
+ * per component, each adding its streaming sums to the run directory as soon as it finishes.
+ *
+ * <p>Run directory: {@code manifest.json} (model hash, data hash, every hyperparameter, seed,
+ * versions), {@code state/full.bin}, {@code state/NNNN.bin} + {@code .json} per finished component.
+ * Starting the same command again skips finished components; since every chain is a deterministic
+ * function of (seed, component, chain, step), the result is bit-identical to an uninterrupted run.
+ */
+public final class ChiRun {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** Test hook: called with the number of finished components after each one (simulates a kill by throwing). */
+    static IntConsumer afterComponent = k -> {};
+
+    public record Options(SamplerOptions sampler, String components, boolean fastPath, long cacheBudgetBytes,
+                          int threads, String backend, int maxBatchTokens, boolean progress) {
+        public Options {
+            if (sampler == null) throw new IllegalArgumentException("sampler options missing");
+            if (cacheBudgetBytes < 0) throw new IllegalArgumentException("cache budget must be >= 0");
+            if (threads < 0) throw new IllegalArgumentException("threads must be >= 0");
+            if (maxBatchTokens < 2) throw new IllegalArgumentException("max batch tokens must be >= 2");
+        }
+    }
+
+    /** Probe and sampling token sets, int32 row-major [rows, T]. */
+    public record Inputs(int[] probe, int nProbe, int probeT, int[] sampling, int nSampling, int samplingT) {
+        public int probeTokens() {
+            return nProbe * (probeT - 1);
+        }
+    }
+
+    public record Result(float[] chi, int rows, List<String> components, List<Diagnostics> diagnostics,
+                         double loss0, double seconds, int componentsComputed) {}
+
+    private ChiRun() {}
+
+    public static Result run(ModelConfig cfg, MemorySegment params, Inputs in, Path runDir, Options o) {
+        long t0 = System.nanoTime();
+        List<Component> comps = Decomposition.resolve(cfg, o.components());
+        for (int v : in.probe()) checkToken(v, cfg, "probe");
+        for (int v : in.sampling()) checkToken(v, cfg, "sampling");
+        ObjectNode manifest = manifest(cfg, params, in, o, comps);
+        Path stateDir = runDir.resolve("state");
+        checkOrWriteManifest(runDir, manifest);
+
+        Backend backend = Backend.load(o.backend());
+        SamplerOptions so = o.sampler();
+        int n = in.probeTokens();
+        List<Diagnostics> diags = new ArrayList<>();
+        float[] chi = new float[n * comps.size()];
+        int computed = 0;
+        try (NativeModel model = NativeModel.create(backend, cfg, o.threads(), o.maxBatchTokens(), false);
+             Observables obs = new Observables(model, cfg, in.probe(), in.nProbe(), in.probeT(), in.sampling(),
+                     in.nSampling(), in.samplingT(), so.batch(), so.seed(), o.maxBatchTokens(), o.cacheBudgetBytes())) {
+            model.load(params);
+            double loss0 = obs.samplingLoss();
+            if (!Double.isFinite(loss0)) throw new SpectroException("the loss at the checkpoint's weights is " + loss0 + ": the model is broken");
+            long pending = 0;
+            for (int c = -1; c < comps.size(); c++) if (!Files.exists(statePath(stateDir, c))) pending++;
+            Progress progress = new Progress("chi", pending * so.chains() * so.stepsPerChain(), System.err, o.progress());
+
+            // the unrestricted full run gives Delta_full
+            Component full = Decomposition.full(cfg);
+            ComponentSums fullSums = sums(model, obs, full, -1, so, loss0, false, stateDir, progress, null);
+            if (fullSums == null) throw new SpectroException("the unrestricted full run produced NaN/inf: see " + stateDir.resolve("full.json"));
+            double[] delta = ChiEstimator.deltaFull(fullSums);
+            for (int c = 0; c < comps.size(); c++) {
+                Component comp = comps.get(c);
+                boolean fresh = !Files.exists(statePath(stateDir, c));
+                ComponentSums s = sums(model, obs, comp, c, so, loss0, o.fastPath(), stateDir, progress, diags);
+                if (fresh) {
+                    computed++;
+                    afterComponent.accept(c + 1);
+                }
+                double[] col = s == null ? null : ChiEstimator.chi(s, delta);
+                for (int t = 0; t < n; t++) chi[t * comps.size() + c] = col == null ? Float.NaN : (float) col[t];
+            }
+            progress.finish();
+            List<String> names = comps.stream().map(Component::name).toList();
+            return new Result(chi, n, names, diags, loss0, (System.nanoTime() - t0) / 1e9, computed);
+        }
+    }
+
+    /** Runs (or restores) one component; null when it stopped on NaN/inf (its diagnostics say where). */
+    private static ComponentSums sums(NativeModel model, Observables obs, Component comp, int index, SamplerOptions so,
+                                      double loss0, boolean fast, Path stateDir, Progress progress, List<Diagnostics> diags) {
+        Path state = statePath(stateDir, index);
+        Path diagFile = state.resolveSibling(state.getFileName().toString().replace(".bin", ".json"));
+        if (Files.exists(state)) {
+            Diagnostics d = readDiag(diagFile);
+            if (diags != null) diags.add(d);
+            return d.status().equals("ok") ? ComponentSums.read(state, obs.probeTokens()) : null;
+        }
+        progress.label(comp.name());
+        Diagnostics d;
+        ComponentSums result = null;
+        RestrictedSampler.Traces tr = null;
+        double sumPhi = 0, sumPhiS = 0, sumS = 0;
+        long k = 0;
+        try {
+            obs.drainProbe(); // start from zero
+            CountingObserver co = new CountingObserver();
+            tr = RestrictedSampler.run(model, obs, comp, index, so, loss0, fast, List.of(co), progress::step);
+            sumPhi = co.sumPhi; sumPhiS = co.sumPhiS; sumS = co.sumS; k = co.k;
+            double[][] acc = obs.drainProbe();
+            for (int t = 0; t < acc[0].length; t++)
+                if (!Double.isFinite(acc[0][t]) || !Double.isFinite(acc[1][t]))
+                    throw new RestrictedSampler.NonFiniteException(comp.name(), -1, -1, "probe token " + t + " has a non-finite loss");
+            result = new ComponentSums(k, sumPhi, sumPhiS, sumS, acc[0], acc[1]);
+            d = Diagnostics.of(comp.name(), tr, loss0, so.nbeta());
+        } catch (RestrictedSampler.NonFiniteException e) {
+            d = Diagnostics.failed(comp.name(), loss0, "stopped: " + e.getMessage());
+            System.err.println("\nspectro chi: " + d.status());
+        }
+        writeDiag(diagFile, d, tr);
+        if (result != null) result.write(state);
+        else writeFailedMarker(state);
+        if (diags != null) diags.add(d);
+        return result;
+    }
+
+    /** The estimator's Java-side sums: K, sum phi, sum phi*S, sum S. */
+    static final class CountingObserver implements io.spectro.sampling.DrawObserver<Void> {
+        long k;
+        double sumPhi, sumPhiS, sumS;
+
+        @Override
+        public void onDraw(io.spectro.sampling.Draw d) {
+            k++;
+            sumPhi += d.phi();
+            sumPhiS += d.phi() * d.samplingLoss();
+            sumS += d.samplingLoss();
+        }
+
+        @Override
+        public Void result() {
+            return null;
+        }
+    }
+
+    static Path statePath(Path stateDir, int index) {
+        return stateDir.resolve(index < 0 ? "full.bin" : String.format("%04d.bin", index));
+    }
+
+    private static void writeFailedMarker(Path state) {
+        // a failed component is final too: resuming must not silently retry it with the same seed
+        new ComponentSums(0, Double.NaN, Double.NaN, Double.NaN, new double[0], new double[0]).write(state);
+    }
+
+    private static void writeDiag(Path file, Diagnostics d, RestrictedSampler.Traces tr) {
+        ObjectNode node = JSON.valueToTree(d);
+        if (tr != null) {
+            node.set("drawLoss", JSON.valueToTree(tr.drawLoss()));
+            node.set("stepLoss", JSON.valueToTree(downsample(tr.stepLoss(), 400)));
+        }
+        try {
+            Files.createDirectories(file.getParent());
+            Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
+            Files.writeString(tmp, JSON.writeValueAsString(node));
+            Files.move(tmp, file, java.nio.file.StandardCopyOption.ATOMIC_MOVE, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        } catch (IOException e) {
+            throw new SpectroException(file + ": cannot write (" + e.getMessage() + ")", e);
+        }
+    }
+
+    static Diagnostics readDiag(Path file) {
+        try {
+            JsonNode n = JSON.readTree(file.toFile());
+            return new Diagnostics(n.get("component").asString(), n.get("llc").asDouble(), n.get("rhat").asDouble(),
+                    n.get("autocorr1").asDouble(), n.get("meanS").asDouble(), n.get("loss0").asDouble(), n.get("status").asString());
+        } catch (RuntimeException e) {
+            throw new SpectroException(file + ": unreadable diagnostics (" + e.getMessage() + "); delete it and its .bin to recompute", e);
+        }
+    }
+
+    /** Mean-pools each chain's step-loss trace to at most {@code max} points. */
+    static float[][] downsample(float[][] x, int max) {
+        float[][] out = new float[x.length][];
+        for (int c = 0; c < x.length; c++) {
+            int n = x[c].length, w = Math.max(1, (n + max - 1) / max);
+            out[c] = new float[(n + w - 1) / w];
+            for (int i = 0; i < out[c].length; i++) {
+                double s = 0;
+                int cnt = 0;
+                for (int j = i * w; j < Math.min(n, (i + 1) * w); j++) { s += x[c][j]; cnt++; }
+                out[c][i] = (float) (s / cnt);
+            }
+        }
+        return out;
+    }
+
+    private static void checkToken(int v, ModelConfig cfg, String set) {
+        if (v < 0 || v >= cfg.vocabSize())
+            throw new SpectroException(set + " set: token id " + v + " is outside the model's vocabulary [0, " + cfg.vocabSize() + ")");
+    }
+
+    // ---- manifest ------------------------------------------------------------------------
+
+    private static ObjectNode manifest(ModelConfig cfg, MemorySegment params, Inputs in, Options o, List<Component> comps) {
+        ObjectNode m = JSON.createObjectNode();
+        m.put("spectro", Version.VERSION);
+        m.put("abi", Version.ABI_VERSION);
+        m.set("config", JSON.valueToTree(cfg));
+        m.put("modelSha256", sha256(params));
+        m.put("dataSha256", sha256(in));
+        m.set("sampler", JSON.valueToTree(o.sampler()));
+        m.put("components", o.components());
+        m.put("componentCount", comps.size());
+        m.put("probeShape", in.nProbe() + "x" + in.probeT());
+        m.put("samplingShape", in.nSampling() + "x" + in.samplingT());
+        m.put("maxBatchTokens", o.maxBatchTokens()); // fixes the chunking, hence the summation order
+        return m;
+    }
+
+    private static void checkOrWriteManifest(Path runDir, ObjectNode manifest) {
+        Path f = runDir.resolve("manifest.json");
+        try {
+            if (Files.exists(f)) {
+                JsonNode old = JSON.readTree(f.toFile());
+                manifest = (ObjectNode) JSON.readTree(JSON.writeValueAsString(manifest)); // same number types as the file
+                Iterator<String> it = manifest.propertyNames().iterator();
+                while (it.hasNext()) {
+                    String k = it.next();
+                    if (!manifest.get(k).equals(old.get(k)))
+                        throw new SpectroException(f + ": this directory holds a different run (" + k + " differs: was "
+                                + old.get(k) + ", now " + manifest.get(k) + "); use another --out or delete it");
+                }
+                return;
+            }
+            Files.createDirectories(runDir);
+            Files.writeString(f, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(manifest));
+        } catch (IOException e) {
+            throw new SpectroException(f + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static MessageDigest sha() {
+        try {
+            return MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    static String sha256(MemorySegment params) {
+        MessageDigest md = sha();
+        long size = params.byteSize(), chunk = 1 << 24;
+        for (long off = 0; off < size; off += chunk)
+            md.update(params.asSlice(off, Math.min(chunk, size - off)).asByteBuffer());
+        return HexFormat.of().formatHex(md.digest());
+    }
+
+    private static String sha256(Inputs in) {
+        MessageDigest md = sha();
+        for (int[] a : new int[][]{in.probe(), in.sampling()}) {
+            ByteBuffer b = ByteBuffer.allocate(a.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+            b.asIntBuffer().put(a);
+            md.update(b);
+        }
+        md.update(ByteBuffer.allocate(16).putInt(in.nProbe()).putInt(in.probeT()).putInt(in.nSampling()).putInt(in.samplingT()).flip());
+        return HexFormat.of().formatHex(md.digest());
+    }
+}

@@ -1,0 +1,76 @@
+package io.spectro.chi;
+
+import io.spectro.sampling.RestrictedSampler;
+
+/**
+ * Per-component sampler diagnostics (method.md section 2): local learning coefficient, Gelman-Rubin
+ * R-hat across chains and the lag-1 autocorrelation of the draws, all on the sampling-observable
+ * loss S recorded at every draw, plus the minibatch-loss trace summary.
+ *
+ * @param component   component name
+ * @param llc         lambda = nbeta * (E[S] - L0), E over all draws of all chains
+ * @param rhat        Gelman-Rubin potential scale reduction of S across chains (NaN with one chain)
+ * @param autocorr1   mean over chains of the lag-1 autocorrelation of S (NaN with < 3 draws)
+ * @param meanS       E[S]
+ * @param loss0       L0, the sampling loss at w*
+ * @param status      "ok", or the reason the component stopped (NaN/inf, naming chain and step)
+ */
+public record Diagnostics(String component, double llc, double rhat, double autocorr1, double meanS,
+                          double loss0, String status) {
+
+    public static Diagnostics of(String name, RestrictedSampler.Traces tr, double loss0, double nbeta) {
+        double[][] x = tr.drawLoss();
+        double mean = 0;
+        int count = 0;
+        for (double[] c : x) for (double v : c) { mean += v; count++; }
+        mean /= count;
+        return new Diagnostics(name, nbeta * (mean - loss0), rhat(x), autocorr1(x), mean, loss0, "ok");
+    }
+
+    public static Diagnostics failed(String name, double loss0, String why) {
+        return new Diagnostics(name, Double.NaN, Double.NaN, Double.NaN, Double.NaN, loss0, why);
+    }
+
+    /** Gelman-Rubin R-hat of m chains x n draws. */
+    public static double rhat(double[][] x) {
+        int m = x.length, n = x[0].length;
+        if (m < 2 || n < 2) return Double.NaN;
+        double[] means = new double[m];
+        double grand = 0, w = 0;
+        for (int j = 0; j < m; j++) {
+            for (double v : x[j]) means[j] += v;
+            means[j] /= n;
+            grand += means[j];
+            double s2 = 0;
+            for (double v : x[j]) s2 += (v - means[j]) * (v - means[j]);
+            w += s2 / (n - 1);
+        }
+        grand /= m;
+        w /= m;
+        double b = 0;
+        for (double mu : means) b += (mu - grand) * (mu - grand);
+        b *= (double) n / (m - 1);
+        if (w == 0) return b == 0 ? 1.0 : Double.POSITIVE_INFINITY;
+        double varPlus = (n - 1.0) / n * w + b / n;
+        return Math.sqrt(varPlus / w);
+    }
+
+    /** Mean over chains of the lag-1 autocorrelation. */
+    public static double autocorr1(double[][] x) {
+        double sum = 0;
+        int used = 0;
+        for (double[] c : x) {
+            if (c.length < 3) continue;
+            double mu = 0;
+            for (double v : c) mu += v;
+            mu /= c.length;
+            double num = 0, den = 0;
+            for (int i = 0; i < c.length; i++) {
+                den += (c[i] - mu) * (c[i] - mu);
+                if (i > 0) num += (c[i] - mu) * (c[i - 1] - mu);
+            }
+            if (den > 0) { sum += num / den; used++; }
+        }
+        return used == 0 ? Double.NaN : sum / used;
+    }
+}

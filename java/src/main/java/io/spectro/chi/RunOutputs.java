@@ -1,0 +1,141 @@
+package io.spectro.chi;
+
+import io.spectro.SpectroException;
+import io.spectro.io.Npy;
+import org.apache.arrow.memory.BufferAllocator;
+import org.apache.arrow.memory.RootAllocator;
+import org.apache.arrow.vector.IntVector;
+import org.apache.arrow.vector.VarCharVector;
+import org.apache.arrow.vector.VectorSchemaRoot;
+import org.apache.arrow.vector.ipc.ArrowFileWriter;
+import org.jfree.chart.ChartFactory;
+import org.jfree.chart.ChartUtils;
+import org.jfree.chart.JFreeChart;
+import org.jfree.chart.plot.PlotOrientation;
+import org.jfree.chart.plot.ValueMarker;
+import org.jfree.data.xy.XYSeries;
+import org.jfree.data.xy.XYSeriesCollection;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.ObjectMapper;
+import tools.jackson.databind.node.ArrayNode;
+import tools.jackson.databind.node.ObjectNode;
+
+import java.io.BufferedWriter;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.function.IntFunction;
+
+/**
+ * Writes what {@code spectro chi} promises in a run directory:
+ * <ul>
+ *   <li>{@code chi.npy} float32 [N, H]: row b*(T-1)+t is the token at position t+1 of probe sequence b;</li>
+ *   <li>{@code components.json}: component names in column order;</li>
+ *   <li>{@code tokens.csv} and {@code tokens.arrow} (Arrow IPC file): row, seq, pos, token_id, token;</li>
+ *   <li>{@code contexts.jsonl}: one line per probe sequence {"seq": b, "tokens": [display texts]};</li>
+ *   <li>{@code diagnostics.json} and {@code plots/*.png} (loss traces per chain).</li>
+ * </ul>
+ */
+public final class RunOutputs {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private RunOutputs() {}
+
+    /** @param tokenText display text of a token id (the model's tokenizer, or "#id" without one) */
+    public static void write(Path dir, ChiRun.Result r, ChiRun.Inputs in, IntFunction<String> tokenText, boolean plots) {
+        try {
+            Files.createDirectories(dir);
+            Npy.write(dir.resolve("chi.npy"), r.chi(), r.rows(), r.components().size());
+            Files.writeString(dir.resolve("components.json"), JSON.writeValueAsString(r.components()));
+            writeTokens(dir, in, tokenText);
+            writeDiagnostics(dir, r);
+            if (plots) writePlots(dir, r);
+        } catch (IOException e) {
+            throw new SpectroException(dir + ": cannot write outputs (" + e.getMessage() + ")", e);
+        }
+    }
+
+    private static void writeTokens(Path dir, ChiRun.Inputs in, IntFunction<String> text) throws IOException {
+        int T = in.probeT(), rows = in.probeTokens();
+        try (BufferedWriter csv = Files.newBufferedWriter(dir.resolve("tokens.csv"));
+             BufferedWriter ctx = Files.newBufferedWriter(dir.resolve("contexts.jsonl"))) {
+            csv.write("row,seq,pos,token_id,token\n");
+            for (int b = 0; b < in.nProbe(); b++) {
+                ArrayNode toks = JSON.createArrayNode();
+                for (int t = 0; t < T; t++) toks.add(text.apply(in.probe()[b * T + t]));
+                ObjectNode line = JSON.createObjectNode();
+                line.put("seq", b);
+                line.set("tokens", toks);
+                ctx.write(JSON.writeValueAsString(line));
+                ctx.write('\n');
+                for (int t = 0; t < T - 1; t++) {
+                    int id = in.probe()[b * T + t + 1];
+                    csv.write((b * (T - 1) + t) + "," + b + "," + (t + 1) + "," + id + "," + csvQuote(text.apply(id)) + "\n");
+                }
+            }
+        }
+        try (BufferAllocator alloc = new RootAllocator();
+             IntVector row = new IntVector("row", alloc); IntVector seq = new IntVector("seq", alloc);
+             IntVector pos = new IntVector("pos", alloc); IntVector id = new IntVector("token_id", alloc);
+             VarCharVector tok = new VarCharVector("token", alloc)) {
+            for (var v : List.of(row, seq, pos, id)) v.allocateNew(rows);
+            tok.allocateNew(rows);
+            for (int b = 0, r = 0; b < in.nProbe(); b++) {
+                for (int t = 0; t < T - 1; t++, r++) {
+                    int tid = in.probe()[b * T + t + 1];
+                    row.set(r, r); seq.set(r, b); pos.set(r, t + 1); id.set(r, tid);
+                    tok.setSafe(r, text.apply(tid).getBytes(StandardCharsets.UTF_8));
+                }
+            }
+            for (var v : List.of(row, seq, pos, id, tok)) v.setValueCount(rows);
+            try (VectorSchemaRoot root = VectorSchemaRoot.of(row, seq, pos, id, tok);
+                 OutputStream os = Files.newOutputStream(dir.resolve("tokens.arrow"));
+                 ArrowFileWriter w = new ArrowFileWriter(root, null, java.nio.channels.Channels.newChannel(os))) {
+                w.start();
+                w.writeBatch();
+                w.end();
+            }
+        }
+    }
+
+    static String csvQuote(String s) {
+        return "\"" + s.replace("\"", "\"\"") + "\"";
+    }
+
+    private static void writeDiagnostics(Path dir, ChiRun.Result r) throws IOException {
+        ObjectNode root = JSON.createObjectNode();
+        root.put("loss0", r.loss0());
+        root.put("seconds", r.seconds());
+        root.put("componentsComputed", r.componentsComputed());
+        root.set("components", JSON.valueToTree(r.diagnostics()));
+        Files.writeString(dir.resolve("diagnostics.json"), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(root));
+    }
+
+    /** One PNG per component and for the full run: mean-pooled minibatch loss per chain, L0 as a line. */
+    private static void writePlots(Path dir, ChiRun.Result r) throws IOException {
+        Path plots = dir.resolve("plots");
+        Files.createDirectories(plots);
+        Path state = dir.resolve("state");
+        try (var files = Files.list(state)) {
+            for (Path f : files.filter(p -> p.toString().endsWith(".json")).sorted().toList()) {
+                JsonNode n = JSON.readTree(f.toFile());
+                if (!n.has("stepLoss")) continue;
+                XYSeriesCollection ds = new XYSeriesCollection();
+                JsonNode chains = n.get("stepLoss");
+                for (int c = 0; c < chains.size(); c++) {
+                    XYSeries s = new XYSeries("chain " + c);
+                    for (int i = 0; i < chains.get(c).size(); i++) s.add(i, chains.get(c).get(i).asDouble());
+                    ds.addSeries(s);
+                }
+                String name = n.get("component").asString();
+                JFreeChart chart = ChartFactory.createXYLineChart("SGLD loss trace: " + name + " (" + n.get("status").asString() + ")",
+                        "step (pooled)", "minibatch loss", ds, PlotOrientation.VERTICAL, true, false, false);
+                chart.getXYPlot().addRangeMarker(new ValueMarker(n.get("loss0").asDouble()));
+                ChartUtils.saveChartAsPNG(plots.resolve(name + ".png").toFile(), chart, 640, 360);
+            }
+        }
+    }
+}

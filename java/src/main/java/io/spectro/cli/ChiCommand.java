@@ -1,0 +1,102 @@
+package io.spectro.cli;
+
+import io.spectro.SpectroException;
+import io.spectro.chi.ChiRun;
+import io.spectro.chi.RunOutputs;
+import io.spectro.chi.TokenSets;
+import io.spectro.model.Checkpoint;
+import io.spectro.sampling.SamplerOptions;
+import io.spectro.tokenizer.Tokenizer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import java.util.function.IntFunction;
+
+/** {@code spectro chi}: susceptibility vectors for every probe token. */
+@Command(name = "chi", mixinStandardHelpOptions = true,
+        description = {"Estimate susceptibility vectors chi (one column per component) for every probe token.",
+                "Defaults are the small-model settings (4 chains x 50 draws, 2 steps apart, batch 8, lr 1e-3,",
+                "nbeta 30, gamma 300, plain SGLD); --settings pythia-1.4b gives the published 1.4B settings.",
+                "Killing the process and running the same command again resumes bit-identically."})
+public final class ChiCommand implements Callable<Integer> {
+    @Option(names = "--model", required = true, description = "checkpoint directory (HF layout)") Path model;
+    @Option(names = "--probe", required = true, description = "probe tokens: int32 .npy [B, T], or a .txt/.jsonl file") Path probe;
+    @Option(names = "--sampling", required = true, description = "sampling-observable tokens (also the SGLD data): .npy, .txt or .jsonl") Path sampling;
+    @Option(names = "--out", required = true, description = "run directory") Path out;
+    @Option(names = "--seq", defaultValue = "64", description = "sequence length when tokenising text (default ${DEFAULT-VALUE})") int seq;
+    @Option(names = "--max-sequences", defaultValue = "0", description = "use at most this many sequences of each set (0 = all)") int maxSeqs;
+    @Option(names = "--settings", defaultValue = "small", description = "base settings: small | pythia-1.4b (default ${DEFAULT-VALUE})") String settings;
+    @Option(names = "--chains") Integer chains;
+    @Option(names = "--draws") Integer draws;
+    @Option(names = "--steps-between") Integer stepsBetween;
+    @Option(names = "--burnin") Integer burnin;
+    @Option(names = "--batch") Integer batch;
+    @Option(names = "--lr") Float lr;
+    @Option(names = "--nbeta") Float nbeta;
+    @Option(names = "--gamma") Float gamma;
+    @Option(names = "--sampler", description = "sgld | rmsprop") String sampler;
+    @Option(names = "--seed", defaultValue = "0") long seed;
+    @Option(names = "--baseline", description = "nbeta = 0: sample the Gaussian N(w*, 1/gamma) on each component (the control run)") boolean baseline;
+    @Option(names = "--components", defaultValue = "default", description = "default | layer | qkv | spec file") String components;
+    @Option(names = "--no-fast-path", description = "disable the restriction-aware fast path (full forward/backward every step)") boolean noFast;
+    @Option(names = "--cache-mb", defaultValue = "2048", description = "memory budget of the fast path's activation cache in MiB") long cacheMb;
+    @Option(names = "--backend", defaultValue = "auto", description = "cpu | cuda | auto") String backend;
+    @Option(names = "--threads", defaultValue = "0", description = "CPU threads (0 = all cores)") int threads;
+    @Option(names = "--max-batch-tokens", defaultValue = "8192", description = "largest B*T of one native batch") int maxBatchTokens;
+    @Option(names = "--no-plots") boolean noPlots;
+    @Option(names = "--quiet", description = "no progress bar") boolean quiet;
+
+    @Override
+    public Integer call() {
+        SamplerOptions base = switch (settings) {
+            case "small" -> SamplerOptions.small(seed);
+            case "pythia-1.4b" -> SamplerOptions.pythia14b(seed);
+            default -> throw new SpectroException("--settings: unknown '" + settings + "' (small, pythia-1.4b)");
+        };
+        SamplerOptions so;
+        try {
+            so = new SamplerOptions(or(chains, base.chains()), or(draws, base.draws()), or(stepsBetween, base.stepsBetween()),
+                    or(burnin, base.burnin()), or(batch, base.batch()), or(lr, base.lr()),
+                    baseline ? 0f : or(nbeta, base.nbeta()), or(gamma, base.gamma()),
+                    sampler == null ? base.rmsprop() : parseSampler(sampler), base.alpha(), base.rmsEps(), 1f, seed);
+        } catch (IllegalArgumentException e) {
+            throw new SpectroException("bad sampler option: " + e.getMessage());
+        }
+        try (Checkpoint ck = Checkpoint.open(model)) {
+            Tokenizer tok = ck.tokenizerJson() == null ? null : Tokenizer.load(ck.tokenizerJson());
+            TokenSets.Set p = TokenSets.load(probe, tok, seq, maxSeqs);
+            TokenSets.Set s = TokenSets.load(sampling, tok, seq, maxSeqs);
+            ChiRun.Inputs in = new ChiRun.Inputs(p.tokens(), p.rows(), p.T(), s.tokens(), s.rows(), s.T());
+            ChiRun.Options o;
+            try {
+                o = new ChiRun.Options(so, components, !noFast, cacheMb << 20, threads, backend, maxBatchTokens, !quiet);
+            } catch (IllegalArgumentException e) {
+                throw new SpectroException(e.getMessage());
+            }
+            ChiRun.Result r = ChiRun.run(ck.config(), ck.params(), in, out, o);
+            IntFunction<String> text = tok == null ? id -> "#" + id : tok::token;
+            RunOutputs.write(out, r, in, text, !noPlots);
+            long failed = r.diagnostics().stream().filter(d -> !d.status().equals("ok")).count();
+            System.out.printf("chi: %d tokens x %d components in %.1f s (%d computed now, %d resumed), %.2f vectors/s%n",
+                    r.rows(), r.components().size(), r.seconds(), r.componentsComputed(),
+                    r.components().size() - r.componentsComputed(), r.rows() / r.seconds());
+            if (failed > 0) System.out.println("chi: " + failed + " component(s) stopped on NaN/inf: see " + out.resolve("diagnostics.json"));
+            System.out.println("chi: wrote " + out.resolve("chi.npy"));
+            return 0;
+        }
+    }
+
+    private static boolean parseSampler(String s) {
+        return switch (s) {
+            case "sgld" -> false;
+            case "rmsprop" -> true;
+            default -> throw new SpectroException("--sampler: unknown '" + s + "' (sgld, rmsprop)");
+        };
+    }
+
+    private static <T> T or(T v, T d) {
+        return v == null ? d : v;
+    }
+}

@@ -1,0 +1,40 @@
+package io.spectro.cli;
+
+import io.spectro.demo.Demo;
+import io.spectro.sampling.SamplerOptions;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+
+/** {@code spectro demo}: the whole pipeline on the embedded default. */
+@Command(name = "demo", mixinStandardHelpOptions = true,
+        description = {"Run the whole pipeline on the embedded default: corpus from this system's text + synthetic",
+                "repeated-span sequences, tokenizer, small model (the shipped one unless --train), susceptibilities",
+                "and their nbeta = 0 baseline, whitening, clustering, map, explorer, and the induction-head check.",
+                "Every stage is cached in --out; a second run is quick."})
+public final class DemoCommand implements Callable<Integer> {
+    @Option(names = "--out", defaultValue = "spectro-demo", description = "work directory (default ${DEFAULT-VALUE})") Path out;
+    @Option(names = "--train", description = "train the tokenizer and model here instead of using the shipped model") boolean train;
+    @Option(names = "--train-steps", defaultValue = "5000", description = "training steps with --train (default ${DEFAULT-VALUE})") int trainSteps;
+    @Option(names = "--probe-synthetic", defaultValue = "32", description = "synthetic probe sequences (default ${DEFAULT-VALUE})") int probeSyn;
+    @Option(names = "--probe-text", defaultValue = "16", description = "text probe sequences (default ${DEFAULT-VALUE})") int probeText;
+    @Option(names = "--sampling", defaultValue = "32", description = "sampling-set sequences (default ${DEFAULT-VALUE})") int sampling;
+    @Option(names = "--draws", defaultValue = "50") int draws;
+    @Option(names = "--chains", defaultValue = "4") int chains;
+    @Option(names = "--seed", defaultValue = "0") long seed;
+    @Option(names = "--threads", defaultValue = "0") int threads;
+    @Option(names = "--text-chars", defaultValue = "3000000", description = "how much system text to read for the corpus") long textChars;
+
+    @Override
+    public Integer call() {
+        SamplerOptions so = SamplerOptions.small(seed);
+        so = new SamplerOptions(chains, draws, so.stepsBetween(), so.burnin(), so.batch(), so.lr(), so.nbeta(), so.gamma(),
+                so.rmsprop(), so.alpha(), so.rmsEps(), so.noiseScale(), seed);
+        String repo = System.getProperty("spectro.repo");
+        Demo.run(new Demo.Options(out, train, trainSteps, probeText, probeSyn, sampling, so, threads, textChars,
+                repo == null ? null : Path.of(repo), System.err));
+        return 0;
+    }
+}

@@ -1,0 +1,53 @@
+package io.spectro.cli;
+
+import io.spectro.SpectroException;
+import io.spectro.cluster.PprClustering;
+import io.spectro.graph.Knn;
+import picocli.CommandLine.Option;
+
+/** kNN and clustering options shared by {@code spectro cluster} and {@code spectro report} (a picocli mixin). */
+public final class StructureOptions {
+    @Option(names = "--k", description = "neighbours of the kNN graph (default ${DEFAULT-VALUE})", defaultValue = "45")
+    int k;
+    @Option(names = "--alpha", description = "PPR teleport probability (default ${DEFAULT-VALUE})", defaultValue = "0.001")
+    double alpha;
+    @Option(names = "--tol", description = "PPR push tolerance per unit degree (default ${DEFAULT-VALUE})", defaultValue = "1e-7")
+    double tol;
+    @Option(names = "--main-body", description = "PPR mass kept by the trim (default ${DEFAULT-VALUE})", defaultValue = "0.99")
+    double mainBody;
+    @Option(names = "--min-size", description = "smallest cluster (default ${DEFAULT-VALUE})", defaultValue = "20")
+    int minSize;
+    @Option(names = "--min-gain", description = "stop when a round adds less than this fraction of rows (default ${DEFAULT-VALUE})", defaultValue = "0.001")
+    double minGain;
+    @Option(names = "--seed", description = "random seed (default ${DEFAULT-VALUE})", defaultValue = "1")
+    long seed;
+    @Option(names = "--max-push-work", description = "edge updates per PPR push at most (default ${DEFAULT-VALUE})", defaultValue = "50000000")
+    long maxPushWork;
+    @Option(names = "--seeds-per-round", description = "seeds pushed per round (default ${DEFAULT-VALUE})", defaultValue = "8")
+    int seedsPerRound;
+    @Option(names = "--knn", description = "kNN method: auto, exact, approximate (default ${DEFAULT-VALUE})", defaultValue = "auto")
+    String knn;
+    @Option(names = "--exact-limit", description = "auto uses exact kNN up to this many rows (default ${DEFAULT-VALUE})", defaultValue = "60000")
+    int exactLimit;
+    @Option(names = "--trees", description = "random-projection trees of approximate kNN (default ${DEFAULT-VALUE})", defaultValue = "8")
+    int trees;
+    @Option(names = "--iterations", description = "NN-descent rounds of approximate kNN (default ${DEFAULT-VALUE})", defaultValue = "6")
+    int iterations;
+    @Option(names = "--threads", description = "worker threads, 0 = all processors (default ${DEFAULT-VALUE})", defaultValue = "0")
+    int threads;
+
+    Knn.Options knnOptions() {
+        Knn.Method m = switch (knn.toLowerCase()) {
+            case "auto" -> Knn.Method.AUTO;
+            case "exact" -> Knn.Method.EXACT;
+            case "approximate", "approx" -> Knn.Method.APPROXIMATE;
+            default -> throw new SpectroException("option --knn: expected auto, exact or approximate, got " + knn);
+        };
+        return new Knn.Options(k, m, exactLimit, trees, 0, iterations, threads, seed);
+    }
+
+    PprClustering.Options clusterOptions() {
+        return new PprClustering.Options(k, alpha, tol, mainBody, minSize, minGain, seed, maxPushWork, seedsPerRound,
+                PprClustering.Options.defaults().minNovelty(), threads);
+    }
+}

@@ -1,0 +1,246 @@
+package io.spectro.cluster;
+
+import io.spectro.SpectroException;
+import io.spectro.graph.Graph;
+import io.spectro.graph.Parallel;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+
+/**
+ * Conductance clustering by personalized PageRank (method.md section 4), on a symmetrised kNN graph:
+ * <ol>
+ * <li>seeds are taken in a seeded random order among rows not yet covered and not yet tried, in rounds
+ * of {@code seedsPerRound} (computed in parallel, accepted in order);</li>
+ * <li>PPR from the seed by push (teleport α, tolerance tol, at most {@code maxPushWork} edge updates);</li>
+ * <li>nodes sorted by PPR/degree; the prefix (sweep cut) of minimum conductance cut/vol among the
+ * prefixes holding at most half the graph's volume;</li>
+ * <li>the main body: the highest-PPR part of that set holding {@code mainBody} of its PPR mass;</li>
+ * <li>accepted when it has at least {@code minSize} members and at least {@code minNovelty} of them
+ * were not covered before (a guard against near-duplicates from seeds on a known cluster's rim);</li>
+ * <li>stop when a round adds less than {@code minGain} of all rows to the coverage.</li>
+ * </ol>
+ * Memberships may overlap. The primary label of a row is the cluster in which its PPR per degree,
+ * relative to that cluster's mean PPR per unit volume, is highest; -1 when no cluster holds it.
+ * Deterministic for a seed, whatever the number of threads.
+ */
+public final class PprClustering {
+
+    /**
+     * @param k neighbours of the kNN graph (used by the callers that build it; 45 published)
+     * @param alpha PPR teleport probability (0.001 published)
+     * @param tol push tolerance per unit degree (1e-7 published)
+     * @param mainBody fraction of PPR mass kept by the trim (0.99 published)
+     * @param minSize smallest accepted cluster (20 published)
+     * @param minGain stop when a round's coverage gain falls below this fraction of rows (0.001 published)
+     * @param seed random seed of the seed order
+     * @param maxPushWork edge updates per push at most (practical safeguard, see docs/clustering.md)
+     * @param seedsPerRound seeds pushed per round (in parallel)
+     * @param minNovelty fraction of an accepted cluster's members that must be new
+     * @param threads worker threads (0 = all processors)
+     */
+    public record Options(int k, double alpha, double tol, double mainBody, int minSize, double minGain, long seed,
+                          long maxPushWork, int seedsPerRound, double minNovelty, int threads) {
+        public Options {
+            if (k < 1) throw new SpectroException("cluster option k must be >= 1, got " + k);
+            if (!(alpha > 0 && alpha < 1)) throw new SpectroException("cluster option alpha must be in (0, 1), got " + alpha);
+            if (!(tol > 0 && tol < 1)) throw new SpectroException("cluster option tol must be in (0, 1), got " + tol);
+            if (!(mainBody > 0 && mainBody <= 1)) throw new SpectroException("cluster option mainBody must be in (0, 1], got " + mainBody);
+            if (minSize < 1) throw new SpectroException("cluster option minSize must be >= 1, got " + minSize);
+            if (!(minGain >= 0 && minGain < 1)) throw new SpectroException("cluster option minGain must be in [0, 1), got " + minGain);
+            if (maxPushWork < 1) throw new SpectroException("cluster option maxPushWork must be >= 1, got " + maxPushWork);
+            if (seedsPerRound < 1) throw new SpectroException("cluster option seedsPerRound must be >= 1, got " + seedsPerRound);
+            if (!(minNovelty >= 0 && minNovelty <= 1)) throw new SpectroException("cluster option minNovelty must be in [0, 1], got " + minNovelty);
+            if (threads < 0) throw new SpectroException("cluster option threads must be >= 0, got " + threads);
+        }
+
+        /** The published hyperparameters plus this implementation's safeguards. */
+        public static Options defaults() {
+            return new Options(45, 0.001, 1e-7, 0.99, 20, 0.001, 1L, 50_000_000L, 8, 0.5, 0);
+        }
+
+        public Options withSeed(long s) {
+            return new Options(k, alpha, tol, mainBody, minSize, minGain, s, maxPushWork, seedsPerRound, minNovelty, threads);
+        }
+
+        public Options withK(int kk) {
+            return new Options(kk, alpha, tol, mainBody, minSize, minGain, seed, maxPushWork, seedsPerRound, minNovelty, threads);
+        }
+
+        public Options withMinSize(int m) {
+            return new Options(k, alpha, tol, mainBody, m, minGain, seed, maxPushWork, seedsPerRound, minNovelty, threads);
+        }
+
+        public Options withMaxPushWork(long w) {
+            return new Options(k, alpha, tol, mainBody, minSize, minGain, seed, w, seedsPerRound, minNovelty, threads);
+        }
+
+        public Options withThreads(int t) {
+            return new Options(k, alpha, tol, mainBody, minSize, minGain, seed, maxPushWork, seedsPerRound, minNovelty, t);
+        }
+    }
+
+    /** One cluster: sorted members, each member's primary-label score, and how it was found. */
+    public record Cluster(int[] members, float[] scores, int seed, double conductance, long pushWork, boolean capped) {
+        public int size() { return members.length; }
+    }
+
+    /** Counters of one fit. */
+    public record Stats(int attempts, int rounds, long pushWork, int capped, double coverage, String stopReason) {}
+
+    /** The result: clusters in order of discovery, a primary label per row (-1 = none). */
+    public record Result(List<Cluster> clusters, int[] labels, Stats stats) {}
+
+    private PprClustering() {}
+
+    private record Candidate(int seed, int[] body, float[] scores, double conductance, long work, boolean capped) {}
+
+    public static Result fit(Graph g, Options o) {
+        int n = g.nodes();
+        if (n == 0) throw new SpectroException("cannot cluster an empty graph");
+        int threads = o.threads() == 0 ? Parallel.defaultThreads() : o.threads();
+        int[] order = permutation(n, o.seed());
+        boolean[] covered = new boolean[n], tried = new boolean[n];
+        int nCovered = 0, cursor = 0, attempts = 0, rounds = 0, cappedCount = 0;
+        long totalWork = 0;
+        List<Cluster> clusters = new ArrayList<>();
+        int nw = Math.min(threads, o.seedsPerRound());
+        Ppr.Workspace[] spaces = new Ppr.Workspace[nw];
+        String stop = "no uncovered rows left";
+        while (true) {
+            int[] seeds = new int[o.seedsPerRound()];
+            int m = 0;
+            while (m < seeds.length && cursor < n) {
+                int v = order[cursor++];
+                if (!covered[v] && !tried[v]) seeds[m++] = v;
+            }
+            if (m == 0) break;
+            rounds++;
+            final int[] batch = Arrays.copyOf(seeds, m);
+            Candidate[] cands = new Candidate[m];
+            final int workers = Math.min(nw, m);
+            Parallel.forEach(workers, workers, w -> {
+                if (spaces[w] == null) spaces[w] = new Ppr.Workspace(n);
+                for (int s = w; s < batch.length; s += workers) cands[s] = candidate(g, batch[s], o, spaces[w]);
+            });
+            int gain = 0;
+            for (Candidate c : cands) {
+                attempts++;
+                tried[c.seed] = true;
+                totalWork += c.work;
+                if (c.capped) cappedCount++;
+                if (c.body.length < o.minSize()) continue;
+                int fresh = 0;
+                for (int v : c.body) if (!covered[v]) fresh++;
+                if (fresh < o.minNovelty() * c.body.length || fresh == 0) continue;
+                for (int v : c.body) covered[v] = true;
+                nCovered += fresh;
+                gain += fresh;
+                clusters.add(new Cluster(c.body, c.scores, c.seed, c.conductance, c.work, c.capped));
+            }
+            if (gain < o.minGain() * n) {
+                stop = "a round of " + m + " seeds added " + gain + " rows (< minGain " + o.minGain() + ")";
+                break;
+            }
+        }
+        int[] labels = new int[n];
+        Arrays.fill(labels, -1);
+        float[] best = new float[n];
+        for (int c = 0; c < clusters.size(); c++) {
+            Cluster cl = clusters.get(c);
+            for (int i = 0; i < cl.members.length; i++) {
+                int v = cl.members[i];
+                if (labels[v] < 0 || cl.scores[i] > best[v]) {
+                    labels[v] = c;
+                    best[v] = cl.scores[i];
+                }
+            }
+        }
+        return new Result(clusters, labels,
+                new Stats(attempts, rounds, totalWork, cappedCount, nCovered / (double) n, stop));
+    }
+
+    /** PPR from one seed, sweep cut, main-body trim. Members come back sorted by node index. */
+    static Candidate candidate(Graph g, int seed, Options o, Ppr.Workspace ws) {
+        Ppr.Result pr = Ppr.push(g, seed, o.alpha(), o.tol(), o.maxPushWork(), ws);
+        int m = pr.nodes().length;
+        int[] off = g.offsets(), adj = g.adj();
+        double[] rank = new double[m];
+        Integer[] idx = new Integer[m];
+        for (int i = 0; i < m; i++) {
+            idx[i] = i;
+            rank[i] = pr.values()[i] / Math.max(1, g.degree(pr.nodes()[i]));
+        }
+        Arrays.sort(idx, (a, b) -> {
+            int c = Double.compare(rank[b], rank[a]);
+            return c != 0 ? c : Integer.compare(pr.nodes()[a], pr.nodes()[b]);
+        });
+        // sweep: conductance of each prefix, using the workspace's flag array as set membership
+        boolean[] in = ws.queued;
+        long volG = g.volume(), vol = 0, cut = 0;
+        double bestPhi = Double.POSITIVE_INFINITY;
+        int bestLen = 0;
+        for (int j = 0; j < m; j++) {
+            int u = pr.nodes()[idx[j]];
+            int inside = 0;
+            for (int e = off[u]; e < off[u + 1]; e++) if (in[adj[e]]) inside++;
+            int deg = off[u + 1] - off[u];
+            in[u] = true;
+            vol += deg;
+            cut += deg - 2L * inside;
+            // only sets of at most half the graph's volume: beyond that, a set's conductance is its
+            // complement's, and the sweep would return "everything but another cluster"
+            if (2 * vol > volG) break;
+            double phi = vol > 0 ? cut / (double) vol : Double.POSITIVE_INFINITY;
+            if (phi < bestPhi) {
+                bestPhi = phi;
+                bestLen = j + 1;
+            }
+        }
+        for (int j = 0; j < m; j++) in[pr.nodes()[idx[j]]] = false;
+        if (bestLen == 0) bestLen = 1;
+        // main body: by PPR value, the smallest prefix of the sweep set holding mainBody of its mass
+        Integer[] byMass = Arrays.copyOf(idx, bestLen);
+        Arrays.sort(byMass, (a, b) -> {
+            int c = Double.compare(pr.values()[b], pr.values()[a]);
+            return c != 0 ? c : Integer.compare(pr.nodes()[a], pr.nodes()[b]);
+        });
+        double total = 0;
+        for (Integer a : byMass) total += pr.values()[a];
+        double acc = 0;
+        int keep = 0;
+        while (keep < byMass.length && acc < o.mainBody() * total) acc += pr.values()[byMass[keep++]];
+        double volBody = 0, massBody = 0;
+        for (int j = 0; j < keep; j++) {
+            volBody += Math.max(1, g.degree(pr.nodes()[byMass[j]]));
+            massBody += pr.values()[byMass[j]];
+        }
+        double norm = massBody > 0 ? volBody / massBody : 1;
+        long[] packed = new long[keep];
+        float[] sc = new float[keep];
+        for (int j = 0; j < keep; j++) packed[j] = ((long) pr.nodes()[byMass[j]] << 32) | j;
+        Arrays.sort(packed);
+        int[] body = new int[keep];
+        for (int j = 0; j < keep; j++) {
+            body[j] = (int) (packed[j] >>> 32);
+            int a = byMass[(int) (packed[j] & 0xffffffffL)];
+            sc[j] = (float) (rank[a] * norm);
+        }
+        return new Candidate(seed, body, sc, bestPhi, pr.work(), pr.capped());
+    }
+
+    static int[] permutation(int n, long seed) {
+        int[] p = new int[n];
+        for (int i = 0; i < n; i++) p[i] = i;
+        SplittableRandom r = new SplittableRandom(seed);
+        for (int i = n - 1; i > 0; i--) {
+            int j = r.nextInt(i + 1);
+            int t = p[i];
+            p[i] = p[j];
+            p[j] = t;
+        }
+        return p;
+    }
+}

@@ -1,0 +1,221 @@
+package io.spectro.demo;
+
+import io.spectro.SpectroException;
+import io.spectro.chi.ChiRun;
+import io.spectro.chi.RunOutputs;
+import io.spectro.cli.TrainCommand;
+import io.spectro.io.Npy;
+import io.spectro.model.Checkpoint;
+import io.spectro.model.ModelConfig;
+import io.spectro.sampling.SamplerOptions;
+import io.spectro.tokenizer.BpeTrainer;
+import io.spectro.tokenizer.Tokenizer;
+import io.spectro.train.TrainOptions;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * The embedded demo: corpus -> tokenizer -> small model -> susceptibilities (and the nbeta = 0
+ * baseline) -> whitening, clustering, map -> explorer, plus the induction check of Baker et al. 2025.
+ * Each stage writes into the work directory and is skipped when its output is already there.
+ *
+ * <p>Corpus: text found on any Debian/Ubuntu system ({@link SystemText}) mixed with synthetic
+ * Markov-chain sequences that repeat a span ({@link Synthetic}), so that an induction circuit forms.
+ * The model is the project's shipped one (trained by {@code spectro train}, see docs/demo.md) when it
+ * is on the classpath and {@code --train} is not given; otherwise one is trained here.
+ */
+public final class Demo {
+    /** Where the shipped model lives on the classpath. */
+    static final String SHIPPED = "/io/spectro/demo/model/";
+
+    public record Options(Path work, boolean train, int trainSteps, int probeText, int probeSynthetic, int samplingRows,
+                          SamplerOptions sampler, int threads, long textChars, Path repo, PrintStream log) {
+        public Options {
+            if (probeText < 0 || probeSynthetic < 1 || samplingRows < 2) throw new IllegalArgumentException("probe/sampling sizes too small");
+            if (trainSteps < 1) throw new IllegalArgumentException("train steps must be >= 1");
+        }
+    }
+
+    public static final int T = 64;
+
+    private Demo() {}
+
+    public static Path run(Options o) {
+        long t0 = System.nanoTime();
+        Path work = o.work();
+        Path data = work.resolve("data"), model = work.resolve("model");
+        try {
+            Files.createDirectories(data);
+            // 1. model and tokenizer
+            if (!Files.exists(model.resolve("model.safetensors"))) {
+                if (!o.train() && copyShipped(model)) o.log().println("demo: using the shipped model (" + model + ")");
+                else trainModel(o, data, model);
+            } else o.log().println("demo: model cached in " + model);
+            ModelConfig cfg;
+            Tokenizer tok;
+            try (Checkpoint ck = Checkpoint.open(model)) {
+                cfg = ck.config();
+                tok = Tokenizer.load(ck.tokenizerJson());
+            }
+            // 2. probe and sampling sets (disjoint from each other by construction: different seeds/documents)
+            Path probeFile = data.resolve("probe.npy"), samplingFile = data.resolve("sampling.npy"), labels = data.resolve("probe_induction.npy");
+            if (!Files.exists(labels)) makeSets(o, tok, cfg, probeFile, samplingFile, labels);
+            Npy.Ints probe = Npy.readInts(probeFile), samp = Npy.readInts(samplingFile);
+            boolean[] induction = toPredictionRows(Npy.readInts(labels));
+            ChiRun.Inputs in = new ChiRun.Inputs(probe.data(), probe.dim(0), probe.dim(1), samp.data(), samp.dim(0), samp.dim(1));
+            String check = lossCheck(cfg, model, in, induction, o.probeSynthetic());
+            o.log().println("demo: " + check);
+            // 3. susceptibilities: the real run and the nbeta = 0 control
+            List<Induction.Row> sgld = chi(o, cfg, model, tok, in, work.resolve("run"), o.sampler(), induction);
+            List<Induction.Row> base = chi(o, cfg, model, tok, in, work.resolve("baseline"), o.sampler().withNbeta(0f), induction);
+            // 4. structure: whiten, cluster, map, explorer
+            Path html = io.spectro.report.Pipeline.report(work.resolve("run"), false,
+                    io.spectro.whiten.Whitening.Options.defaults(), io.spectro.graph.Knn.Options.defaults(),
+                    io.spectro.cluster.PprClustering.Options.defaults(), io.spectro.map.ClusterMap.Options.defaults());
+            // 5. the induction result
+            String table = Induction.table(sgld, base);
+            String md = "# Induction heads in the demo model's susceptibilities\n\n"
+                    + "ROC AUC of each component's chi for separating the " + count(induction) + " induction tokens (completing "
+                    + "[A][B] ... [A] -> [B] in a repeated span) from the other " + (induction.length - count(induction))
+                    + " probe tokens. 0.5 = no separation, 1 = perfect; the sign says which side induction tokens are on.\n\n"
+                    + "Model check (per-token loss at the trained weights): " + check + "\n\n" + table;
+            Files.writeString(work.resolve("induction.md"), md);
+            o.log().println();
+            o.log().println(table);
+            o.log().printf("demo: finished in %.1f s%n", (System.nanoTime() - t0) / 1e9);
+            o.log().println("demo: explorer   " + html.toAbsolutePath());
+            o.log().println("demo: induction  " + work.resolve("induction.md").toAbsolutePath());
+            return html;
+        } catch (IOException e) {
+            throw new SpectroException(work + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Mean loss at w* on induction tokens, other synthetic tokens and text tokens of the probe set. */
+    static String lossCheck(ModelConfig cfg, Path model, ChiRun.Inputs in, boolean[] induction, int syntheticRows) {
+        float[] l = new float[in.probeTokens()];
+        try (Checkpoint ck = Checkpoint.open(model);
+             io.spectro.nativeabi.NativeModel m = io.spectro.nativeabi.NativeModel.create(
+                     io.spectro.nativeabi.Backend.load("cpu"), cfg, 0, in.probe().length, false);
+             io.spectro.nativeabi.NativeBatch b = m.batch(in.probe(), in.nProbe(), in.probeT())) {
+            m.load(ck.params());
+            m.forward(b, l);
+        }
+        double[] sum = new double[3];
+        int[] n = new int[3];
+        int synTokens = syntheticRows * (in.probeT() - 1);
+        for (int i = 0; i < l.length; i++) {
+            int g = induction[i] ? 0 : i < synTokens ? 1 : 2;
+            sum[g] += l[i];
+            n[g]++;
+        }
+        return String.format("%.2f nats on induction tokens, %.2f on other synthetic tokens, %.2f on text tokens",
+                sum[0] / Math.max(1, n[0]), sum[1] / Math.max(1, n[1]), sum[2] / Math.max(1, n[2]));
+    }
+
+    private static int count(boolean[] b) {
+        int n = 0;
+        for (boolean v : b) if (v) n++;
+        return n;
+    }
+
+    /** Induction labels [rows, T] (per position) to one label per chi row (position t+1 predicted from <= t). */
+    static boolean[] toPredictionRows(Npy.Ints lab) {
+        int rows = lab.dim(0), t = lab.dim(1);
+        boolean[] out = new boolean[rows * (t - 1)];
+        for (int b = 0; b < rows; b++) for (int p = 1; p < t; p++) out[b * (t - 1) + p - 1] = lab.data()[b * t + p] != 0;
+        return out;
+    }
+
+    private static boolean copyShipped(Path model) throws IOException {
+        String[] files = {"config.json", "model.safetensors", "tokenizer.json", "loss_curve.png", "TRAINED_WITH.txt"};
+        if (Demo.class.getResource(SHIPPED + "model.safetensors") == null) return false;
+        Files.createDirectories(model);
+        for (String f : files) {
+            try (InputStream in = Demo.class.getResourceAsStream(SHIPPED + f)) {
+                if (in != null) Files.copy(in, model.resolve(f), StandardCopyOption.REPLACE_EXISTING);
+            }
+        }
+        return true;
+    }
+
+    /** Trains the BPE tokenizer (vocab 512) and the "tiny" GPT-NeoX on text + synthetic sequences. */
+    static void trainModel(Options o, Path data, Path model) throws IOException {
+        ModelConfig cfg = ModelConfig.preset("tiny");
+        List<SystemText.Doc> docs = SystemText.collect(o.textChars(), o.repo());
+        if (docs.isEmpty()) throw new SpectroException("demo: found no text on this system to build a corpus from");
+        o.log().printf("demo: corpus of %d documents (%d chars) from this system%n", docs.size(), docs.stream().mapToLong(d -> d.text().length()).sum());
+        Tokenizer tok = BpeTrainer.fit(docs.stream().map(SystemText.Doc::text).toList(), new BpeTrainer.Options(cfg.vocabSize()));
+        Files.createDirectories(data);
+        tok.save(data.resolve("tokenizer.json"));
+        int[] text = textRows(docs, tok, Integer.MAX_VALUE);
+        int textRows = text.length / T;
+        Synthetic.Sequences syn = Synthetic.generate(Math.max(2000, 3 * textRows), T, 1, cfg.vocabSize(), 0.9, 1);
+        int rows = textRows + syn.rows();
+        int[] all = Arrays.copyOf(text, rows * T);
+        System.arraycopy(syn.tokens(), 0, all, text.length, syn.tokens().length);
+        o.log().printf("demo: training on %d text + %d synthetic sequences of %d tokens%n", textRows, syn.rows(), T);
+        TrainOptions to = TrainOptions.induction(o.trainSteps(), 1);
+        to = new TrainOptions(to.steps(), to.batch(), to.lr(), Math.min(to.warmup(), o.trainSteps() / 5), to.minLrFraction(),
+                to.weightDecay(), to.beta1(), to.beta2(), to.adamEps(), to.clip(), to.seed(), o.threads());
+        TrainCommand.train(cfg, all, rows, T, to, tok, model, true);
+        Files.writeString(model.resolve("TRAINED_WITH.txt"), "spectro demo --train --train-steps " + o.trainSteps() + "\n");
+    }
+
+    /** Every document tokenised and cut into rows of T tokens (the remainder dropped), at most maxRows rows. */
+    static int[] textRows(List<SystemText.Doc> docs, Tokenizer tok, int maxRows) {
+        List<int[]> rows = new ArrayList<>();
+        for (SystemText.Doc d : docs) {
+            int[] ids = tok.encode(d.text());
+            for (int i = 0; i + T <= ids.length && rows.size() < maxRows; i += T) rows.add(Arrays.copyOfRange(ids, i, i + T));
+        }
+        int[] flat = new int[rows.size() * T];
+        for (int r = 0; r < rows.size(); r++) System.arraycopy(rows.get(r), 0, flat, r * T, T);
+        return flat;
+    }
+
+    /**
+     * Probe: {@code probeSynthetic} synthetic sequences (every one with a repeated span) followed by
+     * {@code probeText} text sequences; sampling: other synthetic (90% repeating) and text sequences.
+     * Synthetic sets use different seeds; text rows are split between probe (even rows) and sampling (odd).
+     */
+    static void makeSets(Options o, Tokenizer tok, ModelConfig cfg, Path probeFile, Path samplingFile, Path labels) {
+        List<SystemText.Doc> docs = SystemText.collect(Math.min(o.textChars(), 400_000), o.repo());
+        int[] text = textRows(docs, tok, 2 * (o.probeText() + o.samplingRows()));
+        int textRows = text.length / T;
+        Synthetic.Sequences ps = Synthetic.generate(o.probeSynthetic(), T, 1, cfg.vocabSize(), 1.0, 101);
+        int pText = Math.min(o.probeText(), textRows / 2);
+        int nProbe = ps.rows() + pText;
+        int[] probe = Arrays.copyOf(ps.tokens(), nProbe * T);
+        int[] lab = new int[nProbe * T];
+        for (int i = 0; i < ps.induction().length; i++) lab[i] = ps.induction()[i] ? 1 : 0;
+        for (int r = 0; r < pText; r++) System.arraycopy(text, (2 * r) * T, probe, (ps.rows() + r) * T, T);
+        int sText = Math.min(o.samplingRows() / 2, textRows / 2);
+        Synthetic.Sequences ss = Synthetic.generate(o.samplingRows() - sText, T, 1, cfg.vocabSize(), 0.9, 202);
+        int[] samp = Arrays.copyOf(ss.tokens(), o.samplingRows() * T);
+        for (int r = 0; r < sText; r++) System.arraycopy(text, (2 * r + 1) * T, samp, (ss.rows() + r) * T, T);
+        Npy.write(probeFile, probe, nProbe, T);
+        Npy.write(samplingFile, samp, o.samplingRows(), T);
+        Npy.write(labels, lab, nProbe, T);
+    }
+
+    private static List<Induction.Row> chi(Options o, ModelConfig cfg, Path model, Tokenizer tok, ChiRun.Inputs in, Path run,
+                                           SamplerOptions so, boolean[] induction) {
+        o.log().println("demo: susceptibilities " + (so.nbeta() == 0 ? "(baseline, nbeta = 0) " : "") + "-> " + run);
+        ChiRun.Result r;
+        try (Checkpoint ck = Checkpoint.open(model)) {
+            r = ChiRun.run(cfg, ck.params(), in, run, new ChiRun.Options(so, "default", true, 256L << 20, o.threads(), "cpu", 8192, true));
+        }
+        if (!Files.exists(run.resolve("chi.npy"))) RunOutputs.write(run, r, in, tok::token, true);
+        o.log().printf("demo: %d chi vectors x %d components in %.1f s%n", r.rows(), r.components().size(), r.seconds());
+        return Induction.separation(r.chi(), r.rows(), r.components(), induction);
+    }
+}

@@ -1,0 +1,73 @@
+package io.spectro.graph;
+
+/**
+ * Distance kernels with a Vector API implementation and a scalar fallback. The Vector API is used
+ * when the {@code jdk.incubator.vector} module is present and {@code -Dspectro.vector=false} is not
+ * set.
+ */
+public final class Kernels {
+    private static final boolean VECTOR = detect();
+
+    private Kernels() {}
+
+    private static boolean detect() {
+        if ("false".equalsIgnoreCase(System.getProperty("spectro.vector"))) return false;
+        try {
+            return VectorKernels.lanes() >= 4;
+        } catch (Throwable t) {
+            return false;
+        }
+    }
+
+    /** Whether the Vector API kernels are in use. */
+    public static boolean vectorized() { return VECTOR; }
+
+    public static float dot(float[] a, int ao, float[] b, int bo, int d) {
+        return VECTOR ? VectorKernels.dot(a, ao, b, bo, d) : scalarDot(a, ao, b, bo, d);
+    }
+
+    /** Dot products of one row of {@code a} with four rows of {@code b}; results to out[oo..oo+3]. */
+    public static void dot4(float[] a, int ao, float[] b, int b0, int b1, int b2, int b3, int d, float[] out, int oo) {
+        if (VECTOR) {
+            VectorKernels.dot4(a, ao, b, b0, b1, b2, b3, d, out, oo);
+        } else {
+            out[oo] = scalarDot(a, ao, b, b0, d);
+            out[oo + 1] = scalarDot(a, ao, b, b1, d);
+            out[oo + 2] = scalarDot(a, ao, b, b2, d);
+            out[oo + 3] = scalarDot(a, ao, b, b3, d);
+        }
+    }
+
+    /** Squared Euclidean distance. */
+    public static float sqdist(float[] a, int ao, float[] b, int bo, int d) {
+        return VECTOR ? VectorKernels.sqdist(a, ao, b, bo, d) : scalarSqdist(a, ao, b, bo, d);
+    }
+
+    static float scalarDot(float[] a, int ao, float[] b, int bo, int d) {
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        int i = 0;
+        for (; i + 3 < d; i += 4) {
+            s0 += a[ao + i] * b[bo + i];
+            s1 += a[ao + i + 1] * b[bo + i + 1];
+            s2 += a[ao + i + 2] * b[bo + i + 2];
+            s3 += a[ao + i + 3] * b[bo + i + 3];
+        }
+        for (; i < d; i++) s0 += a[ao + i] * b[bo + i];
+        return (s0 + s1) + (s2 + s3);
+    }
+
+    static float scalarSqdist(float[] a, int ao, float[] b, int bo, int d) {
+        float s0 = 0, s1 = 0;
+        int i = 0;
+        for (; i + 1 < d; i += 2) {
+            float x = a[ao + i] - b[bo + i], y = a[ao + i + 1] - b[bo + i + 1];
+            s0 += x * x;
+            s1 += y * y;
+        }
+        for (; i < d; i++) {
+            float x = a[ao + i] - b[bo + i];
+            s0 += x * x;
+        }
+        return s0 + s1;
+    }
+}

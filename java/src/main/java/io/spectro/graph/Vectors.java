@@ -1,0 +1,70 @@
+package io.spectro.graph;
+
+import io.spectro.SpectroException;
+import io.spectro.io.Npy;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A dense row-major float matrix: {@code rows} vectors of {@code cols} values each. The data array
+ * is shared, not copied.
+ */
+public record Vectors(float[] data, int rows, int cols) {
+    public Vectors {
+        if (rows < 0 || cols < 0) throw new IllegalArgumentException("negative shape " + rows + "x" + cols);
+        if ((long) rows * cols != data.length)
+            throw new IllegalArgumentException("data of length " + data.length + " is not " + rows + "x" + cols);
+    }
+
+    public static Vectors zeros(int rows, int cols) {
+        return new Vectors(new float[Math.multiplyExact(rows, cols)], rows, cols);
+    }
+
+    public float get(int r, int c) { return data[r * cols + c]; }
+
+    public int offset(int r) { return r * cols; }
+
+    public float[] row(int r) {
+        float[] out = new float[cols];
+        System.arraycopy(data, r * cols, out, 0, cols);
+        return out;
+    }
+
+    /**
+     * Reads a 2-D float32 .npy file and checks it: two dimensions, at least one row and column, no
+     * NaN or infinite values (the message lists the offending rows).
+     */
+    public static Vectors read(Path file) {
+        Npy.Floats f = Npy.readFloats(file);
+        if (f.shape().length != 2)
+            throw new SpectroException(file + ": expected a 2-D array [rows, components], got shape "
+                    + java.util.Arrays.toString(f.shape()));
+        Vectors v = new Vectors(f.data(), f.dim(0), f.dim(1));
+        v.requireFinite(file.toString());
+        if (v.rows == 0 || v.cols == 0)
+            throw new SpectroException(file + ": empty array of shape " + v.rows + "x" + v.cols);
+        return v;
+    }
+
+    /** Throws a SpectroException naming {@code what} and the first rows holding NaN or infinite values. */
+    public void requireFinite(String what) {
+        List<Integer> bad = new ArrayList<>();
+        int count = 0;
+        for (int r = 0; r < rows; r++) {
+            int o = r * cols;
+            for (int c = 0; c < cols; c++) {
+                if (!Float.isFinite(data[o + c])) {
+                    if (bad.size() < 20) bad.add(r);
+                    count++;
+                    break;
+                }
+            }
+        }
+        if (count > 0)
+            throw new SpectroException(what + ": " + count + " row(s) hold NaN or infinite values, rows " + bad
+                    + (count > bad.size() ? " and " + (count - bad.size()) + " more" : "")
+                    + " (0-based); drop or repair them first");
+    }
+}

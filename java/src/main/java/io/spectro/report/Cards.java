@@ -1,0 +1,130 @@
+package io.spectro.report;
+
+import io.spectro.cluster.PprClustering;
+import io.spectro.graph.Vectors;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * Cluster cards: id (C0001...), size, every y token with its count, the tokens of highest lift over the
+ * base rate, random example contexts with y marked, and the mean standardised χ profile with its
+ * strongest components.
+ */
+public final class Cards {
+    /** Example contexts per card. */
+    public static final int EXAMPLES = 6;
+    /** Context tokens shown before y. */
+    public static final int BEFORE = 24;
+    /** Context tokens shown after y. */
+    public static final int AFTER = 4;
+    /** Tokens listed by lift (with count >= 2). */
+    public static final int LIFT = 15;
+    /** Strongest components listed. */
+    public static final int STRONGEST = 10;
+
+    private Cards() {}
+
+    public record TokenCount(String t, int n) {}
+
+    public record TokenLift(String t, int n, double lift) {}
+
+    public record Example(int row, int seq, int pos, String y, List<String> before, List<String> after) {}
+
+    public record Strength(String c, double v) {}
+
+    public record Card(String id, int size, int seed, double conductance, long pushWork, boolean capped,
+                       List<TokenCount> tokens, List<TokenLift> lift, List<Example> examples, float[] profile,
+                       List<Strength> strongest, int[] members) {}
+
+    public static String id(int index) {
+        return String.format("C%04d", index + 1);
+    }
+
+    /**
+     * @param z the standardised χ (column z-scores) of all rows, for the profiles; may be null
+     */
+    public static List<Card> build(List<PprClustering.Cluster> clusters, TokenTable tokens, Vectors z,
+                                   List<String> components, long seed) {
+        int n = tokens.rows();
+        Map<String, Integer> base = new HashMap<>();
+        if (tokens.hasTokens()) for (int r = 0; r < n; r++) base.merge(tokens.token(r), 1, Integer::sum);
+        List<Card> out = new ArrayList<>();
+        for (int c = 0; c < clusters.size(); c++) {
+            PprClustering.Cluster cl = clusters.get(c);
+            int[] mem = cl.members();
+            Map<String, Integer> counts = new HashMap<>();
+            if (tokens.hasTokens()) for (int r : mem) counts.merge(tokens.token(r), 1, Integer::sum);
+            List<TokenCount> tc = new ArrayList<>();
+            counts.forEach((t, k) -> tc.add(new TokenCount(t, k)));
+            tc.sort(Comparator.comparingInt(TokenCount::n).reversed().thenComparing(TokenCount::t));
+            List<TokenLift> lift = new ArrayList<>();
+            for (TokenCount t : tc) {
+                if (t.n() < 2) continue;
+                double l = (t.n() / (double) mem.length) / (base.get(t.t()) / (double) n);
+                lift.add(new TokenLift(t.t(), t.n(), Math.round(l * 1000) / 1000.0));
+            }
+            lift.sort(Comparator.comparingDouble(TokenLift::lift).reversed().thenComparing(TokenLift::t));
+            if (lift.size() > LIFT) lift = new ArrayList<>(lift.subList(0, LIFT));
+            out.add(new Card(id(c), mem.length, cl.seed(), cl.conductance(), cl.pushWork(), cl.capped(), tc, lift,
+                    examples(mem, tokens, new SplittableRandom(seed * 31 + c)), profile(mem, z),
+                    strongest(profile(mem, z), components), mem));
+        }
+        return out;
+    }
+
+    static List<Example> examples(int[] mem, TokenTable tokens, SplittableRandom rnd) {
+        int[] pick = mem.clone();
+        int k = Math.min(EXAMPLES, pick.length);
+        for (int i = 0; i < k; i++) {
+            int j = i + rnd.nextInt(pick.length - i), t = pick[i];
+            pick[i] = pick[j];
+            pick[j] = t;
+        }
+        int[] chosen = Arrays.copyOf(pick, k);
+        Arrays.sort(chosen);
+        List<Example> ex = new ArrayList<>();
+        for (int r : chosen) {
+            String[] ctx = tokens.context(r);
+            int pos = tokens.pos(r);
+            List<String> before = List.of(), after = List.of();
+            if (ctx != null && pos >= 0 && pos < ctx.length) {
+                before = List.of(Arrays.copyOfRange(ctx, Math.max(0, pos - BEFORE), pos));
+                after = List.of(Arrays.copyOfRange(ctx, pos + 1, Math.min(ctx.length, pos + 1 + AFTER)));
+            }
+            ex.add(new Example(r, tokens.seq(r), pos, tokens.token(r), before, after));
+        }
+        return ex;
+    }
+
+    static float[] profile(int[] mem, Vectors z) {
+        if (z == null) return new float[0];
+        int h = z.cols();
+        double[] s = new double[h];
+        float[] d = z.data();
+        for (int r : mem) for (int c = 0; c < h; c++) s[c] += d[r * h + c];
+        float[] p = new float[h];
+        for (int c = 0; c < h; c++) p[c] = (float) (Math.round(s[c] / mem.length * 1e4) / 1e4);
+        return p;
+    }
+
+    static List<Strength> strongest(float[] profile, List<String> components) {
+        Integer[] idx = new Integer[profile.length];
+        for (int i = 0; i < idx.length; i++) idx[i] = i;
+        Arrays.sort(idx, (a, b) -> {
+            int c = Float.compare(Math.abs(profile[b]), Math.abs(profile[a]));
+            return c != 0 ? c : Integer.compare(a, b);
+        });
+        List<Strength> out = new ArrayList<>();
+        for (int i = 0; i < Math.min(STRONGEST, idx.length); i++) {
+            String name = components != null && idx[i] < components.size() ? components.get(idx[i]) : "c" + idx[i];
+            out.add(new Strength(name, profile[idx[i]]));
+        }
+        return out;
+    }
+}

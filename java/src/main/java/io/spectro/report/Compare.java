@@ -1,0 +1,64 @@
+package io.spectro.report;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.stream.Collectors;
+
+/**
+ * Tokens across scale: for each chosen token, the clusters that hold it in run A and in run B side by
+ * side (cluster id, occurrences of the token there, share of all its clustered occurrences, cluster
+ * size, the cluster's most common tokens). A static page, every text HTML-escaped.
+ */
+public final class Compare {
+    private Compare() {}
+
+    public static void write(Path out, String nameA, Pipeline.ClustersFile a, String nameB, Pipeline.ClustersFile b,
+                             List<String> tokens) {
+        Html.writeFile(out, render(nameA, a, nameB, b, tokens));
+    }
+
+    public static String render(String nameA, Pipeline.ClustersFile a, String nameB, Pipeline.ClustersFile b,
+                                List<String> tokens) {
+        StringBuilder s = new StringBuilder();
+        s.append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>spectro: tokens across runs</title>\n<style>")
+                .append("body{font:14px/1.4 system-ui,sans-serif;margin:16px;color:#1d2330}table{border-collapse:collapse;width:100%}")
+                .append("th,td{border:1px solid #d8dce4;padding:4px 6px;vertical-align:top;text-align:left}th{background:#f3f5f9}")
+                .append(".tok{font-family:ui-monospace,Menlo,monospace;background:#eef1f6;border-radius:3px;padding:0 3px;white-space:pre}")
+                .append(".num{text-align:right;font-variant-numeric:tabular-nums}.none{color:#8a91a0}td.side{width:50%}")
+                .append("</style></head><body>\n<h1>Tokens across runs</h1>\n<p>A: <b>").append(Html.text(nameA)).append("</b> (")
+                .append(a.rows()).append(" vectors, ").append(a.clusters().size()).append(" clusters) &nbsp; B: <b>")
+                .append(Html.text(nameB)).append("</b> (").append(b.rows()).append(" vectors, ").append(b.clusters().size())
+                .append(" clusters)</p>\n<table><tr><th>token</th><th>").append(Html.text(nameA)).append("</th><th>")
+                .append(Html.text(nameB)).append("</th></tr>\n");
+        for (String t : tokens) {
+            s.append("<tr class=\"token\"><td><span class=\"tok\">").append(Html.text(Html.showToken(t))).append("</span></td>");
+            side(s, a, t);
+            side(s, b, t);
+            s.append("</tr>\n");
+        }
+        s.append("</table>\n<p>Matching: the token's display text, or equal after trimming spaces and lower-casing. "
+                + "share = the token's occurrences in that cluster / its occurrences in all clusters of the run.</p>\n</body></html>\n");
+        return s.toString();
+    }
+
+    private static void side(StringBuilder s, Pipeline.ClustersFile cf, String token) {
+        List<int[]> hold = Explorer.holding(cf, token);
+        s.append("<td class=\"side\">");
+        if (hold.isEmpty()) {
+            s.append("<span class=\"none\">in no cluster</span></td>");
+            return;
+        }
+        long total = hold.stream().mapToLong(h -> h[1]).sum();
+        s.append("<table><tr><th>cluster</th><th>n</th><th>share</th><th>size</th><th>top tokens</th></tr>");
+        for (int[] h : hold) {
+            Cards.Card c = cf.clusters().get(h[0]);
+            String top = c.tokens().stream().limit(5)
+                    .map(x -> "<span class=\"tok\">" + Html.text(Html.showToken(x.t())) + "</span>")
+                    .collect(Collectors.joining(" "));
+            s.append("<tr><td>").append(Html.text(c.id())).append("</td><td class=\"num\">").append(h[1])
+                    .append("</td><td class=\"num\">").append(String.format("%.1f%%", 100.0 * h[1] / total))
+                    .append("</td><td class=\"num\">").append(c.size()).append("</td><td>").append(top).append("</td></tr>");
+        }
+        s.append("</table></td>");
+    }
+}

@@ -1,0 +1,184 @@
+package io.spectro.report;
+
+import io.spectro.SpectroException;
+import io.spectro.io.Npy;
+import tools.jackson.databind.json.JsonMapper;
+
+import java.io.BufferedWriter;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * Writes a synthetic estimator run (chi.npy, components.json, tokens.csv, contexts.jsonl, plus the
+ * planted labels as truth.npy): a Gaussian mixture of unequal cluster sizes in H dimensions, every
+ * column rescaled by a random factor (so z-scoring matters), each cluster with its own small
+ * vocabulary of y tokens (85%) over shared function words (15%).
+ */
+public final class SyntheticRun {
+    /**
+     * @param rows vectors
+     * @param components columns H
+     * @param clusters planted clusters (sizes decay like 1/(1 + 0.35 c))
+     * @param separation standard deviation of the cluster centres per column (noise has 1)
+     * @param uniformMode standard deviation of a per-row offset shared by all columns (0 = none)
+     * @param hostile put HTML-hostile token texts into cluster 0's vocabulary
+     * @param seqLen tokens per probe sequence (rows are positions 1..seqLen-1)
+     * @param seed random seed
+     */
+    public record Spec(int rows, int components, int clusters, double separation, double uniformMode, boolean hostile,
+                       int seqLen, long seed) {
+        public Spec {
+            if (rows < 1 || components < 2 || clusters < 1 || clusters > rows || seqLen < 2 || !(separation >= 0)
+                    || !(uniformMode >= 0))
+                throw new SpectroException("bad synthetic run spec: " + rows + " rows, " + components + " components, "
+                        + clusters + " clusters, separation " + separation + ", seqLen " + seqLen);
+        }
+
+        public static Spec of(int rows, int components, int clusters, long seed) {
+            return new Spec(rows, components, clusters, 1.0, 0, false, 16, seed);
+        }
+
+        public Spec withHostile(boolean h) { return new Spec(rows, components, clusters, separation, uniformMode, h, seqLen, seed); }
+
+        public Spec withSeparation(double s) { return new Spec(rows, components, clusters, s, uniformMode, hostile, seqLen, seed); }
+
+        public Spec withUniformMode(double u) { return new Spec(rows, components, clusters, separation, u, hostile, seqLen, seed); }
+
+        /** Parses "ROWSxCOLS" or "ROWSxCOLS:CLUSTERS". */
+        public static Spec parse(String s, long seed) {
+            try {
+                String[] a = s.split(":");
+                String[] rc = a[0].toLowerCase().split("x");
+                int rows = Integer.parseInt(rc[0].replace("_", "")), cols = Integer.parseInt(rc[1]);
+                int cl = a.length > 1 ? Integer.parseInt(a[1]) : Math.max(2, Math.min(400, rows / 500));
+                return of(rows, cols, cl, seed);
+            } catch (RuntimeException e) {
+                throw new SpectroException("option --synthetic: expected ROWSxCOLS[:CLUSTERS], got " + s);
+            }
+        }
+    }
+
+    private static final String[] WORDS = ("time year people way day man thing woman life child world school state family "
+            + "student group country problem hand part place case week company system program question work government "
+            + "number night point home water room mother area money story fact month lot right study book eye job word "
+            + "business issue side kind head house service friend father power hour game line end member law car city "
+            + "community name president team minute idea kid body information back parent face others level office door "
+            + "health person art war history party result change morning reason research girl guy moment air teacher force "
+            + "education she her he him they them it its").split(" ");
+    private static final String[] COMMON = {" the", " of", ",", ".", " and", " to"};
+    private static final String[] HOSTILE = {"<script>alert(1)</script>", "</script><img src=x onerror=alert(2)>", " &amp;",
+            "\"quoted\"", " <b>bold</b>", "\u2028line"};
+
+    private SyntheticRun() {}
+
+    /** The component names for H columns: embed, l{L}h{0..15}, l{L}mlp per layer, ..., unembed. */
+    public static List<String> componentNames(int h) {
+        List<String> names = new ArrayList<>();
+        names.add("embed");
+        for (int i = 1; i < h - 1; i++) {
+            int l = (i - 1) / 17, j = (i - 1) % 17;
+            names.add(j < 16 ? "l" + l + "h" + j : "l" + l + "mlp");
+        }
+        names.add("unembed");
+        return names.subList(0, h);
+    }
+
+    /** Writes the run into dir (created) and returns the planted label of every row. */
+    public static int[] write(Path dir, Spec spec) {
+        int n = spec.rows(), h = spec.components(), c = spec.clusters();
+        SplittableRandom rnd = new SplittableRandom(spec.seed());
+        double[] w = new double[c];
+        double ws = 0;
+        for (int i = 0; i < c; i++) ws += w[i] = 1.0 / (1 + 0.35 * i);
+        int[] labels = new int[n];
+        // sizes by largest remainder, then a seeded shuffle of the row order
+        int[] size = new int[c];
+        int given = 0;
+        for (int i = 0; i < c; i++) given += size[i] = Math.max(1, (int) Math.floor(n * w[i] / ws));
+        for (int i = 0; given < n; i = (i + 1) % c, given++) size[i]++;
+        for (int i = c - 1; given > n; i = (i + c - 1) % c) if (size[i] > 1) {
+            size[i]--;
+            given--;
+        }
+        int r0 = 0;
+        for (int i = 0; i < c; i++) for (int j = 0; j < size[i]; j++) labels[r0++] = i;
+        for (int i = n - 1; i > 0; i--) {
+            int j = rnd.nextInt(i + 1), t = labels[i];
+            labels[i] = labels[j];
+            labels[j] = t;
+        }
+        float[] centre = new float[c * h];
+        for (int i = 0; i < centre.length; i++) centre[i] = (float) (rnd.nextGaussian() * spec.separation());
+        float[] scale = new float[h], shift = new float[h];
+        for (int j = 0; j < h; j++) {
+            scale[j] = (float) Math.exp(0.5 * rnd.nextGaussian());
+            shift[j] = (float) rnd.nextGaussian();
+        }
+        float[] chi = new float[Math.multiplyExact(n, h)];
+        for (int r = 0; r < n; r++) {
+            int l = labels[r];
+            double u = spec.uniformMode() > 0 ? rnd.nextGaussian() * spec.uniformMode() : 0;
+            for (int j = 0; j < h; j++)
+                chi[r * h + j] = (float) ((centre[l * h + j] + rnd.nextGaussian() + u) * scale[j] + shift[j]);
+        }
+        // vocabularies
+        Map<String, Integer> ids = new LinkedHashMap<>();
+        for (String s : COMMON) ids.putIfAbsent(s, ids.size());
+        String[][] clusterWords = new String[c][];
+        for (int i = 0; i < c; i++) {
+            String[] cw = new String[5];
+            for (int j = 0; j < cw.length; j++) {
+                int wi = (i * cw.length + j);
+                String base = WORDS[wi % WORDS.length];
+                cw[j] = " " + base + (wi >= WORDS.length ? String.valueOf(wi / WORDS.length) : "");
+            }
+            if (i == 0 && spec.hostile()) System.arraycopy(HOSTILE, 0, cw, 0, Math.min(cw.length, HOSTILE.length));
+            for (String s : cw) ids.putIfAbsent(s, ids.size());
+            clusterWords[i] = cw;
+        }
+        String bos = "<|endoftext|>";
+        int per = spec.seqLen() - 1;
+        int seqs = (n + per - 1) / per;
+        String[] yText = new String[n];
+        for (int r = 0; r < n; r++) {
+            String[] cw = clusterWords[labels[r]];
+            yText[r] = rnd.nextDouble() < 0.85 ? cw[rnd.nextInt(cw.length)] : COMMON[rnd.nextInt(COMMON.length)];
+        }
+        try {
+            Files.createDirectories(dir);
+            Npy.write(dir.resolve("chi.npy"), chi, n, h);
+            Npy.write(dir.resolve("truth.npy"), labels, n);
+            JsonMapper.shared().writeValue(dir.resolve("components.json"), componentNames(h));
+            try (BufferedWriter out = Files.newBufferedWriter(dir.resolve("tokens.csv"), StandardCharsets.UTF_8)) {
+                out.write("row,seq,pos,token_id,token\n");
+                for (int r = 0; r < n; r++) {
+                    out.write(r + "," + (r / per) + "," + (r % per + 1) + "," + ids.get(yText[r]) + ","
+                            + TokenTable.Csv.quote(yText[r]) + "\n");
+                }
+            }
+            try (BufferedWriter out = Files.newBufferedWriter(dir.resolve("contexts.jsonl"), StandardCharsets.UTF_8)) {
+                JsonMapper json = JsonMapper.shared();
+                for (int s = 0; s < seqs; s++) {
+                    List<String> toks = new ArrayList<>();
+                    toks.add(bos);
+                    for (int r = s * per; r < Math.min(n, (s + 1) * per); r++) toks.add(yText[r]);
+                    Map<String, Object> line = new LinkedHashMap<>();
+                    line.put("seq", s);
+                    line.put("tokens", toks);
+                    out.write(json.writeValueAsString(line));
+                    out.write("\n");
+                }
+            }
+        } catch (IOException e) {
+            throw new SpectroException(dir + ": cannot write the synthetic run (" + e.getMessage() + ")", e);
+        }
+        return labels;
+    }
+}

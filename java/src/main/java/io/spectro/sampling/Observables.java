@@ -1,0 +1,183 @@
+package io.spectro.sampling;
+
+import io.spectro.SpectroException;
+import io.spectro.nativeabi.NativeAccum;
+import io.spectro.nativeabi.NativeBatch;
+import io.spectro.nativeabi.NativeModel;
+import io.spectro.model.ModelConfig;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+
+/**
+ * The fixed token sets of a susceptibility run, resident in backend memory:
+ * <ul>
+ *   <li>probe chunks: the sequences whose tokens get chi vectors, each with a native accumulator
+ *       (sum of l and of phi*l per token);</li>
+ *   <li>sampling chunks: the fixed observable set whose mean loss S gives phi = S - L0;</li>
+ *   <li>the SGLD minibatch pool: the sampling-distribution sequences partitioned once (seeded) into
+ *       minibatches of {@code batch} sequences that every chain cycles through in the same order.</li>
+ * </ul>
+ * The fast path caches, per component, the residual stream at the input of its lowest layer in every
+ * one of these batches ({@link #cacheAt}); when the cache would exceed the memory budget, minibatches
+ * are left uncached first, then sampling and probe chunks (results are the same, only slower).
+ */
+public final class Observables implements AutoCloseable {
+    private final NativeModel model;
+    private final ModelConfig cfg;
+    final List<NativeBatch> probe = new ArrayList<>();
+    final List<NativeAccum> probeAccum = new ArrayList<>();
+    final List<NativeBatch> sampling = new ArrayList<>();
+    final List<NativeBatch> minibatches = new ArrayList<>();
+    private final int probeRows, probeT, samplingTokens;
+    private final long cacheBudgetBytes;
+    private int cachedLayer = -1;
+
+    /**
+     * @param probe      int32 [nProbe, Tp] row-major
+     * @param sampling   int32 [nSampling, Ts] row-major: the observable set and the SGLD data
+     * @param maxTokens  largest B*T one native batch may hold (the model's max_batch)
+     */
+    public Observables(NativeModel model, ModelConfig cfg, int[] probe, int nProbe, int probeT, int[] sampling,
+                       int nSampling, int samplingT, int minibatch, long seed, int maxTokens, long cacheBudgetBytes) {
+        this.model = model;
+        this.cfg = cfg;
+        this.probeRows = nProbe;
+        this.probeT = probeT;
+        this.samplingTokens = nSampling * (samplingT - 1);
+        this.cacheBudgetBytes = cacheBudgetBytes;
+        if (nProbe < 1 || probeT < 2) throw new SpectroException("probe set is empty or its sequences are shorter than 2 tokens");
+        if (nSampling < 1 || samplingT < 2) throw new SpectroException("sampling set is empty or its sequences are shorter than 2 tokens");
+        if (minibatch * samplingT > maxTokens)
+            throw new SpectroException("batch " + minibatch + " x " + samplingT + " tokens exceeds the backend's max batch of " + maxTokens + " tokens");
+        try {
+            chunk(probe, nProbe, probeT, maxTokens, this.probe);
+            for (NativeBatch b : this.probe) probeAccum.add(model.accum((long) b.B() * (b.T() - 1)));
+            chunk(sampling, nSampling, samplingT, maxTokens, this.sampling);
+            // the minibatch pool: one seeded permutation of the sampling rows, cut into minibatches
+            int[] order = permutation(nSampling, new SplittableRandom(seed ^ 0x5DEECE66DL));
+            int nBatches = Math.max(1, nSampling / minibatch);
+            for (int k = 0; k < nBatches; k++) {
+                int[] toks = new int[minibatch * samplingT];
+                for (int i = 0; i < minibatch; i++) {
+                    int row = order[(k * minibatch + i) % nSampling];
+                    System.arraycopy(sampling, row * samplingT, toks, i * samplingT, samplingT);
+                }
+                minibatches.add(model.batch(toks, minibatch, samplingT));
+            }
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
+    }
+
+    private void chunk(int[] toks, int rows, int T, int maxTokens, List<NativeBatch> out) {
+        int per = Math.max(1, maxTokens / T);
+        for (int r = 0; r < rows; r += per) {
+            int n = Math.min(per, rows - r);
+            int[] part = new int[n * T];
+            System.arraycopy(toks, r * T, part, 0, n * T);
+            out.add(model.batch(part, n, T));
+        }
+    }
+
+    static int[] permutation(int n, SplittableRandom rng) {
+        int[] p = new int[n];
+        for (int i = 0; i < n; i++) p[i] = i;
+        for (int i = n - 1; i > 0; i--) {
+            int j = rng.nextInt(i + 1);
+            int t = p[i]; p[i] = p[j]; p[j] = t;
+        }
+        return p;
+    }
+
+    public int probeTokens() {
+        return probeRows * (probeT - 1);
+    }
+
+    public int samplingTokens() {
+        return samplingTokens;
+    }
+
+    public NativeBatch minibatch(long step) {
+        return minibatches.get((int) (step % minibatches.size()));
+    }
+
+    /**
+     * Fast path: cache every batch's residual stream at the input of {@code layer} with the current
+     * (anchor) weights; {@code layer <= 0} drops all caches. Returns the number of batches cached.
+     */
+    public int cacheAt(int layer) {
+        if (layer == cachedLayer) return -1;
+        for (NativeBatch b : all()) b.cacheAt(-1);
+        cachedLayer = layer;
+        if (layer <= 0) return 0;
+        long used = 0;
+        int cached = 0;
+        List<NativeBatch> order = new ArrayList<>(probe);
+        order.addAll(sampling);
+        order.addAll(minibatches);
+        for (NativeBatch b : order) {
+            long bytes = (long) b.B() * b.T() * cfg.dModel() * 4L;
+            if (used + bytes > cacheBudgetBytes) continue;
+            b.cacheAt(layer);
+            used += bytes;
+            cached++;
+        }
+        return cached;
+    }
+
+    /** Mean loss of the sampling observables at the current weights (token-weighted over chunks). */
+    public double samplingLoss() {
+        double sum = 0;
+        long n = 0;
+        for (NativeBatch b : sampling) {
+            long k = (long) b.B() * (b.T() - 1);
+            sum += model.forward(b, null) * k;
+            n += k;
+        }
+        return sum / n;
+    }
+
+    /** Forward over the probe set and add its losses to the accumulators with weight phi. */
+    public void accumulateProbe(double phi, float[] copyOut) {
+        int off = 0;
+        for (int i = 0; i < probe.size(); i++) {
+            NativeBatch b = probe.get(i);
+            int n = b.B() * (b.T() - 1);
+            float[] losses = copyOut == null ? null : new float[n];
+            model.forward(b, losses);
+            probeAccum.get(i).add(model, b, phi);
+            if (copyOut != null) System.arraycopy(losses, 0, copyOut, off, n);
+            off += n;
+        }
+    }
+
+    /** Reads the accumulators: {sum of l[t], sum of phi*l[t]} over the whole probe set, then resets them. */
+    public double[][] drainProbe() {
+        double[] sumL = new double[probeTokens()], sumPhiL = new double[probeTokens()];
+        int off = 0;
+        for (NativeAccum a : probeAccum) {
+            double[][] r = a.read();
+            System.arraycopy(r[0], 0, sumL, off, r[0].length);
+            System.arraycopy(r[1], 0, sumPhiL, off, r[1].length);
+            off += r[0].length;
+            a.reset();
+        }
+        return new double[][]{sumL, sumPhiL};
+    }
+
+    private List<NativeBatch> all() {
+        List<NativeBatch> l = new ArrayList<>(probe);
+        l.addAll(sampling);
+        l.addAll(minibatches);
+        return l;
+    }
+
+    @Override
+    public void close() {
+        for (NativeAccum a : probeAccum) a.close();
+        for (NativeBatch b : all()) b.close();
+    }
+}

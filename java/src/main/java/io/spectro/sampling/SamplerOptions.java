@@ -1,0 +1,68 @@
+package io.spectro.sampling;
+
+/**
+ * Hyperparameters of restricted SGLD (method.md section 2). Validated on construction.
+ *
+ * @param chains       independent chains per component (pooled by the estimator)
+ * @param draws        draws per chain
+ * @param stepsBetween SGLD steps between two draws
+ * @param burnin       steps before the first draw period starts
+ * @param batch        SGLD minibatch size (sequences)
+ * @param lr           step size epsilon
+ * @param nbeta        n * beta; 0 gives the Gaussian baseline N(w*, 1/gamma) on the component
+ * @param gamma        localization strength
+ * @param rmsprop      RMSProp-SGLD (preconditioned) instead of plain SGLD
+ * @param alpha        RMSProp decay
+ * @param rmsEps       RMSProp additive constant in G = 1/(sqrt(V) + rmsEps)
+ * @param noiseScale   1 for SGLD; 0 makes the sampler noise-free (gradient descent, for tests)
+ * @param seed         keys the Philox noise and the minibatch partition
+ */
+public record SamplerOptions(int chains, int draws, int stepsBetween, int burnin, int batch, float lr,
+                             float nbeta, float gamma, boolean rmsprop, float alpha, float rmsEps,
+                             float noiseScale, long seed) {
+    public SamplerOptions {
+        req(chains >= 1 && chains <= 4096, "chains must be in 1..4096, got " + chains);
+        req(draws >= 1, "draws must be >= 1, got " + draws);
+        req(stepsBetween >= 1, "steps-between must be >= 1, got " + stepsBetween);
+        req(burnin >= 0, "burn-in must be >= 0, got " + burnin);
+        req(batch >= 1, "batch must be >= 1, got " + batch);
+        req(lr > 0 && Float.isFinite(lr), "lr must be a positive number, got " + lr);
+        req(nbeta >= 0 && Float.isFinite(nbeta), "nbeta must be >= 0, got " + nbeta);
+        req(gamma >= 0 && Float.isFinite(gamma), "gamma must be >= 0, got " + gamma);
+        req(alpha > 0 && alpha < 1, "alpha must be in (0, 1), got " + alpha);
+        req(rmsEps > 0, "rms-eps must be > 0, got " + rmsEps);
+        req(noiseScale >= 0, "noise scale must be >= 0, got " + noiseScale);
+    }
+
+    private static void req(boolean ok, String msg) {
+        if (!ok) throw new IllegalArgumentException(msg);
+    }
+
+    /** Total SGLD steps of one chain. */
+    public long stepsPerChain() {
+        return burnin + (long) draws * stepsBetween;
+    }
+
+    /** True when step s (0-based, after its update) is followed by a draw. */
+    public boolean isDrawStep(long s) {
+        return s >= burnin && (s - burnin + 1) % stepsBetween == 0;
+    }
+
+    /** The published Pythia-1.4B settings (method.md section 2). */
+    public static SamplerOptions pythia14b(long seed) {
+        return new SamplerOptions(4, 100, 160, 0, 16, 1e-5f, 10f, 300f, true, 0.99f, 0.1f, 1f, seed);
+    }
+
+    /**
+     * Defaults for small models (the CLI's defaults): the small-model settings of method.md section 6
+     * (4 chains x 50 draws, 2 steps apart, batch 8, eps 1e-3, nbeta 30, gamma 300, plain SGLD),
+     * with a short burn-in.
+     */
+    public static SamplerOptions small(long seed) {
+        return new SamplerOptions(4, 50, 2, 10, 8, 1e-3f, 30f, 300f, false, 0.99f, 0.1f, 1f, seed);
+    }
+
+    public SamplerOptions withNbeta(float nb) {
+        return new SamplerOptions(chains, draws, stepsBetween, burnin, batch, lr, nb, gamma, rmsprop, alpha, rmsEps, noiseScale, seed);
+    }
+}

@@ -1,0 +1,251 @@
+package io.spectro.whiten;
+
+import io.spectro.SpectroException;
+import io.spectro.graph.Kernels;
+import io.spectro.graph.Parallel;
+import io.spectro.graph.Vectors;
+import org.apache.commons.math3.linear.Array2DRowRealMatrix;
+import org.apache.commons.math3.linear.EigenDecomposition;
+import tools.jackson.core.JacksonException;
+import tools.jackson.databind.json.JsonMapper;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+
+/**
+ * The preprocessing of method.md section 4: z-score every component column over the rows, optionally
+ * centre every row, then PCA-whiten onto {@code kept} directions (each projected coordinate has unit
+ * variance on the fitting data). The fitted transform is a plain value that can be saved as JSON and
+ * applied to other vectors (e.g. upsampled ones).
+ *
+ * <p>Default number of directions ({@code components = 0}): the Gavish-Donoho optimal hard threshold
+ * for an unknown noise level, keep λ_i > ω(β)² · median(λ) with β = H/N and
+ * ω(β) ≈ 0.56β³ - 0.95β² + 1.82β + 1.43 (singular values σ_i ∝ √λ_i), clamped to
+ * [min(2,H), min(H, maxComponents)]. See docs/clustering.md.
+ */
+public record Whitening(double[] mean, double[] std, boolean centerRows, double[] pcaMean, double[] eigenvalues,
+                        int kept, double[][] basis, String rule) {
+
+    /**
+     * @param components directions to keep; 0 = automatic (Gavish-Donoho threshold)
+     * @param maxComponents cap of the automatic choice
+     * @param centerRows subtract each row's mean after z-scoring
+     * @param threads worker threads (0 = all processors)
+     */
+    public record Options(int components, int maxComponents, boolean centerRows, int threads) {
+        public Options {
+            if (components < 0) throw new SpectroException("whiten option components must be >= 0 (0 = automatic), got " + components);
+            if (maxComponents < 1) throw new SpectroException("whiten option maxComponents must be >= 1, got " + maxComponents);
+            if (threads < 0) throw new SpectroException("whiten option threads must be >= 0, got " + threads);
+        }
+
+        public static Options defaults() { return new Options(0, 100, false, 0); }
+
+        public Options withComponents(int c) { return new Options(c, maxComponents, centerRows, threads); }
+
+        public Options withCenterRows(boolean b) { return new Options(components, maxComponents, b, threads); }
+    }
+
+    public int inputDim() { return mean.length; }
+
+    public static Whitening fit(Vectors x, Options o) {
+        int n = x.rows(), h = x.cols();
+        if (n < 2) throw new SpectroException("whitening needs at least 2 rows, got " + n);
+        if (o.components() > h)
+            throw new SpectroException("whiten option components = " + o.components() + " exceeds the " + h + " input columns");
+        x.requireFinite("whitening input");
+        int threads = o.threads() == 0 ? Parallel.defaultThreads() : o.threads();
+        double[] mean = new double[h], std = new double[h];
+        float[] d = x.data();
+        for (int r = 0; r < n; r++) for (int c = 0; c < h; c++) mean[c] += d[r * h + c];
+        for (int c = 0; c < h; c++) mean[c] /= n;
+        for (int r = 0; r < n; r++)
+            for (int c = 0; c < h; c++) {
+                double t = d[r * h + c] - mean[c];
+                std[c] += t * t;
+            }
+        for (int c = 0; c < h; c++) {
+            std[c] = Math.sqrt(std[c] / n);
+            if (!(std[c] > 1e-30)) std[c] = 1; // a constant column becomes all zeros
+        }
+        Whitening pre = new Whitening(mean, std, o.centerRows(), new double[h], null, 0, null, null);
+        Vectors z = pre.standardize(x, threads);
+        double[] pcaMean = new double[h];
+        float[] zd = z.data();
+        for (int r = 0; r < n; r++) for (int c = 0; c < h; c++) pcaMean[c] += zd[r * h + c];
+        for (int c = 0; c < h; c++) pcaMean[c] /= n;
+        double[][] cov = covariance(z, pcaMean, threads);
+        EigenDecomposition eig = new EigenDecomposition(new Array2DRowRealMatrix(cov, false));
+        double[] ev = eig.getRealEigenvalues();
+        Integer[] order = new Integer[h];
+        for (int i = 0; i < h; i++) order[i] = i;
+        Arrays.sort(order, (a, b) -> Double.compare(ev[b], ev[a]));
+        double[] sortedEv = new double[h];
+        for (int i = 0; i < h; i++) sortedEv[i] = Math.max(0, ev[order[i]]);
+        int keep;
+        String rule;
+        if (o.components() > 0) {
+            keep = o.components();
+            rule = "fixed: " + keep + " directions";
+        } else {
+            double beta = Math.min(1.0, h / (double) n);
+            double omega = 0.56 * beta * beta * beta - 0.95 * beta * beta + 1.82 * beta + 1.43;
+            double[] s = sortedEv.clone();
+            Arrays.sort(s);
+            double median = h % 2 == 1 ? s[h / 2] : 0.5 * (s[h / 2 - 1] + s[h / 2]);
+            double thr = omega * omega * median;
+            keep = 0;
+            while (keep < h && sortedEv[keep] > thr) keep++;
+            int lo = Math.min(2, h), hi = Math.min(h, o.maxComponents());
+            keep = Math.max(lo, Math.min(hi, keep));
+            rule = String.format("auto (Gavish-Donoho): eigenvalue > %.4g x median eigenvalue %.4g, clamped to [%d, %d]",
+                    omega * omega, median, lo, hi);
+        }
+        double top = sortedEv[0];
+        int usable = 0;
+        while (usable < h && sortedEv[usable] > 1e-9 * Math.max(top, 1e-30)) usable++;
+        if (keep > usable) {
+            if (usable == 0) throw new SpectroException("whitening input has zero variance after standardisation");
+            keep = usable;
+            rule += "; reduced to " + usable + " directions of non-zero variance";
+        }
+        double[][] basis = new double[keep][h];
+        for (int i = 0; i < keep; i++) {
+            double[] v = eig.getEigenvector(order[i]).toArray();
+            // fix the sign: largest-magnitude entry positive, so the transform is reproducible
+            int arg = 0;
+            for (int c = 1; c < h; c++) if (Math.abs(v[c]) > Math.abs(v[arg])) arg = c;
+            double sign = v[arg] < 0 ? -1 : 1;
+            double sc = sign / Math.sqrt(sortedEv[i]);
+            for (int c = 0; c < h; c++) basis[i][c] = v[c] * sc;
+        }
+        return new Whitening(mean, std, o.centerRows(), pcaMean, sortedEv, keep, basis, rule);
+    }
+
+    /** Fraction of the standardised variance the kept directions explain. */
+    public double explainedVariance() {
+        double all = 0, kept = 0;
+        for (int i = 0; i < eigenvalues.length; i++) {
+            all += eigenvalues[i];
+            if (i < this.kept) kept += eigenvalues[i];
+        }
+        return all == 0 ? 0 : kept / all;
+    }
+
+    /** z-scores (and optionally row-centres) x with this transform's column statistics. */
+    public Vectors standardize(Vectors x, int threads) {
+        int n = x.rows(), h = x.cols();
+        if (h != mean.length)
+            throw new SpectroException("vectors have " + h + " columns, the whitening transform expects " + mean.length);
+        float[] out = new float[n * h];
+        float[] d = x.data();
+        float[] m = new float[h], inv = new float[h];
+        for (int c = 0; c < h; c++) {
+            m[c] = (float) mean[c];
+            inv[c] = (float) (1.0 / std[c]);
+        }
+        Parallel.forEach((n + 4095) / 4096, threads, b -> {
+            for (int r = b * 4096, end = Math.min(n, r + 4096); r < end; r++) {
+                int o = r * h;
+                double rs = 0;
+                for (int c = 0; c < h; c++) {
+                    float v = (d[o + c] - m[c]) * inv[c];
+                    out[o + c] = v;
+                    rs += v;
+                }
+                if (centerRows) {
+                    float rm = (float) (rs / h);
+                    for (int c = 0; c < h; c++) out[o + c] -= rm;
+                }
+            }
+        });
+        return new Vectors(out, n, h);
+    }
+
+    /** The standardised (z-scored, optionally row-centred) vectors projected on the kept directions. */
+    public Vectors apply(Vectors x) { return apply(x, Parallel.defaultThreads()); }
+
+    public Vectors apply(Vectors x, int threads) {
+        x.requireFinite("vectors to whiten");
+        Vectors z = standardize(x, threads);
+        int n = x.rows(), h = x.cols(), k = kept;
+        float[] w = new float[k * h];
+        float[] zm = new float[h];
+        for (int c = 0; c < h; c++) zm[c] = (float) pcaMean[c];
+        for (int i = 0; i < k; i++) for (int c = 0; c < h; c++) w[i * h + c] = (float) basis[i][c];
+        float[] zd = z.data(), out = new float[n * k];
+        Parallel.forEach((n + 1023) / 1024, threads, b -> {
+            float[] row = new float[h];
+            for (int r = b * 1024, end = Math.min(n, r + 1024); r < end; r++) {
+                for (int c = 0; c < h; c++) row[c] = zd[r * h + c] - zm[c];
+                for (int i = 0; i < k; i++) out[r * k + i] = Kernels.dot(row, 0, w, i * h, h);
+            }
+        });
+        return new Vectors(out, n, k);
+    }
+
+    /** Covariance (divided by n) of the rows of z around mu, accumulated in double over row blocks. */
+    static double[][] covariance(Vectors z, double[] mu, int threads) {
+        int n = z.rows(), h = z.cols();
+        final int B = 128;
+        int blocks = (n + B - 1) / B;
+        int parts = Math.max(1, Math.min(threads, blocks));
+        double[][] acc = new double[parts][h * h];
+        float[] zd = z.data();
+        Parallel.forEach(parts, parts, p -> {
+            int b0 = (int) ((long) blocks * p / parts), b1 = (int) ((long) blocks * (p + 1) / parts);
+            float[] t = new float[h * B];
+            double[] a = acc[p];
+            for (int b = b0; b < b1; b++) {
+                int r0 = b * B, r1 = Math.min(n, r0 + B), len = r1 - r0;
+                Arrays.fill(t, 0f);
+                for (int r = r0; r < r1; r++)
+                    for (int c = 0; c < h; c++) t[c * B + (r - r0)] = (float) (zd[r * h + c] - mu[c]);
+                for (int i = 0; i < h; i++)
+                    for (int j = i; j < h; j++) a[i * h + j] += Kernels.dot(t, i * B, t, j * B, len);
+            }
+        });
+        double[][] cov = new double[h][h];
+        for (int i = 0; i < h; i++)
+            for (int j = i; j < h; j++) {
+                double s = 0;
+                for (double[] a : acc) s += a[i * h + j];
+                cov[i][j] = cov[j][i] = s / n;
+            }
+        return cov;
+    }
+
+    // ---- persistence ----
+
+    /** The JSON form (a format tag plus every field). */
+    public record Json(String format, double[] mean, double[] std, boolean centerRows, double[] pcaMean,
+                       double[] eigenvalues, int kept, double explainedVariance, String rule, double[][] basis) {}
+
+    public void save(Path file) {
+        try {
+            if (file.getParent() != null) Files.createDirectories(file.getParent());
+            JsonMapper.shared().writeValue(file, new Json("spectro-whitening/1", mean, std, centerRows, pcaMean,
+                    eigenvalues, kept, explainedVariance(), rule, basis));
+        } catch (Exception e) {
+            throw new SpectroException(file + ": cannot write the whitening transform (" + e.getMessage() + ")", e);
+        }
+    }
+
+    public static Whitening load(Path file) {
+        Json j;
+        try {
+            j = JsonMapper.shared().readValue(file, Json.class);
+        } catch (JacksonException e) {
+            throw new SpectroException(file + ": not a whitening transform (" + e.getOriginalMessage() + ")", e);
+        }
+        if (j == null || !"spectro-whitening/1".equals(j.format()))
+            throw new SpectroException(file + ": not a spectro-whitening/1 file");
+        int h = j.mean() == null ? -1 : j.mean().length;
+        if (h < 1 || j.std() == null || j.std().length != h || j.pcaMean() == null || j.pcaMean().length != h
+                || j.basis() == null || j.basis().length != j.kept() || j.kept() < 1
+                || Arrays.stream(j.basis()).anyMatch(r -> r == null || r.length != h))
+            throw new SpectroException(file + ": inconsistent whitening transform (mean/std/pcaMean/basis sizes differ)");
+        return new Whitening(j.mean(), j.std(), j.centerRows(), j.pcaMean(), j.eigenvalues(), j.kept(), j.basis(), j.rule());
+    }
+}
