@@ -1,7 +1,8 @@
 /*
  * gemm.c -- packed, register-tiled single-precision GEMM for x86-64-v3 (AVX2 + FMA).
  * See gemm.h for the contract. Structure (BLIS-like, simplified):
- *   tiles of C (mc x nc) are distributed over OpenMP threads (schedule static);
+ *   tiles of C (mc x nc) are distributed over OpenMP threads (dynamic chunks; a thread keeps its
+ *   packed A or B block when consecutive tiles share it and K fits one KC block);
  *   inside a tile: for each KC block of k: pack A (mc x kc) into MR-row panels and B (kc x nc)
  *   into NR-column panels (zero padded), then run the 6 x 16 micro-kernel over all panel pairs.
  * The micro-kernel keeps its 6 x 16 tile of C in 12 ymm accumulators; for the first k block it

@@ -295,32 +295,38 @@ static inline void scores_row(float *s, const float *q, const float *Xt, int ldt
     }
 }
 
-/* o[0..hd) = sum_{j<=t} w[j] X_j, rows X_j = base + j * stride; j ascending, 8 lanes at a time */
-static inline void weighted_rows(float *o, const float *w, const float *base, long stride, int t, int hd) {
+/* o[0..hd) = sum_{i<n} w[i * ws] X_i, rows X_i = base + i * stride; i ascending, 8 lanes at a time */
+static inline void weighted_rows(float *o, const float *w, long ws, const float *base, long stride, int n, int hd) {
     int c = 0;
     for (; c + 32 <= hd; c += 32) {
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        for (int j = 0; j <= t; j++) {
-            __m256 wj = _mm256_set1_ps(w[j]);
-            const float *x = base + j * stride + c;
-            a0 = _mm256_fmadd_ps(wj, _mm256_loadu_ps(x), a0);
-            a1 = _mm256_fmadd_ps(wj, _mm256_loadu_ps(x + 8), a1);
-            a2 = _mm256_fmadd_ps(wj, _mm256_loadu_ps(x + 16), a2);
-            a3 = _mm256_fmadd_ps(wj, _mm256_loadu_ps(x + 24), a3);
+        for (int i = 0; i < n; i++) {
+            __m256 wi = _mm256_broadcast_ss(w + i * ws);
+            const float *x = base + i * stride + c;
+            a0 = _mm256_fmadd_ps(wi, _mm256_loadu_ps(x), a0);
+            a1 = _mm256_fmadd_ps(wi, _mm256_loadu_ps(x + 8), a1);
+            a2 = _mm256_fmadd_ps(wi, _mm256_loadu_ps(x + 16), a2);
+            a3 = _mm256_fmadd_ps(wi, _mm256_loadu_ps(x + 24), a3);
         }
         _mm256_storeu_ps(o + c, a0); _mm256_storeu_ps(o + c + 8, a1);
         _mm256_storeu_ps(o + c + 16, a2); _mm256_storeu_ps(o + c + 24, a3);
     }
     for (; c + 8 <= hd; c += 8) {
         __m256 a0 = _mm256_setzero_ps();
-        for (int j = 0; j <= t; j++) a0 = _mm256_fmadd_ps(_mm256_set1_ps(w[j]), _mm256_loadu_ps(base + j * stride + c), a0);
+        for (int i = 0; i < n; i++) a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(w + i * ws), _mm256_loadu_ps(base + i * stride + c), a0);
         _mm256_storeu_ps(o + c, a0);
     }
     for (; c < hd; c++) {
         float a0 = 0.0f;
-        for (int j = 0; j <= t; j++) a0 += w[j] * base[j * stride + c];
+        for (int i = 0; i < n; i++) a0 += w[i * ws] * base[i * stride + c];
         o[c] = a0;
     }
+}
+
+/* per-thread attention scratch (floats): K^T, V^T [hd, ldt] and P, dS [T, ldt], ldt = T rounded up + 8 */
+long attention_scratch_floats(int T, int hd) {
+    long ldt = (T + 7) / 8 * 8 + 8;
+    return (2L * hd + 2L * T) * ldt + 64;
 }
 
 void attention_forward(float *out, float *lse, const float *qkv, int B, int T, int nh, int hd,
@@ -332,8 +338,8 @@ void attention_forward(float *out, float *lse, const float *qkv, int B, int T, i
     #pragma omp parallel for schedule(dynamic, 1)
     for (int bh = 0; bh < B * nh; bh++) {
         int b = bh / nh, h = bh % nh;
-        float *s = scratch + (long)omp_get_thread_num() * scratch_stride; /* [ldt] scores */
-        float *Kt = s + ldt;                                             /* [hd, ldt] keys^T */
+        float *Kt = scratch + (long)omp_get_thread_num() * scratch_stride; /* [hd, ldt] keys^T */
+        float *s = Kt + (long)hd * ldt;                                  /* [ldt] scores */
         const float *base = qkv + (long)b * T * C3 + (long)h * 3 * hd;
         transpose_head(Kt, ldt, base + hd, C3, T, hd);
         for (int t = 0; t < T; t++) {
@@ -342,7 +348,7 @@ void attention_forward(float *out, float *lse, const float *qkv, int B, int T, i
             double sum = sum_exp_shifted(s, t + 1, mx, 1);
             float inv = (float)(1.0 / sum);
             for (int j = 0; j <= t; j++) s[j] *= inv;
-            weighted_rows(out + ((long)b * T + t) * d + (long)h * hd, s, base + 2 * hd, C3, t, hd);
+            weighted_rows(out + ((long)b * T + t) * d + (long)h * hd, s, 1, base + 2 * hd, C3, t + 1, hd);
             lse[(long)bh * T + t] = mx + (float)log(sum);
         }
     }
@@ -357,29 +363,29 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
     #pragma omp parallel for schedule(dynamic, 1)
     for (int bh = 0; bh < B * nh; bh++) {
         int b = bh / nh, h = bh % nh;
-        float *p = scratch + (long)omp_get_thread_num() * scratch_stride; /* [ldt] probabilities */
-        float *dp = p + ldt;                                             /* [ldt] */
-        float *Kt = dp + ldt;                                            /* [hd, ldt] */
+        float *Kt = scratch + (long)omp_get_thread_num() * scratch_stride; /* [hd, ldt] */
         float *Vt = Kt + (long)hd * ldt;                                 /* [hd, ldt] */
+        float *P = Vt + (long)hd * ldt;                                  /* [T, ldt] probabilities */
+        float *dS = P + (long)T * ldt;                                   /* [T, ldt] score grads */
         const float *base = qkv + (long)b * T * C3 + (long)h * 3 * hd;
+        const float *gbase = dout + (long)b * T * d + (long)h * hd;      /* rows stride d */
         float *dbase = dqkv + (long)b * T * C3 + (long)h * 3 * hd;
         transpose_head(Kt, ldt, base + hd, C3, T, hd);
         transpose_head(Vt, ldt, base + 2 * hd, C3, T, hd);
-        for (int t = 0; t < T; t++) memset(dbase + t * C3 + hd, 0, sizeof(float) * 2 * hd);
         for (int t = 0; t < T; t++) {
-            const float *q = base + t * C3;
-            const float *g = dout + ((long)b * T + t) * d + (long)h * hd;
-            scores_row(p, q, Kt, ldt, t, hd, scale);
-            sum_exp_shifted(p, t + 1, lse[(long)bh * T + t], 1); /* p_j = exp(s_j - lse) */
-            scores_row(dp, g, Vt, ldt, t, hd, 1.0f);              /* dp_j = dout_t . v_j */
+            float *p = P + (long)t * ldt, *ds = dS + (long)t * ldt;
+            scores_row(p, base + t * C3, Kt, ldt, t, hd, scale);
+            sum_exp_shifted(p, t + 1, lse[(long)bh * T + t], 1);      /* p_j = exp(s_j - lse) */
+            scores_row(ds, gbase + (long)t * d, Vt, ldt, t, hd, 1.0f); /* dp_j = dout_t . v_j */
             float D = 0.0f;
-            for (int j = 0; j <= t; j++) D += p[j] * dp[j];
-            for (int j = 0; j <= t; j++) dp[j] = p[j] * (dp[j] - D) * scale; /* ds_j */
-            weighted_rows(dbase + t * C3, dp, base + hd, C3, t, hd);         /* dq_t = sum ds_j k_j */
-            for (int j = 0; j <= t; j++) {
-                vaxpy(dbase + j * C3 + hd, dp[j], q, hd);      /* dk_j += ds_j q_t */
-                vaxpy(dbase + j * C3 + 2 * hd, p[j], g, hd);   /* dv_j += p_j dout_t */
-            }
+            for (int j = 0; j <= t; j++) D += p[j] * ds[j];
+            for (int j = 0; j <= t; j++) ds[j] = p[j] * (ds[j] - D) * scale;
+            weighted_rows(dbase + t * C3, ds, 1, base + hd, C3, t + 1, hd); /* dq_t = sum_j ds_tj k_j */
+        }
+        for (int j = 0; j < T; j++) {
+            /* dk_j = sum_{t>=j} ds_tj q_t ; dv_j = sum_{t>=j} p_tj dout_t  (columns of dS, P) */
+            weighted_rows(dbase + j * C3 + hd, dS + (long)j * ldt + j, ldt, base + j * C3, C3, T - j, hd);
+            weighted_rows(dbase + j * C3 + 2 * hd, P + (long)j * ldt + j, ldt, gbase + (long)j * d, d, T - j, hd);
         }
     }
 }

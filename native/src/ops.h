@@ -49,12 +49,12 @@ void rotary_backward(float *dqkv, const float *cosb, const float *sinb, int B, i
 
 /* causal attention per (b, head): out_t = sum_{j<=t} softmax_j(q_t.k_j / sqrt(hd)) v_j
  * out [N,d] (head h in columns h*hd..), lse [B,nh,T] (log-sum-exp of the scaled scores, kept for
- * the backward), qkv [N,3d] (after rotary); scratch per thread: (2 + 2 hd) * (T rounded up to 8, + 8)
- * floats (scores, K^T [hd, T]) */
+ * the backward), qkv [N,3d] (after rotary); scratch: attention_scratch_floats(T, hd) per thread */
 void attention_forward(float *out, float *lse, const float *qkv, int B, int T, int nh, int hd,
                        float *scratch, long scratch_stride);
 /* dqkv overwritten [N,3d] from dout [N,d]; probabilities are recomputed from qkv and lse.
- * scratch per thread as for the forward (p, dp, K^T, V^T) */
+ * (P and dS [T, T] are kept per (b, head), then dK, dV are formed column by column) */
+long attention_scratch_floats(int T, int hd);
 void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *lse, int B,
                         int T, int nh, int hd, float *scratch, long scratch_stride);
 
