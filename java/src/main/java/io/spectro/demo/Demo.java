@@ -157,10 +157,10 @@ public final class Demo {
         Tokenizer tok = BpeTrainer.fit(docs.stream().map(SystemText.Doc::text).toList(), new BpeTrainer.Options(cfg.vocabSize()));
         Files.createDirectories(data);
         tok.save(data.resolve("tokenizer.json"));
-        // about 90% synthetic sequences, as in the setting where induction is known to form (method.md section 6)
+        // about 90% synthetic sequences, every one with a repeated span (the signal an induction head needs)
         int[] text = textRows(docs, tok, TRAIN_SYNTHETIC_ROWS / 9);
         int textRows = text.length / T;
-        Synthetic.Sequences syn = Synthetic.generate(TRAIN_SYNTHETIC_ROWS, T, 1, cfg.vocabSize(), 0.9, 1);
+        Synthetic.Sequences syn = Synthetic.generate(TRAIN_SYNTHETIC_ROWS, T, 1, cfg.vocabSize(), 1.0, 1);
         int rows = textRows + syn.rows();
         int[] all = Arrays.copyOf(text, rows * T);
         System.arraycopy(syn.tokens(), 0, all, text.length, syn.tokens().length);
