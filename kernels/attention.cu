@@ -127,7 +127,8 @@ __global__ void __launch_bounds__(ATT_WARPS * 32) attention_forward_kernel(
     }
 }
 
-/* D[b,h,t] = sum_c dout[n, h*hd + c] * out[n, h*hd + c]; one warp per (n, h) */
+/* D[b,h,t] = sum_c dout[n, h*hd + c] * out[n, h*hd + c]; one warp per (n, h). Shared with the
+ * tensor-core backward (attention_backward_D below). */
 __global__ void attention_backward_D_kernel(float *D, const float *dout, const float *out, int B, int T, int nh, int hd) {
     int64_t wid = (blockIdx.x * (int64_t)blockDim.x + threadIdx.x) / 32;
     int lane = threadIdx.x % 32;
@@ -355,11 +356,17 @@ sp_status attention_forward(cudaStream_t st, float *out, float *lse, const float
     return sp_set_error(SP_ERR_INVALID, "%s: head dim %d > 128 is not supported by the CUDA attention", sp_fn(), hd);
 }
 
+sp_status attention_backward_D(cudaStream_t st, float *D, const float *dout, const float *out, int B, int T, int nh,
+                               int hd) {
+    int64_t warps = (int64_t)B * T * nh;
+    attention_backward_D_kernel<<<cdiv(warps * 32, 256), 256, 0, st>>>(D, dout, out, B, T, nh, hd);
+    CK_LAUNCH("attention_backward_D_kernel");
+    return SP_OK;
+}
+
 sp_status attention_backward(cudaStream_t st, float *dqkv, const float *dout, const float *qkv,
                              const float *out, const float *lse, float *Dbuf, int B, int T, int nh, int hd) {
-    int64_t warps = (int64_t)B * T * nh;
-    attention_backward_D_kernel<<<cdiv(warps * 32, 256), 256, 0, st>>>(Dbuf, dout, out, B, T, nh, hd);
-    CK_LAUNCH("attention_backward_D_kernel");
+    TRY(attention_backward_D(st, Dbuf, dout, out, B, T, nh, hd));
     if (hd <= 32) return att_bwd<32>(st, dqkv, dout, qkv, lse, Dbuf, B, T, nh, hd);
     if (hd <= 64) return att_bwd<64>(st, dqkv, dout, qkv, lse, Dbuf, B, T, nh, hd);
     if (hd <= 96) return att_bwd<96>(st, dqkv, dout, qkv, lse, Dbuf, B, T, nh, hd);

@@ -96,5 +96,13 @@ sp_status attention_forward(cudaStream_t st, float *out, float *lse, const float
 sp_status attention_backward(cudaStream_t st, float *dqkv, const float *dout, const float *qkv,
                              const float *out, const float *lse, float *Dbuf, int B, int T, int nh, int hd);
 int attention_max_head_dim(void);
+/* D[b, h, t] = rowsum(dout * out) per head ([B, nh, T]), the first step of both backward paths. */
+sp_status attention_backward_D(cudaStream_t st, float *D, const float *dout, const float *out, int B, int T, int nh, int hd);
+/* The same two functions on the tensor cores (attention_tc.cu, bf16 operands, fp32 accumulation;
+ * used in bf16 mode). They run the fp32 kernels above when hd % 4 != 0, a pointer is not 16-byte
+ * aligned, or SPECTRO_ATTENTION=simt. */
+sp_status attention_forward_tc(cudaStream_t st, float *out, float *lse, const float *qkv, int B, int T, int nh, int hd);
+sp_status attention_backward_tc(cudaStream_t st, float *dqkv, const float *dout, const float *qkv,
+                                const float *out, const float *lse, float *Dbuf, int B, int T, int nh, int hd);
 
 #endif

@@ -5,7 +5,7 @@
  * Everything is fp32 with fp32 accumulation; every launcher checks the launch.
  */
 #include "common.cuh"
-#include "philox_cuda.cuh"
+#include "philox.h"   /* native/src/philox.h: the one Philox of both backends */
 #include <math.h>
 
 #define WARP 32
@@ -337,29 +337,73 @@ __device__ __forceinline__ int64_t block_elem_addr(const sp_block *blocks, const
     return bl.offset + r * bl.stride + c;
 }
 
-__global__ void sgld_update_kernel(sgld_args a) {
+/* One element of the update (the arithmetic of the CPU reference, in the same order). */
+__device__ __forceinline__ float sgld_one(const sp_sgld_params &p, float half_lr, float sqrt_lr, float g, float w,
+                                          float ws, float *v, float xi) {
+    float G = 1.0f, sG = 1.0f;
+    if (p.rmsprop) {
+        const float vn = p.alpha * *v + (1.0f - p.alpha) * g * g;
+        *v = vn;
+        G = 1.0f / (sqrtf(vn) + p.rms_eps);
+        sG = sqrtf(G);
+    }
+    return w - half_lr * G * (p.nbeta * g + p.gamma * (w - ws)) + sqrt_lr * sG * xi * p.noise_scale;
+}
+
+/* One thread per group of 4 elements = one Philox call = its 4 normals. When the 4 elements are
+ * consecutive in one row of one block and 16-byte aligned (every component of the default
+ * decomposition: tensor offsets and row strides are multiples of 4 when d is), g, w, w*, V move as
+ * float4 and the bf16 copy as 8 bytes, with one block search per group; otherwise element by element. */
+__global__ void __launch_bounds__(256) sgld_update_kernel(sgld_args a) {
     const sp_sgld_params p = a.p;
     const float half_lr = 0.5f * p.lr, sqrt_lr = sqrtf(p.lr);
-    int64_t nquads = (a.total + 3) / 4;
+    const bool noise = p.noise_scale != 0.0f;
+    const int64_t nquads = (a.total + 3) / 4;
     for (int64_t q = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; q < nquads; q += (int64_t)gridDim.x * blockDim.x) {
         float xi[4] = {0.f, 0.f, 0.f, 0.f};
-        if (p.noise_scale != 0.0f) sp_philox_normal4(p.seed, p.stream, p.step, (uint64_t)q, xi);
+        if (noise) sp_noise_block(p.seed, p.stream, p.step, (uint64_t)q, xi);
+        const int64_t e0 = q * 4;
+        int lo = 0, hi = a.nb - 1;
+        while (lo < hi) {                          /* last b with bstart[b] <= e0 */
+            int mid = (lo + hi + 1) >> 1;
+            if (a.bstart[mid] <= e0) lo = mid; else hi = mid - 1;
+        }
+        const sp_block bl = a.blocks[lo];
+        const int64_t local = e0 - a.bstart[lo];
+        const int64_t r = local / bl.cols, c = local - r * bl.cols;
+        const int64_t at = bl.offset + r * bl.stride + c;
+        if (e0 + 3 < a.total && c + 3 < bl.cols && (at & 3) == 0) {
+            const float4 g4 = __ldg(reinterpret_cast<const float4 *>(a.grad + at));
+            const float4 s4 = __ldg(reinterpret_cast<const float4 *>(a.anchor + at));
+            float4 w4 = *reinterpret_cast<const float4 *>(a.w + at);
+            float4 v4 = make_float4(0.f, 0.f, 0.f, 0.f);
+            if (p.rmsprop) v4 = *reinterpret_cast<const float4 *>(a.rms + e0);
+            w4.x = sgld_one(p, half_lr, sqrt_lr, g4.x, w4.x, s4.x, &v4.x, xi[0]);
+            w4.y = sgld_one(p, half_lr, sqrt_lr, g4.y, w4.y, s4.y, &v4.y, xi[1]);
+            w4.z = sgld_one(p, half_lr, sqrt_lr, g4.z, w4.z, s4.z, &v4.z, xi[2]);
+            w4.w = sgld_one(p, half_lr, sqrt_lr, g4.w, w4.w, s4.w, &v4.w, xi[3]);
+            *reinterpret_cast<float4 *>(a.w + at) = w4;
+            if (p.rmsprop) *reinterpret_cast<float4 *>(a.rms + e0) = v4;
+            if (a.wb) {
+                __nv_bfloat162 b0 = __floats2bfloat162_rn(w4.x, w4.y), b1 = __floats2bfloat162_rn(w4.z, w4.w);
+                uint2 u;
+                u.x = *reinterpret_cast<uint32_t *>(&b0);
+                u.y = *reinterpret_cast<uint32_t *>(&b1);
+                *reinterpret_cast<uint2 *>(a.wb + at) = u;
+            }
+            if (!(isfinite(w4.x) && isfinite(w4.y) && isfinite(w4.z) && isfinite(w4.w))) atomicExch(a.nonfinite, 1);
+            continue;
+        }
 #pragma unroll
         for (int j = 0; j < 4; j++) {
-            int64_t e = q * 4 + j;
+            int64_t e = e0 + j;
             if (e >= a.total) break;
-            int64_t at = block_elem_addr(a.blocks, a.bstart, a.nb, e);
-            float g = a.grad[at], w = a.w[at], ws = a.anchor[at];
-            float G = 1.0f, sG = 1.0f;
-            if (p.rmsprop) {
-                float v = p.alpha * a.rms[e] + (1.0f - p.alpha) * g * g;
-                a.rms[e] = v;
-                G = 1.0f / (sqrtf(v) + p.rms_eps);
-                sG = sqrtf(G);
-            }
-            float wn = w - half_lr * G * (p.nbeta * g + p.gamma * (w - ws)) + sqrt_lr * sG * xi[j] * p.noise_scale;
-            a.w[at] = wn;
-            if (a.wb) a.wb[at] = __float2bfloat16_rn(wn);
+            int64_t ae = block_elem_addr(a.blocks, a.bstart, a.nb, e);
+            float v = p.rmsprop ? a.rms[e] : 0.f;
+            float wn = sgld_one(p, half_lr, sqrt_lr, a.grad[ae], a.w[ae], a.anchor[ae], &v, xi[j]);
+            if (p.rmsprop) a.rms[e] = v;
+            a.w[ae] = wn;
+            if (a.wb) a.wb[ae] = __float2bfloat16_rn(wn);
             if (!isfinite(wn)) atomicExch(a.nonfinite, 1);
         }
     }

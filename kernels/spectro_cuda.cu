@@ -1,19 +1,19 @@
 /*
- * spectro_cuda.cu -- the ABI of native/include/spectro.h on CUDA (libspectro_cuda.so).
- * Handles, validation, memory, and the orchestration of the forward / backward / SGLD; the kernels
- * are in ops.cu, attention.cu and gemm.cu. See docs/cuda.md.
+ * spectro_cuda.cu -- the ABI of native/include/spectro.h on CUDA (libspectro_cuda.so): errors,
+ * library, layout, and the lifecycle of models, parameters, blocks and batches. The forward /
+ * backward orchestration is in forward_backward.cu, buffers / SGLD / noise / accumulators in
+ * sgld_accum.cu (abi.cuh: what they share); the kernels are in ops.cu, attention*.cu and gemm.cu.
+ * See docs/cuda.md.
  *
  * Every ABI call: clears the error, selects the model's device, runs on the model's stream and
  * synchronises before returning (so a failing kernel is reported by the call that launched it).
  */
-#include "common.cuh"
-#include "philox_cuda.cuh"
+#include "abi.cuh"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
-
 /* ------------------------------------------------------------------ errors */
 static __thread char g_err[2048];
 static __thread const char *g_fn = "spectro";
@@ -35,59 +35,6 @@ sp_status sp_cuda_fail(cudaError_t e, const char *what, const char *file, int li
     return sp_set_error(st, "%s: CUDA error %d %s (%s) in %s at %s:%d", g_fn, (int)e, cudaGetErrorName(e),
                         cudaGetErrorString(e), what, base ? base + 1 : file, line);
 }
-
-#define ENTER(name) sp_set_fn(name)
-#define INVALID(...) sp_set_error(SP_ERR_INVALID, __VA_ARGS__)
-
-/* ------------------------------------------------------------------ handles */
-#define MAX_ALLOCS 64
-struct sp_model {
-    sp_config cfg;
-    int device, use_bf16, Nmax, Rc;
-    int L, d, nh, hd, f, V, rd;
-    int64_t P;
-    int64_t *off;                 /* [SP_TENSORS(L) + 1], last = P */
-    cudaStream_t st;
-    sp_gemm_ctx *gemm;
-    void *allocs[MAX_ALLOCS];
-    int nallocs;
-    int64_t dev_bytes;
-    float *w, *anchor, *grad;
-    bf16 *wb;                     /* bf16 copy of w (bf16 mode) */
-    float *cos_t, *sin_t;         /* [max_seq, rd/2] */
-    /* activations saved for the backward, per layer */
-    float *resid, *ln1, *ln1_mean, *ln1_rstd, *qkv, *atty, *lse, *ln2, *ln2_mean, *ln2_rstd, *h;
-    float *lnf, *lnf_mean, *lnf_rstd;
-    /* scratch */
-    float *dres, *dln1, *dln2, *datty, *dqkv, *dh, *gel, *Dbuf, *red, *logits;
-    bf16 *dlog_b, *sA, *sB, *sR;
-    int *flag;
-    sp_block *d_blocks;
-    int64_t *d_bstart;
-    int blocks_cap;
-    char describe[800];
-};
-
-struct sp_batch {
-    sp_model *m;
-    int B, T;
-    int32_t *tokens;
-    float *losses;                /* [B*(T-1)] of the last forward */
-    int has_losses;
-    int cache_layer;              /* -1: none */
-    float *cache;                 /* [B*T, d] */
-};
-
-struct sp_buffer { sp_model *m; int64_t n; float *d; };
-struct sp_accum { sp_model *m; int64_t n; double *sum_l, *sum_phil; };
-
-/* tensor indices */
-#define T_EMBED 0
-#define T_L(l, k) (1 + 12 * (l) + (k))
-enum { K_LN1W = 0, K_LN1B, K_LN2W, K_LN2B, K_QKVW, K_QKVB, K_DENSEW, K_DENSEB, K_FCW, K_FCB, K_PROJW, K_PROJB };
-#define T_LNFW(L) (1 + 12 * (L))
-#define T_LNFB(L) (2 + 12 * (L))
-#define T_OUT(L) (3 + 12 * (L))
 
 /* ------------------------------------------------------------------ library */
 extern "C" int32_t sp_abi_version(void) { return SP_ABI_VERSION; }
@@ -172,13 +119,6 @@ static int64_t tensor_numel(const sp_config *c, int i) {
     return 0;
 }
 
-/* layer of a tensor: -1 embed_in, L for the final LN and embed_out */
-static int tensor_layer(int L, int i) {
-    if (i == T_EMBED) return -1;
-    if (i >= T_LNFW(L)) return L;
-    return (i - 1) / 12;
-}
-
 extern "C" int64_t sp_param_count(const sp_config *c) {
     sp_set_fn("sp_param_count");
     if (sp_config_validate(c) != SP_OK) return -1;
@@ -224,6 +164,7 @@ static void model_free(sp_model *m) {
     for (int i = 0; i < m->nallocs; i++) cudaFree(m->allocs[i]);
     if (m->d_blocks) cudaFree(m->d_blocks);
     if (m->d_bstart) cudaFree(m->d_bstart);
+    free(m->h_last);
     if (m->gemm) sp_gemm_ctx_destroy(m->gemm);
     if (m->st) cudaStreamDestroy(m->st);
     cudaGetLastError();
@@ -371,10 +312,6 @@ extern "C" sp_status sp_model_destroy(sp_model *m) {
     return SP_OK;
 }
 
-#define MODEL_ENTER(name, m) do { ENTER(name); if (!(m)) return INVALID("%s: model is NULL", name); \
-    cudaError_t e0_ = cudaSetDevice((m)->device); if (e0_ != cudaSuccess) return sp_cuda_fail(e0_, "cudaSetDevice", __FILE__, __LINE__); } while (0)
-#define SYNC(m) CK(cudaStreamSynchronize((m)->st))
-
 static sp_status refresh_bf16(sp_model *m, int64_t offset, int64_t n) {
     if (!m->use_bf16) return SP_OK;
     return convert_bf16(m->st, m->wb + offset, m->w + offset, n);
@@ -384,6 +321,20 @@ static sp_status check_range(const char *fn, int64_t offset, int64_t n, int64_t 
     if (!host && n > 0) return INVALID("%s: host pointer is NULL", fn);
     if (offset < 0 || n < 0 || offset > total || n > total - offset)
         return INVALID("%s: range [%lld, %lld) outside [0, %lld)", fn, (long long)offset, (long long)(offset + n), (long long)total);
+    return SP_OK;
+}
+
+sp_status copy_range(const char *fn, sp_model *m, float *dev, int64_t total, int64_t offset, int64_t n, float *host_out,
+                     const float *host_in) {
+    TRY(check_range(fn, offset, n, total, host_out ? (const void *)host_out : (const void *)host_in));
+    if (n == 0) return SP_OK;
+    if (host_in) {
+        CK(cudaMemcpyAsync(dev + offset, host_in, sizeof(float) * n, cudaMemcpyHostToDevice, m->st));
+        if (dev == m->w) TRY(refresh_bf16(m, offset, n));
+    } else {
+        CK(cudaMemcpyAsync(host_out, dev + offset, sizeof(float) * n, cudaMemcpyDeviceToHost, m->st));
+    }
+    SYNC(m);
     return SP_OK;
 }
 
@@ -400,34 +351,21 @@ extern "C" sp_status sp_model_load(sp_model *m, const float *host, int64_t n) {
 
 extern "C" sp_status sp_params_read(sp_model *m, int64_t offset, int64_t n, float *host) {
     MODEL_ENTER("sp_params_read", m);
-    TRY(check_range("sp_params_read", offset, n, m->P, host));
-    if (n == 0) return SP_OK;
-    CK(cudaMemcpyAsync(host, m->w + offset, sizeof(float) * n, cudaMemcpyDeviceToHost, m->st));
-    SYNC(m);
-    return SP_OK;
+    return copy_range("sp_params_read", m, m->w, m->P, offset, n, host, NULL);
 }
 
 extern "C" sp_status sp_params_write(sp_model *m, int64_t offset, int64_t n, const float *host) {
     MODEL_ENTER("sp_params_write", m);
-    TRY(check_range("sp_params_write", offset, n, m->P, host));
-    if (n == 0) return SP_OK;
-    CK(cudaMemcpyAsync(m->w + offset, host, sizeof(float) * n, cudaMemcpyHostToDevice, m->st));
-    TRY(refresh_bf16(m, offset, n));
-    SYNC(m);
-    return SP_OK;
+    return copy_range("sp_params_write", m, m->w, m->P, offset, n, NULL, host);
 }
 
 extern "C" sp_status sp_grads_read(sp_model *m, int64_t offset, int64_t n, float *host) {
     MODEL_ENTER("sp_grads_read", m);
-    TRY(check_range("sp_grads_read", offset, n, m->P, host));
-    if (n == 0) return SP_OK;
-    CK(cudaMemcpyAsync(host, m->grad + offset, sizeof(float) * n, cudaMemcpyDeviceToHost, m->st));
-    SYNC(m);
-    return SP_OK;
+    return copy_range("sp_grads_read", m, m->grad, m->P, offset, n, host, NULL);
 }
 
 /* ------------------------------------------------------------------ blocks */
-static sp_status validate_blocks(const char *fn, const sp_model *m, const sp_block *blocks, int32_t nb, int64_t *total) {
+sp_status validate_blocks(const char *fn, const sp_model *m, const sp_block *blocks, int32_t nb, int64_t *total) {
     if (nb < 0) return INVALID("%s: n_blocks %d < 0", fn, nb);
     if (nb > 0 && !blocks) return INVALID("%s: blocks is NULL", fn);
     int64_t tot = 0;
@@ -455,21 +393,11 @@ static sp_status validate_blocks(const char *fn, const sp_model *m, const sp_blo
     return SP_OK;
 }
 
-/* does block b hold an element in [a, e)? */
-static int block_touches(const sp_block *b, int64_t a, int64_t e) {
-    if (b->rows <= 0 || b->cols <= 0) return 0;
-    if (b->rows == 1 || b->stride == 0) return b->offset < e && b->offset + b->cols > a;
-    /* rows r with offset + r*stride + cols > a: r > (a - offset - cols) / stride */
-    int64_t num = a - b->offset - b->cols;
-    int64_t rmin;
-    if (num < 0) rmin = 0;
-    else rmin = num / b->stride + 1;
-    if (rmin >= b->rows) return 0;
-    return b->offset + rmin * b->stride < e;
-}
-
 /* uploads blocks and their element starts to device scratch */
-static sp_status upload_blocks(sp_model *m, const sp_block *blocks, int nb) {
+sp_status upload_blocks(sp_model *m, const sp_block *blocks, int nb) {
+    /* a chain calls sp_sgld_update with the same blocks every step: skip the upload and its sync */
+    if (m->h_last && nb == m->n_last && memcmp(m->h_last, blocks, sizeof(sp_block) * nb) == 0) return SP_OK;
+    m->n_last = -1;
     if (nb > m->blocks_cap) {
         if (m->d_blocks) cudaFree(m->d_blocks);
         if (m->d_bstart) cudaFree(m->d_bstart);
@@ -496,6 +424,12 @@ static sp_status upload_blocks(sp_model *m, const sp_block *blocks, int nb) {
     cudaError_t e3 = cudaStreamSynchronize(m->st);   /* host arrays are freed below */
     free(hb); free(hs);
     CK(e1); CK(e2); CK(e3);
+    sp_block *hl = (sp_block *)realloc(m->h_last, sizeof(sp_block) * (nb + 1));
+    if (hl) {
+        m->h_last = hl;
+        memcpy(hl, blocks, sizeof(sp_block) * nb);
+        m->n_last = nb;
+    }
     return SP_OK;
 }
 
@@ -557,479 +491,8 @@ extern "C" int64_t sp_batch_cache_bytes(const sp_config *cfg, int32_t B, int32_t
     return (int64_t)B * T * cfg->d_model * (int64_t)sizeof(float);
 }
 
-/* ------------------------------------------------------------------ forward */
-#define ACT(ptr, l, per) ((ptr) + (int64_t)(l) * (per))
-
-static inline const void *wop(const sp_model *m, int idx) {     /* GEMM operand of a weight */
-    return m->use_bf16 ? (const void *)(m->wb + m->off[idx]) : (const void *)(m->w + m->off[idx]);
-}
-static inline const float *wf(const sp_model *m, int idx) { return m->w + m->off[idx]; }
-static inline float *gf(const sp_model *m, int idx) { return m->grad + m->off[idx]; }
-
-/* Y[N,out] (beta)= X[N,in] W[out,in]^T + bias */
-static sp_status mm_fwd(sp_model *m, float *Y, const void *X, const void *W, const float *bias, int N, int in, int out, float beta) {
-    return sp_gemm(m->gemm, m->st, 1, 0, out, N, in, W, in, X, in, beta, Y, out, bias, m->use_bf16);
-}
-/* dX[N,in] = dY[N,out] W[out,in] */
-static sp_status mm_dx(sp_model *m, float *dX, const void *dY, const void *W, int N, int in, int out) {
-    return sp_gemm(m->gemm, m->st, 0, 0, in, N, out, W, in, dY, out, 0.0f, dX, in, NULL, m->use_bf16);
-}
-/* dW[out,in] (beta)= dY[N,out]^T X[N,in] */
-static sp_status mm_dw(sp_model *m, float *dW, const void *dY, const void *X, int N, int in, int out, float beta) {
-    return sp_gemm(m->gemm, m->st, 0, 1, in, out, N, X, in, dY, out, beta, dW, in, NULL, m->use_bf16);
-}
-/* GEMM operand of an fp32 activation: itself (fp32) or its bf16 copy in `slot` */
-static sp_status act_op(sp_model *m, const void **op, const float *x, bf16 *slot, int64_t n) {
-    if (!m->use_bf16) { *op = x; return SP_OK; }
-    TRY(convert_bf16(m->st, slot, x, n));
-    *op = slot;
-    return SP_OK;
-}
-
-static sp_status layer_forward(sp_model *m, int l, int B, int T) {
-    const int N = B * T, d = m->d, f = m->f;
-    const int64_t Nd = (int64_t)m->Nmax * d;
-    const int base = T_L(l, 0);
-    float *x = ACT(m->resid, l, Nd), *xn = ACT(m->resid, l + 1, Nd);
-    float *ln1 = ACT(m->ln1, l, Nd), *ln2 = ACT(m->ln2, l, Nd), *atty = ACT(m->atty, l, Nd);
-    float *qkv = ACT(m->qkv, l, 3 * Nd), *h = ACT(m->h, l, (int64_t)m->Nmax * f);
-    float *lse = ACT(m->lse, l, (int64_t)m->Nmax * m->nh);
-    const float eps = m->cfg.ln_eps;
-    const void *op;
-    /* attention branch */
-    TRY(layernorm_forward(m->st, ln1, m->use_bf16 ? m->sA : NULL, ACT(m->ln1_mean, l, m->Nmax), ACT(m->ln1_rstd, l, m->Nmax),
-                          x, wf(m, base + K_LN1W), wf(m, base + K_LN1B), N, d, eps));
-    op = m->use_bf16 ? (const void *)m->sA : (const void *)ln1;
-    TRY(mm_fwd(m, qkv, op, wop(m, base + K_QKVW), wf(m, base + K_QKVB), N, d, 3 * d, 0.0f));
-    TRY(rotary_forward(m->st, qkv, m->cos_t, m->sin_t, N, T, m->nh, m->hd, m->rd));
-    TRY(attention_forward(m->st, atty, lse, qkv, B, T, m->nh, m->hd));
-    CK(cudaMemcpyAsync(xn, x, sizeof(float) * N * d, cudaMemcpyDeviceToDevice, m->st));
-    TRY(act_op(m, &op, atty, m->sA, (int64_t)N * d));
-    TRY(mm_fwd(m, xn, op, wop(m, base + K_DENSEW), wf(m, base + K_DENSEB), N, d, d, 1.0f));
-    /* mlp branch (parallel residual: LN2 reads x, not x + attn) */
-    TRY(layernorm_forward(m->st, ln2, m->use_bf16 ? m->sA : NULL, ACT(m->ln2_mean, l, m->Nmax), ACT(m->ln2_rstd, l, m->Nmax),
-                          x, wf(m, base + K_LN2W), wf(m, base + K_LN2B), N, d, eps));
-    op = m->use_bf16 ? (const void *)m->sA : (const void *)ln2;
-    TRY(mm_fwd(m, h, op, wop(m, base + K_FCW), wf(m, base + K_FCB), N, d, f, 0.0f));
-    if (m->use_bf16) { TRY(gelu_forward(m->st, NULL, m->sB, h, (int64_t)N * f)); op = m->sB; }
-    else { TRY(gelu_forward(m->st, m->gel, NULL, h, (int64_t)N * f)); op = m->gel; }
-    TRY(mm_fwd(m, xn, op, wop(m, base + K_PROJW), wf(m, base + K_PROJB), N, f, d, 1.0f));
-    return SP_OK;
-}
-
-/* Runs embedding (or the cache) .. final LN. */
-static sp_status forward_trunk(sp_model *m, sp_batch *b, int use_cache) {
-    const int N = b->B * b->T, d = m->d;
-    const int64_t Nd = (int64_t)m->Nmax * d;
-    int start = 0;
-    if (use_cache && b->cache_layer >= 0) {
-        start = b->cache_layer;
-        CK(cudaMemcpyAsync(ACT(m->resid, start, Nd), b->cache, sizeof(float) * N * d, cudaMemcpyDeviceToDevice, m->st));
-    } else {
-        TRY(encoder_forward(m->st, m->resid, b->tokens, wf(m, T_EMBED), N, d));
-    }
-    for (int l = start; l < m->L; l++) TRY(layer_forward(m, l, b->B, b->T));
-    TRY(layernorm_forward(m->st, m->lnf, NULL, m->lnf_mean, m->lnf_rstd, ACT(m->resid, m->L, Nd),
-                          wf(m, T_LNFW(m->L)), wf(m, T_LNFB(m->L)), N, d, m->cfg.ln_eps));
-    return SP_OK;
-}
-
-/* Chunked classifier + cross entropy; with grads: d(embed_out) when need_out, d(lnf) into dln1 when need_dx. */
-static sp_status classifier(sp_model *m, sp_batch *b, int grads, int need_out, int need_dx) {
-    const int B = b->B, T = b->T, N = B * T, d = m->d, V = m->V;
-    const void *X = m->lnf;
-    if (m->use_bf16) { TRY(convert_bf16(m->st, m->sB, m->lnf, (int64_t)N * d)); X = m->sB; }
-    const size_t esz = m->use_bf16 ? 2 : 4;
-    const int iout = T_OUT(m->L);
-    const float dscale = 1.0f / (float)((int64_t)B * (T - 1));
-    for (int row0 = 0; row0 < N; row0 += m->Rc) {
-        int R = N - row0 < m->Rc ? N - row0 : m->Rc;
-        const void *Xr = (const char *)X + (size_t)row0 * d * esz;
-        TRY(mm_fwd(m, m->logits, Xr, wop(m, iout), NULL, R, d, V, 0.0f));
-        if (!grads) {
-            TRY(fused_classifier(m->st, m->logits, NULL, NULL, b->losses, b->tokens, row0, R, V, T, dscale));
-            continue;
-        }
-        TRY(fused_classifier(m->st, m->logits, m->use_bf16 ? NULL : m->logits, m->use_bf16 ? m->dlog_b : NULL, b->losses,
-                             b->tokens, row0, R, V, T, dscale));
-        const void *dl = m->use_bf16 ? (const void *)m->dlog_b : (const void *)m->logits;
-        if (need_out) TRY(mm_dw(m, gf(m, iout), dl, Xr, R, d, V, row0 > 0 ? 1.0f : 0.0f));
-        if (need_dx) TRY(mm_dx(m, m->dln1 + (int64_t)row0 * d, dl, wop(m, iout), R, d, V));
-    }
-    b->has_losses = 1;
-    return SP_OK;
-}
-
-/* copies losses to the host (optional), mean in double, NaN check */
-static sp_status finish_losses(sp_model *m, sp_batch *b, float *losses_out, double *mean_out) {
-    int64_t n = (int64_t)b->B * (b->T - 1);
-    float *h = losses_out;
-    float *tmp = NULL;
-    if (!h) {
-        tmp = (float *)malloc(sizeof(float) * n);
-        if (!tmp) return sp_set_error(SP_ERR_OOM, "%s: out of host memory", g_fn);
-        h = tmp;
-    }
-    cudaError_t e = cudaMemcpyAsync(h, b->losses, sizeof(float) * n, cudaMemcpyDeviceToHost, m->st);
-    if (e == cudaSuccess) e = cudaStreamSynchronize(m->st);
-    if (e != cudaSuccess) { free(tmp); return sp_cuda_fail(e, "cudaMemcpy(losses)", __FILE__, __LINE__); }
-    double s = 0.0;
-    int64_t bad = -1;
-    for (int64_t i = 0; i < n; i++) {
-        if (!isfinite(h[i]) && bad < 0) bad = i;
-        s += h[i];
-    }
-    if (mean_out) *mean_out = s / (double)n;
-    free(tmp);
-    if (bad >= 0)
-        return sp_set_error(SP_ERR_NUMERIC, "%s: loss %g at [%lld, %lld] is not finite", g_fn, (double)h[bad],
-                            (long long)(bad / (b->T - 1)), (long long)(bad % (b->T - 1)));
-    return SP_OK;
-}
-
-static sp_status check_batch(const char *fn, sp_model *m, sp_batch *b) {
+sp_status check_batch(const char *fn, sp_model *m, sp_batch *b) {
     if (!b) return INVALID("%s: batch is NULL", fn);
     if (b->m != m) return INVALID("%s: the batch belongs to another model", fn);
-    return SP_OK;
-}
-
-extern "C" sp_status sp_batch_cache_at(sp_model *m, sp_batch *b, int32_t layer) {
-    MODEL_ENTER("sp_batch_cache_at", m);
-    TRY(check_batch("sp_batch_cache_at", m, b));
-    if (layer > m->L) return INVALID("sp_batch_cache_at: layer %d > n_layers %d", layer, m->L);
-    if (layer < 0) {
-        SYNC(m);
-        if (b->cache) cudaFree(b->cache);
-        b->cache = NULL;
-        b->cache_layer = -1;
-        return SP_OK;
-    }
-    const int N = b->B * b->T, d = m->d;
-    const int64_t Nd = (int64_t)m->Nmax * d;
-    if (!b->cache) {
-        cudaError_t e = cudaMalloc(&b->cache, sizeof(float) * N * d);
-        if (e != cudaSuccess) {
-            cudaGetLastError();
-            b->cache = NULL;
-            return sp_set_error(SP_ERR_OOM, "sp_batch_cache_at: cannot allocate %.1f MiB for the cache (%s)",
-                                sizeof(float) * (double)N * d / 1048576.0, cudaGetErrorString(e));
-        }
-    }
-    b->cache_layer = -1;   /* recompute from the embedding with the current weights */
-    TRY(encoder_forward(m->st, m->resid, b->tokens, wf(m, T_EMBED), N, d));
-    for (int l = 0; l < layer; l++) TRY(layer_forward(m, l, b->B, b->T));
-    CK(cudaMemcpyAsync(b->cache, ACT(m->resid, layer, Nd), sizeof(float) * N * d, cudaMemcpyDeviceToDevice, m->st));
-    SYNC(m);
-    b->cache_layer = layer;
-    return SP_OK;
-}
-
-extern "C" sp_status sp_forward(sp_model *m, sp_batch *b, float *losses_out, double *mean_out) {
-    MODEL_ENTER("sp_forward", m);
-    TRY(check_batch("sp_forward", m, b));
-    TRY(forward_trunk(m, b, 1));
-    TRY(classifier(m, b, 0, 0, 0));
-    return finish_losses(m, b, losses_out, mean_out);
-}
-
-/* ------------------------------------------------------------------ backward */
-static sp_status layer_backward(sp_model *m, int l, int B, int T, const unsigned char *need, int nb) {
-    const int N = B * T, d = m->d, f = m->f;
-    const int64_t Nd = (int64_t)m->Nmax * d;
-    const int base = T_L(l, 0);
-#define NEED(k) (need[base + (k)])
-    const int mlp_ln = nb || NEED(K_LN2W) || NEED(K_LN2B);
-    const int mlp_in = mlp_ln || NEED(K_FCW) || NEED(K_FCB);
-    const int att_ln = nb || NEED(K_LN1W) || NEED(K_LN1B);
-    const int att_in = att_ln || NEED(K_QKVW) || NEED(K_QKVB);
-    float *x = ACT(m->resid, l, Nd);
-    float *ln1 = ACT(m->ln1, l, Nd), *ln2 = ACT(m->ln2, l, Nd), *atty = ACT(m->atty, l, Nd);
-    float *qkv = ACT(m->qkv, l, 3 * Nd), *h = ACT(m->h, l, (int64_t)m->Nmax * f);
-    float *lse = ACT(m->lse, l, (int64_t)m->Nmax * m->nh);
-    const void *dres, *op, *op2;
-    TRY(act_op(m, &dres, m->dres, m->sR, (int64_t)N * d));
-
-    /* mlp: x_{l+1} += proj(gelu(fc(ln2(x)))) */
-    if (NEED(K_PROJW)) {
-        if (m->use_bf16) { TRY(gelu_forward(m->st, NULL, m->sA, h, (int64_t)N * f)); op = m->sA; }
-        else { TRY(gelu_forward(m->st, m->gel, NULL, h, (int64_t)N * f)); op = m->gel; }
-        TRY(mm_dw(m, gf(m, base + K_PROJW), dres, op, N, f, d, 0.0f));
-    }
-    if (NEED(K_PROJB)) TRY(colsum(m->st, gf(m, base + K_PROJB), m->dres, N, d, m->red));
-    if (mlp_in) {
-        TRY(mm_dx(m, m->dh, dres, wop(m, base + K_PROJW), N, f, d));
-        TRY(gelu_backward(m->st, m->dh, h, (int64_t)N * f));
-        TRY(act_op(m, &op, m->dh, m->sA, (int64_t)N * f));
-        if (NEED(K_FCW)) {
-            TRY(act_op(m, &op2, ln2, m->sB, (int64_t)N * d));
-            TRY(mm_dw(m, gf(m, base + K_FCW), op, op2, N, d, f, 0.0f));
-        }
-        if (NEED(K_FCB)) TRY(colsum(m->st, gf(m, base + K_FCB), m->dh, N, f, m->red));
-        if (mlp_ln) TRY(mm_dx(m, m->dln2, op, wop(m, base + K_FCW), N, d, f));
-    }
-    /* attention: x_{l+1} += dense(attn(rotary(qkv(ln1(x))))) */
-    if (NEED(K_DENSEW)) {
-        TRY(act_op(m, &op, atty, m->sA, (int64_t)N * d));
-        TRY(mm_dw(m, gf(m, base + K_DENSEW), dres, op, N, d, d, 0.0f));
-    }
-    if (NEED(K_DENSEB)) TRY(colsum(m->st, gf(m, base + K_DENSEB), m->dres, N, d, m->red));
-    if (att_in) {
-        TRY(mm_dx(m, m->datty, dres, wop(m, base + K_DENSEW), N, d, d));
-        TRY(attention_backward(m->st, m->dqkv, m->datty, qkv, atty, lse, m->Dbuf, B, T, m->nh, m->hd));
-        TRY(rotary_backward(m->st, m->dqkv, m->cos_t, m->sin_t, N, T, m->nh, m->hd, m->rd));
-        TRY(act_op(m, &op, m->dqkv, m->sA, (int64_t)N * 3 * d));
-        if (NEED(K_QKVW)) {
-            TRY(act_op(m, &op2, ln1, m->sB, (int64_t)N * d));
-            TRY(mm_dw(m, gf(m, base + K_QKVW), op, op2, N, d, 3 * d, 0.0f));
-        }
-        if (NEED(K_QKVB)) TRY(colsum(m->st, gf(m, base + K_QKVB), m->dqkv, N, 3 * d, m->red));
-        if (att_ln) TRY(mm_dx(m, m->dln1, op, wop(m, base + K_QKVW), N, d, 3 * d));
-    }
-    /* layernorms; dres becomes d x_l = d x_{l+1} + LN2'(..) + LN1'(..) when layers below need it */
-    if (mlp_ln)
-        TRY(layernorm_backward(m->st, nb ? m->dres : NULL, NEED(K_LN2W) ? gf(m, base + K_LN2W) : NULL,
-                               NEED(K_LN2B) ? gf(m, base + K_LN2B) : NULL, m->dln2, x, ACT(m->ln2_mean, l, m->Nmax),
-                               ACT(m->ln2_rstd, l, m->Nmax), wf(m, base + K_LN2W), N, d, m->red));
-    if (att_ln)
-        TRY(layernorm_backward(m->st, nb ? m->dres : NULL, NEED(K_LN1W) ? gf(m, base + K_LN1W) : NULL,
-                               NEED(K_LN1B) ? gf(m, base + K_LN1B) : NULL, m->dln1, x, ACT(m->ln1_mean, l, m->Nmax),
-                               ACT(m->ln1_rstd, l, m->Nmax), wf(m, base + K_LN1W), N, d, m->red));
-#undef NEED
-    return SP_OK;
-}
-
-extern "C" sp_status sp_forward_backward(sp_model *m, sp_batch *b, const sp_grad_request *req, float *losses_out,
-                                         double *mean_out) {
-    MODEL_ENTER("sp_forward_backward", m);
-    TRY(check_batch("sp_forward_backward", m, b));
-    const int L = m->L, nt = SP_TENSORS(L);
-    int stop = req ? req->stop_layer : 0;
-    if (stop < 0 || stop > L) return INVALID("sp_forward_backward: stop_layer %d outside [0, %d]", stop, L);
-    const sp_block *blocks = req ? req->blocks : NULL;
-    int nbk = req ? req->n_blocks : 0;
-    if (!blocks && nbk != 0) return INVALID("sp_forward_backward: blocks is NULL but n_blocks = %d", nbk);
-    int64_t total = 0;
-    TRY(validate_blocks("sp_forward_backward", m, blocks, nbk, &total));
-    unsigned char *need = (unsigned char *)calloc(nt, 1);
-    if (!need) return sp_set_error(SP_ERR_OOM, "sp_forward_backward: out of host memory");
-    int lo = L;                                    /* lowest layer the backward enters; -1: down to embed_in */
-    for (int i = 0; i < nt; i++) {
-        int layer = tensor_layer(L, i);
-        int below_stop = layer < stop && !(stop == 0 && layer == -1);
-        int want = !below_stop;
-        if (nbk > 0) {
-            want = 0;
-            for (int k = 0; k < nbk && !want; k++) want = block_touches(&blocks[k], m->off[i], m->off[i + 1]);
-            if (want && below_stop) {
-                free(need);
-                return INVALID("sp_forward_backward: a block touches tensor %d (%s) below stop_layer %d", i,
-                               i == T_EMBED ? "embed_in" : "a lower layer", stop);
-            }
-        }
-        if (want) { need[i] = 1; if (layer < lo) lo = layer; }
-    }
-    /* the batch's cache is used only when the backward stays at or above it (else: a full forward) */
-    int use_cache = b->cache_layer >= 0 && b->cache_layer <= (lo < 0 ? 0 : lo);
-    sp_status s = forward_trunk(m, b, use_cache);
-    const int N = b->B * b->T, d = m->d;
-    const int64_t Nd = (int64_t)m->Nmax * d;
-    const int need_lnf = need[T_LNFW(L)] || need[T_LNFB(L)];
-    const int below = lo < L;                      /* a layer or embed_in needs d x_L */
-    (void)total;
-    if (s == SP_OK) s = classifier(m, b, 1, need[T_OUT(L)], need_lnf || below);
-    if (s == SP_OK && (need_lnf || below)) {
-        if (below) s = (cudaMemsetAsync(m->dres, 0, sizeof(float) * N * d, m->st) == cudaSuccess) ? SP_OK
-                       : sp_cuda_fail(cudaGetLastError(), "cudaMemset(dres)", __FILE__, __LINE__);
-        if (s == SP_OK)
-            s = layernorm_backward(m->st, below ? m->dres : NULL, need[T_LNFW(L)] ? gf(m, T_LNFW(L)) : NULL,
-                                   need[T_LNFB(L)] ? gf(m, T_LNFB(L)) : NULL, m->dln1, ACT(m->resid, L, Nd), m->lnf_mean,
-                                   m->lnf_rstd, wf(m, T_LNFW(L)), N, d, m->red);
-    }
-    if (below) {
-        int lmin = lo < 0 ? 0 : lo;
-        for (int l = L - 1; l >= lmin && s == SP_OK; l--) s = layer_backward(m, l, b->B, b->T, need, lo < l);
-        if (s == SP_OK && need[T_EMBED]) {
-            float *g = gf(m, T_EMBED);
-            cudaError_t e = cudaMemsetAsync(g, 0, sizeof(float) * (int64_t)m->V * d, m->st);
-            s = e == cudaSuccess ? encoder_backward(m->st, g, b->tokens, m->dres, N, d)
-                                 : sp_cuda_fail(e, "cudaMemset(d embed_in)", __FILE__, __LINE__);
-        }
-    }
-    free(need);
-    TRY(s);
-    return finish_losses(m, b, losses_out, mean_out);
-}
-
-/* ------------------------------------------------------------------ buffers */
-extern "C" sp_status sp_buffer_create(sp_model *m, int64_t n, sp_buffer **out) {
-    MODEL_ENTER("sp_buffer_create", m);
-    if (!out) return INVALID("sp_buffer_create: out is NULL");
-    *out = NULL;
-    if (n < 0) return INVALID("sp_buffer_create: n = %lld < 0", (long long)n);
-    sp_buffer *buf = (sp_buffer *)calloc(1, sizeof(sp_buffer));
-    if (!buf) return sp_set_error(SP_ERR_OOM, "sp_buffer_create: out of host memory");
-    buf->m = m; buf->n = n;
-    if (n > 0) {
-        cudaError_t e = cudaMalloc(&buf->d, sizeof(float) * n);
-        if (e == cudaSuccess) e = cudaMemsetAsync(buf->d, 0, sizeof(float) * n, m->st);
-        if (e == cudaSuccess) e = cudaStreamSynchronize(m->st);
-        if (e != cudaSuccess) {
-            sp_status s = sp_cuda_fail(e, "sp_buffer_create allocation", __FILE__, __LINE__);
-            cudaFree(buf->d); free(buf);
-            return s;
-        }
-    }
-    *out = buf;
-    return SP_OK;
-}
-
-extern "C" sp_status sp_buffer_destroy(sp_buffer *buf) {
-    ENTER("sp_buffer_destroy");
-    if (!buf) return SP_OK;
-    cudaSetDevice(buf->m->device);
-    cudaStreamSynchronize(buf->m->st);
-    cudaFree(buf->d);
-    cudaGetLastError();
-    free(buf);
-    return SP_OK;
-}
-
-extern "C" sp_status sp_buffer_read(sp_buffer *buf, int64_t offset, int64_t n, float *host) {
-    ENTER("sp_buffer_read");
-    if (!buf) return INVALID("sp_buffer_read: buffer is NULL");
-    CK(cudaSetDevice(buf->m->device));
-    TRY(check_range("sp_buffer_read", offset, n, buf->n, host));
-    if (n == 0) return SP_OK;
-    CK(cudaMemcpyAsync(host, buf->d + offset, sizeof(float) * n, cudaMemcpyDeviceToHost, buf->m->st));
-    SYNC(buf->m);
-    return SP_OK;
-}
-
-extern "C" sp_status sp_buffer_write(sp_buffer *buf, int64_t offset, int64_t n, const float *host) {
-    ENTER("sp_buffer_write");
-    if (!buf) return INVALID("sp_buffer_write: buffer is NULL");
-    CK(cudaSetDevice(buf->m->device));
-    TRY(check_range("sp_buffer_write", offset, n, buf->n, host));
-    if (n == 0) return SP_OK;
-    CK(cudaMemcpyAsync(buf->d + offset, host, sizeof(float) * n, cudaMemcpyHostToDevice, buf->m->st));
-    SYNC(buf->m);
-    return SP_OK;
-}
-
-/* ------------------------------------------------------------------ SGLD */
-extern "C" sp_status sp_sgld_update(sp_model *m, const sp_block *blocks, int32_t nb, sp_buffer *rms,
-                                    const sp_sgld_params *p) {
-    MODEL_ENTER("sp_sgld_update", m);
-    if (!p) return INVALID("sp_sgld_update: params is NULL");
-    if (!isfinite(p->lr) || p->lr < 0.f) return INVALID("sp_sgld_update: lr %g must be finite and >= 0", (double)p->lr);
-    if (!isfinite(p->nbeta) || !isfinite(p->gamma) || !isfinite(p->noise_scale))
-        return INVALID("sp_sgld_update: nbeta %g, gamma %g, noise_scale %g must be finite", (double)p->nbeta,
-                       (double)p->gamma, (double)p->noise_scale);
-    if (p->rmsprop != 0 && p->rmsprop != 1) return INVALID("sp_sgld_update: rmsprop %d must be 0 or 1", p->rmsprop);
-    int64_t total = 0;
-    TRY(validate_blocks("sp_sgld_update", m, blocks, nb, &total));
-    if (p->rmsprop) {
-        if (!(p->alpha >= 0.f && p->alpha <= 1.f)) return INVALID("sp_sgld_update: alpha %g outside [0, 1]", (double)p->alpha);
-        if (!(p->rms_eps > 0.f) || !isfinite(p->rms_eps)) return INVALID("sp_sgld_update: rms_eps %g must be > 0", (double)p->rms_eps);
-        if (!rms) return INVALID("sp_sgld_update: rmsprop needs the rms buffer");
-        if (rms->m != m) return INVALID("sp_sgld_update: the rms buffer belongs to another model");
-        if (rms->n < total)
-            return INVALID("sp_sgld_update: rms buffer holds %lld floats but the blocks have %lld elements",
-                           (long long)rms->n, (long long)total);
-    }
-    if (total == 0) return SP_OK;
-    TRY(upload_blocks(m, blocks, nb));
-    CK(cudaMemsetAsync(m->flag, 0, sizeof(int), m->st));
-    sgld_args a;
-    a.w = m->w; a.anchor = m->anchor; a.grad = m->grad; a.wb = m->wb; a.rms = p->rmsprop ? rms->d : NULL;
-    a.blocks = m->d_blocks; a.bstart = m->d_bstart; a.nb = nb; a.total = total; a.p = *p; a.nonfinite = m->flag;
-    TRY(sgld_update(m->st, &a));
-    int flag = 0;
-    CK(cudaMemcpyAsync(&flag, m->flag, sizeof(int), cudaMemcpyDeviceToHost, m->st));
-    SYNC(m);
-    if (flag) return sp_set_error(SP_ERR_NUMERIC, "sp_sgld_update: a parameter became NaN or inf (step %llu, stream %u)",
-                                  (unsigned long long)p->step, p->stream);
-    return SP_OK;
-}
-
-extern "C" sp_status sp_noise(uint64_t seed, uint32_t stream, uint64_t step, int64_t first, int64_t n, float *host_out) {
-    ENTER("sp_noise");
-    if (n < 0 || first < 0) return INVALID("sp_noise: first %lld and n %lld must be >= 0", (long long)first, (long long)n);
-    if (n > 0 && !host_out) return INVALID("sp_noise: out is NULL");
-    int64_t i = 0;
-    while (i < n) {
-        int64_t e = first + i;
-        float q[4];
-        sp_philox_normal4(seed, stream, step, (uint64_t)(e >> 2), q);
-        for (int j = (int)(e & 3); j < 4 && i < n; j++, i++) host_out[i] = q[j];
-    }
-    return SP_OK;
-}
-
-/* ------------------------------------------------------------------ accumulation */
-extern "C" sp_status sp_accum_create(sp_model *m, int64_t n, sp_accum **out) {
-    MODEL_ENTER("sp_accum_create", m);
-    if (!out) return INVALID("sp_accum_create: out is NULL");
-    *out = NULL;
-    if (n < 1) return INVALID("sp_accum_create: n = %lld must be >= 1", (long long)n);
-    sp_accum *a = (sp_accum *)calloc(1, sizeof(sp_accum));
-    if (!a) return sp_set_error(SP_ERR_OOM, "sp_accum_create: out of host memory");
-    a->m = m; a->n = n;
-    cudaError_t e = cudaMalloc(&a->sum_l, sizeof(double) * n);
-    if (e == cudaSuccess) e = cudaMalloc(&a->sum_phil, sizeof(double) * n);
-    if (e == cudaSuccess) e = cudaMemsetAsync(a->sum_l, 0, sizeof(double) * n, m->st);
-    if (e == cudaSuccess) e = cudaMemsetAsync(a->sum_phil, 0, sizeof(double) * n, m->st);
-    if (e == cudaSuccess) e = cudaStreamSynchronize(m->st);
-    if (e != cudaSuccess) {
-        sp_status s = sp_cuda_fail(e, "sp_accum_create allocation", __FILE__, __LINE__);
-        cudaFree(a->sum_l); cudaFree(a->sum_phil); free(a);
-        return s;
-    }
-    *out = a;
-    return SP_OK;
-}
-
-extern "C" sp_status sp_accum_destroy(sp_accum *a) {
-    ENTER("sp_accum_destroy");
-    if (!a) return SP_OK;
-    cudaSetDevice(a->m->device);
-    cudaStreamSynchronize(a->m->st);
-    cudaFree(a->sum_l); cudaFree(a->sum_phil);
-    cudaGetLastError();
-    free(a);
-    return SP_OK;
-}
-
-extern "C" sp_status sp_accum_add(sp_accum *a, sp_model *m, sp_batch *b, double phi) {
-    MODEL_ENTER("sp_accum_add", m);
-    if (!a) return INVALID("sp_accum_add: accum is NULL");
-    TRY(check_batch("sp_accum_add", m, b));
-    if (a->m != m) return INVALID("sp_accum_add: the accumulator belongs to another model");
-    int64_t n = (int64_t)b->B * (b->T - 1);
-    if (n != a->n) return INVALID("sp_accum_add: the batch has %lld losses but the accumulator %lld", (long long)n, (long long)a->n);
-    if (!b->has_losses) return INVALID("sp_accum_add: no forward has run on this batch yet");
-    if (!isfinite(phi)) return INVALID("sp_accum_add: phi %g is not finite", phi);
-    TRY(accum_add(m->st, a->sum_l, a->sum_phil, b->losses, n, phi));
-    SYNC(m);
-    return SP_OK;
-}
-
-extern "C" sp_status sp_accum_read(sp_accum *a, double *host_sum_l, double *host_sum_phil) {
-    ENTER("sp_accum_read");
-    if (!a) return INVALID("sp_accum_read: accum is NULL");
-    CK(cudaSetDevice(a->m->device));
-    if (host_sum_l) CK(cudaMemcpyAsync(host_sum_l, a->sum_l, sizeof(double) * a->n, cudaMemcpyDeviceToHost, a->m->st));
-    if (host_sum_phil) CK(cudaMemcpyAsync(host_sum_phil, a->sum_phil, sizeof(double) * a->n, cudaMemcpyDeviceToHost, a->m->st));
-    SYNC(a->m);
-    return SP_OK;
-}
-
-extern "C" sp_status sp_accum_reset(sp_accum *a) {
-    ENTER("sp_accum_reset");
-    if (!a) return INVALID("sp_accum_reset: accum is NULL");
-    CK(cudaSetDevice(a->m->device));
-    CK(cudaMemsetAsync(a->sum_l, 0, sizeof(double) * a->n, a->m->st));
-    CK(cudaMemsetAsync(a->sum_phil, 0, sizeof(double) * a->n, a->m->st));
-    SYNC(a->m);
     return SP_OK;
 }

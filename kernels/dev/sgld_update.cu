@@ -3,7 +3,7 @@
  * against sgld_update_cpu (same Philox noise), then timed; GB/s against cudaMemcpy D2D.
  */
 #include "common_dev.cuh"
-#include "philox_cuda.cuh"
+#include "philox.h"   /* native/src/philox.h: the one Philox of both backends */
 
 static void sgld_update_cpu(float *w, const float *ws, const float *g, float *rms, const sp_block *bl, int nb,
                             const sp_sgld_params *p) {
@@ -18,7 +18,7 @@ static void sgld_update_cpu(float *w, const float *ws, const float *g, float *rm
                     G = 1.0f / (sqrtf(rms[e]) + p->rms_eps);
                     sG = sqrtf(G);
                 }
-                float xi = sp_philox_normal(p->seed, p->stream, p->step, (uint64_t)e);
+                float xi = sp_noise_element(p->seed, p->stream, p->step, (uint64_t)e);
                 w[at] = w[at] - 0.5f * p->lr * G * (p->nbeta * g[at] + p->gamma * (w[at] - ws[at])) +
                         sqrtf(p->lr) * sG * xi * p->noise_scale;
             }

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "spectro.h"
-#include "philox_cuda.cuh"
+#include "philox.h"   /* native/src/philox.h: the one Philox of both backends */
 
 static int failures = 0;
 #define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL: "); printf(__VA_ARGS__); printf("\n"); } \
@@ -43,16 +43,16 @@ int main(int argc, char **argv) {
 
     /* Philox4x32-10 known answers (Random123 kat_vectors) */
     {
-        sp_philox_ctr c = {{0, 0, 0, 0}};
-        sp_philox_ctr x = sp_philox4x32_10(c, 0, 0);
+        philox4x32_ctr c = {{0, 0, 0, 0}};
+        philox4x32_ctr x = philox4x32_10(c, 0, 0);
         CHECK(x.v[0] == 0x6627e8d5u && x.v[1] == 0xe169c58du && x.v[2] == 0xbc57ac4cu && x.v[3] == 0x9b00dbd8u,
               "philox4x32-10(0, 0) = %08x %08x %08x %08x", x.v[0], x.v[1], x.v[2], x.v[3]);
-        sp_philox_ctr c2 = {{0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu}};
-        x = sp_philox4x32_10(c2, 0xffffffffu, 0xffffffffu);
+        philox4x32_ctr c2 = {{0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu}};
+        x = philox4x32_10(c2, 0xffffffffu, 0xffffffffu);
         CHECK(x.v[0] == 0x408f276du && x.v[1] == 0x41c83b0eu && x.v[2] == 0xa20bc7c6u && x.v[3] == 0x6d5451fdu,
               "philox4x32-10(ones, ones) = %08x %08x %08x %08x", x.v[0], x.v[1], x.v[2], x.v[3]);
-        sp_philox_ctr c3 = {{0x243f6a88u, 0x85a308d3u, 0x13198a2eu, 0x03707344u}};
-        x = sp_philox4x32_10(c3, 0xa4093822u, 0x299f31d0u);
+        philox4x32_ctr c3 = {{0x243f6a88u, 0x85a308d3u, 0x13198a2eu, 0x03707344u}};
+        x = philox4x32_10(c3, 0xa4093822u, 0x299f31d0u);
         CHECK(x.v[0] == 0xd16cfe09u && x.v[1] == 0x94fdccebu && x.v[2] == 0x5001e420u && x.v[3] == 0x24126ea1u,
               "philox4x32-10(pi, pi) = %08x %08x %08x %08x", x.v[0], x.v[1], x.v[2], x.v[3]);
     }
@@ -62,8 +62,8 @@ int main(int argc, char **argv) {
         float a[1000], b[10];
         sp_status s = p_sp_noise(seed, stream, step, 0, 1000, a);
         CHECK(s == SP_OK, "sp_noise status %d", (int)s);
-        sp_philox_ctr c = {{1u, stream, 2u, 1u}};
-        sp_philox_ctr x = sp_philox4x32_10(c, (uint32_t)seed, (uint32_t)(seed >> 32));
+        philox4x32_ctr c = {{1u, stream, 2u, 1u}};
+        philox4x32_ctr x = philox4x32_10(c, (uint32_t)seed, (uint32_t)(seed >> 32));
         double u0 = ((x.v[0] >> 8) + 0.5) / 16777216.0, u1 = ((x.v[1] >> 8) + 0.5) / 16777216.0;
         float want = (float)(sqrt(-2.0 * log(u0)) * sin(2.0 * 3.14159265358979323846 * u1));
         CHECK(a[5] == want, "sp_noise element 5 = %.9g, by hand %.9g", a[5], want);

@@ -1,7 +1,8 @@
 /*
  * gemm.c -- packed, register-tiled single-precision GEMM for x86-64-v3 (AVX2 + FMA).
  * See gemm.h for the contract. Structure (BLIS-like, simplified):
- *   tiles of C (mc x nc) are distributed over OpenMP threads (schedule static);
+ *   tiles of C (mc x nc) are distributed over OpenMP threads (dynamic chunks; a thread keeps its
+ *   packed A or B block when consecutive tiles share it and K fits one KC block);
  *   inside a tile: for each KC block of k: pack A (mc x kc) into MR-row panels and B (kc x nc)
  *   into NR-column panels (zero padded), then run the 6 x 16 micro-kernel over all panel pairs.
  * The micro-kernel keeps its 6 x 16 tile of C in 12 ymm accumulators; for the first k block it
@@ -15,21 +16,47 @@
 
 /* ---------------------------------------------------------------- packing */
 
-/* Ap[p][k][r] = A(m0 + p*MR + r, k0 + k), zero for rows >= mc. */
-static void pack_a(int mc, int kc, const float *A, long rsa, long csa, int m0, int k0, float *Ap) {
+/* in-place 8 x 8 transpose of r[0..8) */
+static inline void transpose8(__m256 r[8]) {
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20); r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20); r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31); r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31); r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+/* Ap[p][k][r] = A(m0 + p*MR + r, k0 + k), zero for rows >= mc.
+ * May write up to 2 floats past the last panel (the scratch layout leaves room). */
+static void pack_a(int mc, int kc, const float *A, long rsa, long csa, int m0, int k0, int M, float *Ap) {
     for (int p = 0; p * GEMM_MR < mc; p++) {
         int rows = mc - p * GEMM_MR < GEMM_MR ? mc - p * GEMM_MR : GEMM_MR;
         float *dst = Ap + (long)p * GEMM_MR * kc;
         const float *src = A + (long)(m0 + p * GEMM_MR) * rsa + (long)k0 * csa;
-        if (csa == 1) {
-            for (int r = 0; r < GEMM_MR; r++) {
-                if (r < rows) {
-                    const float *s = src + (long)r * rsa;
-                    for (int k = 0; k < kc; k++) dst[k * GEMM_MR + r] = s[k];
-                } else {
-                    for (int k = 0; k < kc; k++) dst[k * GEMM_MR + r] = 0.0f;
-                }
+        if (csa == 1) { /* rows contiguous along k: 8 x 8 transposes */
+            int k = 0;
+            for (; k + 8 <= kc; k += 8) {
+                __m256 r[8];
+                for (int i = 0; i < 8; i++)
+                    r[i] = i < rows ? _mm256_loadu_ps(src + (long)i * rsa + k) : _mm256_setzero_ps();
+                transpose8(r);
+                for (int j = 0; j < 8; j++) _mm256_storeu_ps(dst + (k + j) * GEMM_MR, r[j]); /* spills 2, rewritten next */
             }
+            for (; k < kc; k++)
+                for (int r = 0; r < GEMM_MR; r++) dst[k * GEMM_MR + r] = r < rows ? src[(long)r * rsa + k] : 0.0f;
+        } else if (rsa == 1 && rows == GEMM_MR && m0 + p * GEMM_MR + 8 <= M) {
+            /* columns contiguous along m: copy 8 (6 used), next k overwrites the 2 extra */
+            for (int k = 0; k < kc; k++) _mm256_storeu_ps(dst + k * GEMM_MR, _mm256_loadu_ps(src + (long)k * csa));
         } else {
             for (int k = 0; k < kc; k++) {
                 const float *s = src + (long)k * csa;
@@ -58,8 +85,22 @@ static void pack_b(int nc, int kc, const float *B, long rsb, long csb, int n0, i
                     for (int c = 0; c < GEMM_NR; c++) dst[k * GEMM_NR + c] = c < cols ? s[c] : 0.0f;
                 }
             }
+        } else if (rsb == 1) { /* columns contiguous along k: 8 x 8 transposes */
+            int k = 0;
+            for (; k + 8 <= kc; k += 8) {
+                for (int h = 0; h < 2; h++) {
+                    __m256 r[8];
+                    for (int i = 0; i < 8; i++) {
+                        int c = h * 8 + i;
+                        r[i] = c < cols ? _mm256_loadu_ps(src + (long)c * csb + k) : _mm256_setzero_ps();
+                    }
+                    transpose8(r);
+                    for (int j = 0; j < 8; j++) _mm256_storeu_ps(dst + (k + j) * GEMM_NR + h * 8, r[j]);
+                }
+            }
+            for (; k < kc; k++)
+                for (int c = 0; c < GEMM_NR; c++) dst[k * GEMM_NR + c] = c < cols ? src[(long)c * csb + k] : 0.0f;
         } else {
-            /* column c of the panel is contiguous-ish along k when rsb == 1: walk k inside */
             for (int c = 0; c < GEMM_NR; c++) {
                 if (c < cols) {
                     const float *s = src + (long)c * csb;
@@ -75,7 +116,7 @@ static void pack_b(int nc, int kc, const float *B, long rsb, long csb, int n0, i
 /* ---------------------------------------------------------------- micro-kernel */
 
 /* c[6 x 16] (ldc) = init + sum_k a[k][0..6) * b[k][0..16); init = c (load) or bias16 (or 0). */
-static inline void kernel_6x16(int kc, const float *a, const float *b, float *c, long ldc,
+__attribute__((noinline)) static void kernel_6x16(int kc, const float *a, const float *b, float *c, long ldc,
                                int load_c, const float *bias16) {
     __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
     if (load_c) {
@@ -136,17 +177,28 @@ static void kernel_edge(int kc, const float *a, const float *b, float *c, long l
 
 /* ---------------------------------------------------------------- driver */
 
-static void gemm_tile(int m0, int mc, int n0, int nc, int K,
+/* per-thread memory of what its scratch currently holds (K <= KC only: one k block) */
+typedef struct { int a_m0, a_mc, b_n0, b_nc; } pack_state;
+
+static void gemm_tile(int m0, int mc, int n0, int nc, int M, int K,
                       const float *A, long rsa, long csa, const float *B, long rsb, long csb,
-                      float *C, long ldc, int accumulate, const float *bias, float *scratch) {
+                      float *C, long ldc, int accumulate, const float *bias, float *scratch,
+                      pack_state *ps) {
     float *Ap = scratch;
-    float *Bp = scratch + (long)GEMM_MC * GEMM_KC;
+    float *Bp = scratch + (long)GEMM_MC * GEMM_KC + 16;
     for (int k0 = 0; k0 < K || k0 == 0; k0 += GEMM_KC) {
         int kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC;
         int load_c = accumulate || k0 > 0;
         if (kc > 0) {
-            pack_a(mc, kc, A, rsa, csa, m0, k0, Ap);
-            pack_b(nc, kc, B, rsb, csb, n0, k0, Bp);
+            int single = K <= GEMM_KC;
+            if (!single || ps->a_m0 != m0 || ps->a_mc != mc) {
+                pack_a(mc, kc, A, rsa, csa, m0, k0, M, Ap);
+                ps->a_m0 = single ? m0 : -1; ps->a_mc = mc;
+            }
+            if (!single || ps->b_n0 != n0 || ps->b_nc != nc) {
+                pack_b(nc, kc, B, rsb, csb, n0, k0, Bp);
+                ps->b_n0 = single ? n0 : -1; ps->b_nc = nc;
+            }
         }
         for (int jp = 0; jp * GEMM_NR < nc; jp++) {
             int cols = nc - jp * GEMM_NR < GEMM_NR ? nc - jp * GEMM_NR : GEMM_NR;
@@ -190,15 +242,23 @@ void gemm(int M, int N, int K,
         mt = best;
     }
     long tiles = (long)mt * nn;
-    #pragma omp parallel for schedule(static) if (tiles > 1)
-    for (long t = 0; t < tiles; t++) {
-        int ti = (int)(t / nn), tj = (int)(t % nn);
-        int p0 = (int)((long)ti * mpanels / mt), p1 = (int)((long)(ti + 1) * mpanels / mt);
-        int q0 = (int)((long)tj * npanels / nn), q1 = (int)((long)(tj + 1) * npanels / nn);
-        int m0 = p0 * GEMM_MR, m1 = p1 * GEMM_MR < M ? p1 * GEMM_MR : M;
-        int n0 = q0 * GEMM_NR, n1 = q1 * GEMM_NR < N ? q1 * GEMM_NR : N;
-        if (m1 <= m0 || n1 <= n0) continue;
+    /* dynamic chunks: robust to a busy machine; results do not depend on who computes a tile */
+    int chunk = (int)(tiles / (8L * nt));
+    if (chunk < 1) chunk = 1;
+    #pragma omp parallel if (tiles > 1)
+    {
+        pack_state ps = {-1, -1, -1, -1};
         float *ws = scratch + (long)omp_get_thread_num() * GEMM_SCRATCH_FLOATS;
-        gemm_tile(m0, m1 - m0, n0, n1 - n0, K, A, rsa, csa, B, rsb, csb, C, ldc, accumulate, bias, ws);
+        #pragma omp for schedule(dynamic, chunk)
+        for (long t = 0; t < tiles; t++) {
+            int ti = (int)(t / nn), tj = (int)(t % nn);
+            int p0 = (int)((long)ti * mpanels / mt), p1 = (int)((long)(ti + 1) * mpanels / mt);
+            int q0 = (int)((long)tj * npanels / nn), q1 = (int)((long)(tj + 1) * npanels / nn);
+            int m0 = p0 * GEMM_MR, m1 = p1 * GEMM_MR < M ? p1 * GEMM_MR : M;
+            int n0 = q0 * GEMM_NR, n1 = q1 * GEMM_NR < N ? q1 * GEMM_NR : N;
+            if (m1 <= m0 || n1 <= n0) continue;
+            gemm_tile(m0, m1 - m0, n0, n1 - n0, M, K, A, rsa, csa, B, rsb, csb, C, ldc, accumulate,
+                      bias, ws, &ps);
+        }
     }
 }

@@ -20,7 +20,7 @@
 #define GEMM_KC 256
 #define GEMM_MC 240   /* multiple of GEMM_MR; A block MC x KC = 240 KiB, lives in L2 */
 #define GEMM_NC 256   /* multiple of GEMM_NR */
-#define GEMM_SCRATCH_FLOATS ((long)GEMM_MC * GEMM_KC + (long)GEMM_KC * GEMM_NC + 64)
+#define GEMM_SCRATCH_FLOATS ((long)GEMM_MC * GEMM_KC + 16 + (long)GEMM_KC * GEMM_NC + 64)
 
 void gemm(int M, int N, int K,
           const float *A, long rsa, long csa,

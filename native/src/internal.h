@@ -64,7 +64,7 @@ struct sp_model {
     float *rope_sin;    /* [max_seq, rd/2] */
     float *gemm_ws;     /* [nthreads, GEMM_SCRATCH_FLOATS] */
     float *att_ws;      /* [nthreads, 2 * max_seq] */
-    int att_ws_stride;
+    long att_ws_stride;
     sp_acts a;
 };
 

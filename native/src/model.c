@@ -138,7 +138,8 @@ sp_status sp_model_create(const sp_config *cfg, const sp_options *opt, sp_model 
     ALLOC(m->rope_cos, S * half);
     ALLOC(m->rope_sin, S * half);
     ALLOC(m->gemm_ws, (size_t)m->nthreads * GEMM_SCRATCH_FLOATS);
-    m->att_ws_stride = (int)(2 * S + 16);
+    size_t Tmax = S < N ? S : N; /* longest sequence a batch can have */
+    m->att_ws_stride = attention_scratch_floats((int)Tmax, (int)(d / nh));
     ALLOC(m->att_ws, (size_t)m->nthreads * m->att_ws_stride);
     sp_acts *a = &m->a;
     ALLOC(a->x, (L + 1) * N * d);

@@ -275,61 +275,117 @@ void rotary_backward(float *dqkv, const float *cosb, const float *sinb, int B, i
 
 /* ---------------------------------------------------------------- attention */
 
+/* Xt[i * ldt + j] = X_j[i] for j < T, i < hd (rows X_j = base + j * stride): the keys (or values)
+ * of one (b, head) transposed, so that 8 scores at a time are one FMA chain over i. */
+static void transpose_head(float *Xt, int ldt, const float *base, long stride, int T, int hd) {
+    for (int j = 0; j < T; j++) {
+        const float *x = base + j * stride;
+        for (int i = 0; i < hd; i++) Xt[(long)i * ldt + j] = x[i];
+    }
+}
+
+/* s[j] = scale * sum_i q[i] Xt[i][j] for j <= t (written up to the next multiple of 8) */
+static inline void scores_row(float *s, const float *q, const float *Xt, int ldt, int t, int hd, float scale) {
+    __m256 vs = _mm256_set1_ps(scale);
+    for (int j0 = 0; j0 <= t; j0 += 8) {
+        __m256 acc = _mm256_setzero_ps();
+        for (int i = 0; i < hd; i++)
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(q[i]), _mm256_loadu_ps(Xt + (long)i * ldt + j0), acc);
+        _mm256_storeu_ps(s + j0, _mm256_mul_ps(acc, vs));
+    }
+}
+
+/* o[0..hd) = sum_{i<n} w[i * ws] X_i, rows X_i = base + i * stride; i ascending, 8 lanes at a time */
+static inline void weighted_rows(float *o, const float *w, long ws, const float *base, long stride, int n, int hd) {
+    int c = 0;
+    for (; c + 32 <= hd; c += 32) {
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int i = 0; i < n; i++) {
+            __m256 wi = _mm256_broadcast_ss(w + i * ws);
+            const float *x = base + i * stride + c;
+            a0 = _mm256_fmadd_ps(wi, _mm256_loadu_ps(x), a0);
+            a1 = _mm256_fmadd_ps(wi, _mm256_loadu_ps(x + 8), a1);
+            a2 = _mm256_fmadd_ps(wi, _mm256_loadu_ps(x + 16), a2);
+            a3 = _mm256_fmadd_ps(wi, _mm256_loadu_ps(x + 24), a3);
+        }
+        _mm256_storeu_ps(o + c, a0); _mm256_storeu_ps(o + c + 8, a1);
+        _mm256_storeu_ps(o + c + 16, a2); _mm256_storeu_ps(o + c + 24, a3);
+    }
+    for (; c + 8 <= hd; c += 8) {
+        __m256 a0 = _mm256_setzero_ps();
+        for (int i = 0; i < n; i++) a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(w + i * ws), _mm256_loadu_ps(base + i * stride + c), a0);
+        _mm256_storeu_ps(o + c, a0);
+    }
+    for (; c < hd; c++) {
+        float a0 = 0.0f;
+        for (int i = 0; i < n; i++) a0 += w[i * ws] * base[i * stride + c];
+        o[c] = a0;
+    }
+}
+
+/* per-thread attention scratch (floats): K^T, V^T [hd, ldt] and P, dS [T, ldt], ldt = T rounded up + 8 */
+long attention_scratch_floats(int T, int hd) {
+    long ldt = (T + 7) / 8 * 8 + 8;
+    return (2L * hd + 2L * T) * ldt + 64;
+}
+
 void attention_forward(float *out, float *lse, const float *qkv, int B, int T, int nh, int hd,
-                       float *scratch, int scratch_stride) {
+                       float *scratch, long scratch_stride) {
     int d = nh * hd;
     long C3 = 3L * d;
+    int ldt = (T + 7) / 8 * 8 + 8;
     float scale = 1.0f / sqrtf((float)hd);
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(dynamic, 1)
     for (int bh = 0; bh < B * nh; bh++) {
         int b = bh / nh, h = bh % nh;
-        float *s = scratch + (long)omp_get_thread_num() * scratch_stride; /* [T] scores */
+        float *Kt = scratch + (long)omp_get_thread_num() * scratch_stride; /* [hd, ldt] keys^T */
+        float *s = Kt + (long)hd * ldt;                                  /* [ldt] scores */
         const float *base = qkv + (long)b * T * C3 + (long)h * 3 * hd;
+        transpose_head(Kt, ldt, base + hd, C3, T, hd);
         for (int t = 0; t < T; t++) {
-            const float *q = base + t * C3;
-            for (int j = 0; j <= t; j++) s[j] = vdot(q, base + j * C3 + hd, hd) * scale;
+            scores_row(s, base + t * C3, Kt, ldt, t, hd, scale);
             float mx = vmax(s, t + 1);
             double sum = sum_exp_shifted(s, t + 1, mx, 1);
             float inv = (float)(1.0 / sum);
-            float *o = out + ((long)b * T + t) * d + (long)h * hd;
-            memset(o, 0, sizeof(float) * hd);
-            for (int j = 0; j <= t; j++) vaxpy(o, s[j] * inv, base + j * C3 + 2 * hd, hd);
+            for (int j = 0; j <= t; j++) s[j] *= inv;
+            weighted_rows(out + ((long)b * T + t) * d + (long)h * hd, s, 1, base + 2 * hd, C3, t + 1, hd);
             lse[(long)bh * T + t] = mx + (float)log(sum);
         }
     }
 }
 
 void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *lse, int B,
-                        int T, int nh, int hd, float *scratch, int scratch_stride) {
+                        int T, int nh, int hd, float *scratch, long scratch_stride) {
     int d = nh * hd;
     long C3 = 3L * d;
+    int ldt = (T + 7) / 8 * 8 + 8;
     float scale = 1.0f / sqrtf((float)hd);
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(dynamic, 1)
     for (int bh = 0; bh < B * nh; bh++) {
         int b = bh / nh, h = bh % nh;
-        float *p = scratch + (long)omp_get_thread_num() * scratch_stride; /* [T] probabilities */
-        float *dp = p + T;                                               /* [T] */
+        float *Kt = scratch + (long)omp_get_thread_num() * scratch_stride; /* [hd, ldt] */
+        float *Vt = Kt + (long)hd * ldt;                                 /* [hd, ldt] */
+        float *P = Vt + (long)hd * ldt;                                  /* [T, ldt] probabilities */
+        float *dS = P + (long)T * ldt;                                   /* [T, ldt] score grads */
         const float *base = qkv + (long)b * T * C3 + (long)h * 3 * hd;
+        const float *gbase = dout + (long)b * T * d + (long)h * hd;      /* rows stride d */
         float *dbase = dqkv + (long)b * T * C3 + (long)h * 3 * hd;
-        for (int t = 0; t < T; t++) memset(dbase + t * C3, 0, sizeof(float) * 3 * hd);
+        transpose_head(Kt, ldt, base + hd, C3, T, hd);
+        transpose_head(Vt, ldt, base + 2 * hd, C3, T, hd);
         for (int t = 0; t < T; t++) {
-            const float *q = base + t * C3;
-            const float *g = dout + ((long)b * T + t) * d + (long)h * hd;
-            float l = lse[(long)bh * T + t];
-            for (int j = 0; j <= t; j++) p[j] = vdot(q, base + j * C3 + hd, hd) * scale;
-            sum_exp_shifted(p, t + 1, l, 1); /* p_j = exp(s_j - lse) */
+            float *p = P + (long)t * ldt, *ds = dS + (long)t * ldt;
+            scores_row(p, base + t * C3, Kt, ldt, t, hd, scale);
+            sum_exp_shifted(p, t + 1, lse[(long)bh * T + t], 1);      /* p_j = exp(s_j - lse) */
+            scores_row(ds, gbase + (long)t * d, Vt, ldt, t, hd, 1.0f); /* dp_j = dout_t . v_j */
             float D = 0.0f;
-            for (int j = 0; j <= t; j++) {
-                dp[j] = vdot(g, base + j * C3 + 2 * hd, hd);
-                D += p[j] * dp[j];
-            }
-            float *dq = dbase + t * C3;
-            for (int j = 0; j <= t; j++) {
-                float ds = p[j] * (dp[j] - D) * scale;
-                vaxpy(dq, ds, base + j * C3 + hd, hd);          /* dq_t += ds k_j */
-                vaxpy(dbase + j * C3 + hd, ds, q, hd);          /* dk_j += ds q_t */
-                vaxpy(dbase + j * C3 + 2 * hd, p[j], g, hd);    /* dv_j += p dout_t */
-            }
+            for (int j = 0; j <= t; j++) D += p[j] * ds[j];
+            for (int j = 0; j <= t; j++) ds[j] = p[j] * (ds[j] - D) * scale;
+            weighted_rows(dbase + t * C3, ds, 1, base + hd, C3, t + 1, hd); /* dq_t = sum_j ds_tj k_j */
+        }
+        for (int j = 0; j < T; j++) {
+            /* dk_j = sum_{t>=j} ds_tj q_t ; dv_j = sum_{t>=j} p_tj dout_t  (columns of dS, P) */
+            weighted_rows(dbase + j * C3 + hd, dS + (long)j * ldt + j, ldt, base + j * C3, C3, T - j, hd);
+            weighted_rows(dbase + j * C3 + 2 * hd, P + (long)j * ldt + j, ldt, gbase + (long)j * d, d, T - j, hd);
         }
     }
 }
@@ -339,18 +395,58 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
 #define GELU_INV_SQRT2 0.70710678118654752440f
 #define GELU_INV_SQRT2PI 0.39894228040143267794f
 
+/* erf for 8 floats: Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7, the size of float rounding
+ * near 1), odd extension for x < 0. */
+static inline __m256 erf256(__m256 x) {
+    const __m256 sign_mask = _mm256_set1_ps(-0.0f);
+    __m256 sgn = _mm256_and_ps(x, sign_mask), ax = _mm256_andnot_ps(sign_mask, x);
+    __m256 t = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_fmadd_ps(_mm256_set1_ps(0.3275911f), ax, _mm256_set1_ps(1.0f)));
+    __m256 y = _mm256_set1_ps(1.061405429f);
+    y = _mm256_fmadd_ps(y, t, _mm256_set1_ps(-1.453152027f));
+    y = _mm256_fmadd_ps(y, t, _mm256_set1_ps(1.421413741f));
+    y = _mm256_fmadd_ps(y, t, _mm256_set1_ps(-0.284496736f));
+    y = _mm256_fmadd_ps(y, t, _mm256_set1_ps(0.254829592f));
+    y = _mm256_mul_ps(y, t);
+    __m256 e = exp256(_mm256_mul_ps(_mm256_mul_ps(ax, ax), _mm256_set1_ps(-1.0f)));
+    __m256 r = _mm256_fnmadd_ps(y, e, _mm256_set1_ps(1.0f)); /* 1 - y e */
+    return _mm256_or_ps(r, sgn);
+}
+
+static inline void gelu8(const float *x, float *out) {
+    __m256 v = _mm256_loadu_ps(x), h = _mm256_set1_ps(0.5f);
+    __m256 cdf = _mm256_mul_ps(h, _mm256_add_ps(_mm256_set1_ps(1.0f), erf256(_mm256_mul_ps(v, _mm256_set1_ps(GELU_INV_SQRT2)))));
+    _mm256_storeu_ps(out, _mm256_mul_ps(v, cdf));
+}
+
+static inline void gelu_grad8(const float *x, const float *dout, float *din) {
+    __m256 v = _mm256_loadu_ps(x), h = _mm256_set1_ps(0.5f);
+    __m256 cdf = _mm256_mul_ps(h, _mm256_add_ps(_mm256_set1_ps(1.0f), erf256(_mm256_mul_ps(v, _mm256_set1_ps(GELU_INV_SQRT2)))));
+    __m256 pdf = _mm256_mul_ps(_mm256_set1_ps(GELU_INV_SQRT2PI), exp256(_mm256_mul_ps(_mm256_mul_ps(v, v), _mm256_set1_ps(-0.5f))));
+    _mm256_storeu_ps(din, _mm256_mul_ps(_mm256_loadu_ps(dout), _mm256_fmadd_ps(v, pdf, cdf)));
+}
+
 void gelu_forward(float *out, const float *x, long n) {
+    long n8 = n / 8;
     #pragma omp parallel for schedule(static)
-    for (long i = 0; i < n; i++) out[i] = 0.5f * x[i] * (1.0f + erff(x[i] * GELU_INV_SQRT2));
+    for (long i = 0; i < n8; i++) gelu8(x + 8 * i, out + 8 * i);
+    for (long i = 8 * n8; i < n; i++) { /* tail through the same vector code */
+        float xi[8] = {0}, o[8];
+        xi[0] = x[i];
+        gelu8(xi, o);
+        out[i] = o[0];
+    }
 }
 
 void gelu_backward(float *din, const float *x, const float *dout, long n) {
+    long n8 = n / 8;
     #pragma omp parallel for schedule(static)
-    for (long i = 0; i < n; i++) {
-        float v = x[i];
-        float cdf = 0.5f * (1.0f + erff(v * GELU_INV_SQRT2));
-        float pdf = GELU_INV_SQRT2PI * expf(-0.5f * v * v);
-        din[i] = dout[i] * (cdf + v * pdf);
+    for (long i = 0; i < n8; i++) gelu_grad8(x + 8 * i, dout + 8 * i, din + 8 * i);
+    for (long i = 8 * n8; i < n; i++) {
+        float xi[8] = {0}, g[8] = {0}, o[8];
+        xi[0] = x[i];
+        g[0] = dout[i];
+        gelu_grad8(xi, g, o);
+        din[i] = o[0];
     }
 }
 

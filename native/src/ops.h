@@ -49,15 +49,17 @@ void rotary_backward(float *dqkv, const float *cosb, const float *sinb, int B, i
 
 /* causal attention per (b, head): out_t = sum_{j<=t} softmax_j(q_t.k_j / sqrt(hd)) v_j
  * out [N,d] (head h in columns h*hd..), lse [B,nh,T] (log-sum-exp of the scaled scores, kept for
- * the backward), qkv [N,3d] (after rotary); scratch: max_seq floats per thread */
+ * the backward), qkv [N,3d] (after rotary); scratch: attention_scratch_floats(T, hd) per thread */
 void attention_forward(float *out, float *lse, const float *qkv, int B, int T, int nh, int hd,
-                       float *scratch, int scratch_stride);
+                       float *scratch, long scratch_stride);
 /* dqkv overwritten [N,3d] from dout [N,d]; probabilities are recomputed from qkv and lse.
- * scratch: 2 * max_seq floats per thread */
+ * (P and dS [T, T] are kept per (b, head), then dK, dV are formed column by column) */
+long attention_scratch_floats(int T, int hd);
 void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *lse, int B,
-                        int T, int nh, int hd, float *scratch, int scratch_stride);
+                        int T, int nh, int hd, float *scratch, long scratch_stride);
 
-/* exact GELU: out = 0.5 x (1 + erf(x / sqrt 2))          out, x [n] */
+/* exact (erf) GELU: out = 0.5 x (1 + erf(x / sqrt 2)); erf vectorised (A&S 7.1.26, |err| <= 1.5e-7)
+ * out, x [n] */
 void gelu_forward(float *out, const float *x, long n);
 /* din = dout * GELU'(x) (din may alias dout)              din, x, dout [n] */
 void gelu_backward(float *din, const float *x, const float *dout, long n);

@@ -1,8 +1,11 @@
 /*
  * philox.h -- Philox4x32-10 counter-based RNG and the spectro noise mapping (sp_noise).
  *
- * Header-only, static inline, usable from C (CPU backend) and CUDA (kernels/): under nvcc every
- * function is __host__ __device__. The definition follows Salmon et al., "Parallel random numbers:
+ * The ONE implementation of the generator for both backends: header-only, static inline, compiled
+ * by gcc for the CPU backend (native/src/sgld.c, native/test) and by nvcc for the CUDA backend
+ * (kernels/ops.cu on the device, kernels/sgld.cu for sp_noise on the host, kernels/test/test_probe.c
+ * by gcc), which includes it through -I../native/src. Under nvcc every function is
+ * __host__ __device__ and force-inlined (SP_HD). The definition follows Salmon et al., "Parallel random numbers:
  * as easy as 1, 2, 3" (SC'11) / Random123 philox4x32 with R = 10 rounds:
  *   round:  (hi0, lo0) = mulhilo(M0, c0); (hi1, lo1) = mulhilo(M1, c2)
  *           c = (hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0)
@@ -21,10 +24,10 @@
 #include <stdint.h>
 #include <math.h>
 
-#ifdef __CUDACC__
-#define PHILOX_FN static inline __host__ __device__
+#if defined(__CUDACC__)
+#define SP_HD static __forceinline__ __host__ __device__
 #else
-#define PHILOX_FN static inline
+#define SP_HD static inline
 #endif
 
 #define PHILOX_M0 0xD2511F53u
@@ -34,14 +37,14 @@
 
 typedef struct { uint32_t v[4]; } philox4x32_ctr;
 
-PHILOX_FN void philox_mulhilo(uint32_t a, uint32_t b, uint32_t *hi, uint32_t *lo) {
+SP_HD void philox_mulhilo(uint32_t a, uint32_t b, uint32_t *hi, uint32_t *lo) {
     uint64_t p = (uint64_t)a * (uint64_t)b;
     *hi = (uint32_t)(p >> 32);
     *lo = (uint32_t)p;
 }
 
 /* Philox4x32-10: counter c (4 words), key (k0, k1) -> 4 random words. */
-PHILOX_FN philox4x32_ctr philox4x32_10(philox4x32_ctr c, uint32_t k0, uint32_t k1) {
+SP_HD philox4x32_ctr philox4x32_10(philox4x32_ctr c, uint32_t k0, uint32_t k1) {
     for (int r = 0; r < 10; r++) {
         uint32_t hi0, lo0, hi1, lo1;
         philox_mulhilo(PHILOX_M0, c.v[0], &hi0, &lo0);
@@ -59,12 +62,12 @@ PHILOX_FN philox4x32_ctr philox4x32_10(philox4x32_ctr c, uint32_t k0, uint32_t k
 }
 
 /* uniform in (0, 1): ((x >> 8) + 0.5) * 2^-24, exact in double */
-PHILOX_FN double philox_uniform(uint32_t x) {
+SP_HD double philox_uniform(uint32_t x) {
     return ((double)(x >> 8) + 0.5) * (1.0 / 16777216.0);
 }
 
 /* The four normals of one Philox block (group = element / 4), as floats. */
-PHILOX_FN void sp_noise_block(uint64_t seed, uint32_t stream, uint64_t step, uint64_t group,
+SP_HD void sp_noise_block(uint64_t seed, uint32_t stream, uint64_t step, uint64_t group,
                               float out[4]) {
     philox4x32_ctr c;
     c.v[0] = (uint32_t)group;
@@ -83,7 +86,7 @@ PHILOX_FN void sp_noise_block(uint64_t seed, uint32_t stream, uint64_t step, uin
 }
 
 /* The normal of one element e. */
-PHILOX_FN float sp_noise_element(uint64_t seed, uint32_t stream, uint64_t step, uint64_t e) {
+SP_HD float sp_noise_element(uint64_t seed, uint32_t stream, uint64_t step, uint64_t e) {
     float n[4];
     sp_noise_block(seed, stream, step, e >> 2, n);
     return n[e & 3];

@@ -3,18 +3,18 @@ package io.spectro.chi;
 import io.spectro.SpectroException;
 import io.spectro.io.Npy;
 import io.spectro.tokenizer.Tokenizer;
-import tools.jackson.databind.JsonNode;
-import tools.jackson.databind.ObjectMapper;
+import io.spectro.data.CorpusOptions;
+import io.spectro.data.TextReaders;
 
-import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Loads a probe or sampling set: an int32 .npy [B, T] as it is, or a text (.txt) / jsonl (.jsonl,
- * field "text") file tokenised with the model's tokenizer, each document cut into consecutive
+ * Loads a probe or sampling set: an int32 .npy [B, T] as it is, or a text / jsonl / jsonl.zst file
+ * (read by {@link TextReaders} with the default {@link CorpusOptions}) tokenised with the model's
+ * tokenizer, each document cut into consecutive
  * sequences of T tokens (a document's remainder shorter than T is dropped).
  */
 public final class TokenSets {
@@ -34,7 +34,7 @@ public final class TokenSets {
         } else {
             if (tok == null) throw new SpectroException(file + ": a text input needs the model's tokenizer.json, which the model directory lacks");
             if (T < 2) throw new SpectroException("--seq must be >= 2, got " + T);
-            List<String> docs = documents(file, name.endsWith(".jsonl"));
+            List<String> docs = documents(file);
             List<int[]> rows = new ArrayList<>();
             for (String d : docs) {
                 int[] ids = tok.encode(d);
@@ -49,26 +49,12 @@ public final class TokenSets {
         return s;
     }
 
-    private static List<String> documents(Path file, boolean jsonl) {
-        try {
-            if (!jsonl) return List.of(Files.readString(file));
-            ObjectMapper om = new ObjectMapper();
-            List<String> out = new ArrayList<>();
-            List<String> lines = Files.readAllLines(file);
-            for (int i = 0; i < lines.size(); i++) {
-                if (lines.get(i).isBlank()) continue;
-                JsonNode n;
-                try {
-                    n = om.readTree(lines.get(i));
-                } catch (RuntimeException e) {
-                    throw new SpectroException(file + ":" + (i + 1) + ": not valid JSON");
-                }
-                if (n.get("text") == null || !n.get("text").isString()) throw new SpectroException(file + ":" + (i + 1) + ": no string field \"text\"");
-                out.add(n.get("text").asString());
-            }
-            return out;
-        } catch (IOException e) {
-            throw new SpectroException(file + ": cannot read (" + e.getMessage() + ")", e);
-        }
+    private static List<String> documents(Path file) {
+        List<String> out = new ArrayList<>();
+        String name = file.getFileName().toString();
+        CorpusOptions o = CorpusOptions.defaults();
+        if (name.endsWith(".jsonl") || name.endsWith(".jsonl.zst")) TextReaders.readJsonl(file, "", o, d -> out.add(d.text()));
+        else TextReaders.readText(file, "", o, d -> out.add(d.text()));
+        return out;
     }
 }

@@ -17,7 +17,7 @@ public final class WhitenCommand implements Callable<Integer> {
     @Option(names = "--out", required = true, description = "output directory")
     Path out;
     @Option(names = "--components", defaultValue = "0",
-            description = "directions to keep; 0 = automatic (Marchenko-Pastur noise edge, see docs/clustering.md)")
+            description = "directions to keep; 0 = automatic (Gavish-Donoho threshold, see docs/clustering.md)")
     int components;
     @Option(names = "--max-components", defaultValue = "100", description = "cap of the automatic choice (default ${DEFAULT-VALUE})")
     int maxComponents;

@@ -15,7 +15,8 @@ import java.util.SplittableRandom;
  * <li>seeds are taken in a seeded random order among rows not yet covered and not yet tried, in rounds
  * of {@code seedsPerRound} (computed in parallel, accepted in order);</li>
  * <li>PPR from the seed by push (teleport α, tolerance tol, at most {@code maxPushWork} edge updates);</li>
- * <li>nodes sorted by PPR/degree; the prefix (sweep cut) of minimum conductance;</li>
+ * <li>nodes sorted by PPR/degree; the prefix (sweep cut) of minimum conductance cut/vol among the
+ * prefixes holding at most half the graph's volume;</li>
  * <li>the main body: the highest-PPR part of that set holding {@code mainBody} of its PPR mass;</li>
  * <li>accepted when it has at least {@code minSize} members and at least {@code minNovelty} of them
  * were not covered before (a guard against near-duplicates from seeds on a known cluster's rim);</li>
@@ -189,15 +190,17 @@ public final class PprClustering {
             in[u] = true;
             vol += deg;
             cut += deg - 2L * inside;
-            long denom = Math.min(vol, volG - vol);
-            double phi = denom > 0 ? cut / (double) denom : (cut == 0 ? 0 : Double.POSITIVE_INFINITY);
-            if (vol == volG) phi = Double.POSITIVE_INFINITY; // the whole graph is not a cut
+            // only sets of at most half the graph's volume: beyond that, a set's conductance is its
+            // complement's, and the sweep would return "everything but another cluster"
+            if (2 * vol > volG) break;
+            double phi = vol > 0 ? cut / (double) vol : Double.POSITIVE_INFINITY;
             if (phi < bestPhi) {
                 bestPhi = phi;
                 bestLen = j + 1;
             }
         }
         for (int j = 0; j < m; j++) in[pr.nodes()[idx[j]]] = false;
+        if (bestLen == 0) bestLen = 1;
         // main body: by PPR value, the smallest prefix of the sweep set holding mainBody of its mass
         Integer[] byMass = Arrays.copyOf(idx, bestLen);
         Arrays.sort(byMass, (a, b) -> {

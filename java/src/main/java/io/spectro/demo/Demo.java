@@ -45,6 +45,7 @@ public final class Demo {
     }
 
     public static final int T = 64;
+    static final int TRAIN_SYNTHETIC_ROWS = 54_000;
 
     private Demo() {}
 
@@ -71,6 +72,8 @@ public final class Demo {
             Npy.Ints probe = Npy.readInts(probeFile), samp = Npy.readInts(samplingFile);
             boolean[] induction = toPredictionRows(Npy.readInts(labels));
             ChiRun.Inputs in = new ChiRun.Inputs(probe.data(), probe.dim(0), probe.dim(1), samp.data(), samp.dim(0), samp.dim(1));
+            String check = lossCheck(cfg, model, in, induction, o.probeSynthetic());
+            o.log().println("demo: " + check);
             // 3. susceptibilities: the real run and the nbeta = 0 control
             List<Induction.Row> sgld = chi(o, cfg, model, tok, in, work.resolve("run"), o.sampler(), induction);
             List<Induction.Row> base = chi(o, cfg, model, tok, in, work.resolve("baseline"), o.sampler().withNbeta(0f), induction);
@@ -83,7 +86,8 @@ public final class Demo {
             String md = "# Induction heads in the demo model's susceptibilities\n\n"
                     + "ROC AUC of each component's chi for separating the " + count(induction) + " induction tokens (completing "
                     + "[A][B] ... [A] -> [B] in a repeated span) from the other " + (induction.length - count(induction))
-                    + " probe tokens. 0.5 = no separation, 1 = perfect; the sign says which side induction tokens are on.\n\n" + table;
+                    + " probe tokens. 0.5 = no separation, 1 = perfect; the sign says which side induction tokens are on.\n\n"
+                    + "Model check (per-token loss at the trained weights): " + check + "\n\n" + table;
             Files.writeString(work.resolve("induction.md"), md);
             o.log().println();
             o.log().println(table);
@@ -94,6 +98,28 @@ public final class Demo {
         } catch (IOException e) {
             throw new SpectroException(work + ": " + e.getMessage(), e);
         }
+    }
+
+    /** Mean loss at w* on induction tokens, other synthetic tokens and text tokens of the probe set. */
+    static String lossCheck(ModelConfig cfg, Path model, ChiRun.Inputs in, boolean[] induction, int syntheticRows) {
+        float[] l = new float[in.probeTokens()];
+        try (Checkpoint ck = Checkpoint.open(model);
+             io.spectro.nativeabi.NativeModel m = io.spectro.nativeabi.NativeModel.create(
+                     io.spectro.nativeabi.Backend.load("cpu"), cfg, 0, in.probe().length, false);
+             io.spectro.nativeabi.NativeBatch b = m.batch(in.probe(), in.nProbe(), in.probeT())) {
+            m.load(ck.params());
+            m.forward(b, l);
+        }
+        double[] sum = new double[3];
+        int[] n = new int[3];
+        int synTokens = syntheticRows * (in.probeT() - 1);
+        for (int i = 0; i < l.length; i++) {
+            int g = induction[i] ? 0 : i < synTokens ? 1 : 2;
+            sum[g] += l[i];
+            n[g]++;
+        }
+        return String.format("%.2f nats on induction tokens, %.2f on other synthetic tokens, %.2f on text tokens",
+                sum[0] / Math.max(1, n[0]), sum[1] / Math.max(1, n[1]), sum[2] / Math.max(1, n[2]));
     }
 
     private static int count(boolean[] b) {
@@ -131,9 +157,10 @@ public final class Demo {
         Tokenizer tok = BpeTrainer.fit(docs.stream().map(SystemText.Doc::text).toList(), new BpeTrainer.Options(cfg.vocabSize()));
         Files.createDirectories(data);
         tok.save(data.resolve("tokenizer.json"));
-        int[] text = textRows(docs, tok, Integer.MAX_VALUE);
+        // about 90% synthetic sequences, every one with a repeated span (the signal an induction head needs)
+        int[] text = textRows(docs, tok, TRAIN_SYNTHETIC_ROWS / 9);
         int textRows = text.length / T;
-        Synthetic.Sequences syn = Synthetic.generate(Math.max(2000, 3 * textRows), T, 1, cfg.vocabSize(), 0.9, 1);
+        Synthetic.Sequences syn = Synthetic.generate(TRAIN_SYNTHETIC_ROWS, T, 1, cfg.vocabSize(), 1.0, 1);
         int rows = textRows + syn.rows();
         int[] all = Arrays.copyOf(text, rows * T);
         System.arraycopy(syn.tokens(), 0, all, text.length, syn.tokens().length);

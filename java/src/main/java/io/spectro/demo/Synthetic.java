@@ -4,13 +4,18 @@ import java.util.SplittableRandom;
 
 /**
  * Synthetic sequences in which an induction circuit can form (method.md section 6): tokens follow a
- * random sparse Markov chain over {@code [lo, hi)}, and a fraction of the sequences repeats a random
- * span of 10-20 tokens later in the sequence. Every token of a repeated copy after its first token is
- * an "induction token": it completes [A][B] ... [A] -> [B].
+ * fixed high-entropy Markov chain over {@code [lo, hi)} (each token has 64 equally likely successors,
+ * taken with probability 0.9, else a uniform token: about 4.5 nats per token, so that only copying
+ * can predict a repeated span well), and a fraction of the sequences repeats a random span of 10-20
+ * tokens later in the sequence. Every token of a repeated copy after its first token is an
+ * "induction token": it completes [A][B] ... [A] -> [B]. The chain is the same for every seed
+ * (it is the synthetic "language"); the seed draws the sequences.
  */
 public final class Synthetic {
     /** @param tokens [rows, T]; @param induction [rows, T]: true where token t completes an induction pattern */
     public record Sequences(int[] tokens, boolean[] induction, int rows, int T) {}
+
+    static final int SUCCESSORS = 64;
 
     private Synthetic() {}
 
@@ -19,17 +24,16 @@ public final class Synthetic {
         if (hi - lo < 16) throw new IllegalArgumentException("token range too small");
         SplittableRandom rng = new SplittableRandom(seed);
         int k = hi - lo;
-        // a fixed sparse Markov chain: each token has 4 likely successors (seeded independently of rows)
-        SplittableRandom chainRng = new SplittableRandom(seed ^ 0x9E3779B97F4A7C15L);
-        int[][] next = new int[k][4];
-        for (int a = 0; a < k; a++) for (int j = 0; j < 4; j++) next[a][j] = chainRng.nextInt(k);
+        SplittableRandom chainRng = new SplittableRandom(0x9E3779B97F4A7C15L);
+        int[][] next = new int[k][SUCCESSORS];
+        for (int a = 0; a < k; a++) for (int j = 0; j < SUCCESSORS; j++) next[a][j] = chainRng.nextInt(k);
         int[] out = new int[rows * T];
         boolean[] ind = new boolean[rows * T];
         for (int r = 0; r < rows; r++) {
             int cur = rng.nextInt(k);
             for (int t = 0; t < T; t++) {
                 out[r * T + t] = lo + cur;
-                cur = rng.nextDouble() < 0.8 ? next[cur][rng.nextInt(4)] : rng.nextInt(k);
+                cur = rng.nextDouble() < 0.9 ? next[cur][rng.nextInt(SUCCESSORS)] : rng.nextInt(k);
             }
             if (rng.nextDouble() < repeatFraction) {
                 int len = 10 + rng.nextInt(11);

@@ -201,7 +201,7 @@ public final class Knn {
     // ---- approximate: random-projection forest + NN-descent ----
 
     /** Counters of the last approximate run (for benchmarks and logs). */
-    public record Stats(int trees, int leafSize, int rounds, long[] updatesPerRound) {}
+    public record Stats(int trees, int leafSize, int rounds, java.util.List<Long> updatesPerRound) {}
 
     private static volatile Stats lastStats;
 
@@ -288,7 +288,7 @@ public final class Knn {
             rounds++;
             if (changed.get() < 0.001 * n * k) break;
         }
-        lastStats = new Stats(o.trees(), leaf, rounds, Arrays.copyOf(updates, rounds));
+        lastStats = new Stats(o.trees(), leaf, rounds, Arrays.stream(Arrays.copyOf(updates, rounds)).boxed().toList());
         return sorted(n, k, idx, dist);
     }
 

@@ -54,8 +54,7 @@ public final class RestrictedSampler {
         Block[] blocks = comp.blockArray();
         int stop = fastPath ? comp.lowestLayer() : 0;
         Block[] gradBlocks = fastPath ? blocks : null;
-        if (fastPath) obs.cacheAt(comp.lowestLayer());
-        else obs.cacheAt(-1);
+        obs.cacheAt(fastPath ? comp.lowestLayer() : -1);
         boolean copyProbe = observers.stream().anyMatch(DrawObserver::wantsProbeLosses);
         long steps = o.stepsPerChain();
         float[][] stepLoss = new float[o.chains()][(int) steps];
@@ -64,34 +63,32 @@ public final class RestrictedSampler {
             for (int c = 0; c < o.chains(); c++) {
                 model.resetParams(blocks);
                 try (NativeBuffer rms = o.rmsprop() ? model.buffer(comp.numel()) : null) { // V = 0 (zero-filled)
-                int draw = 0;
-                for (long s = 0; s < steps; s++) {
-                    NativeBatch mb = obs.minibatch(s);
-                    double l = model.forwardBackward(mb, stop, gradBlocks, null);
-                    if (!Double.isFinite(l)) throw new NonFiniteException(comp.name(), c, s, "minibatch loss is " + l);
-                    stepLoss[c][(int) s] = (float) l;
-                    SgldParams p = new SgldParams(o.lr(), o.nbeta(), o.gamma(), o.rmsprop(), o.alpha(), o.rmsEps(),
-                            o.noiseScale(), stream(componentIndex, c), o.seed(), s);
-                    try {
-                        model.sgldUpdate(blocks, rms, p);
-                    } catch (NativeException e) {
-                        if (e.status() == SpectroAbi.SP_ERR_NUMERIC)
-                            throw new NonFiniteException(comp.name(), c, s, "the SGLD update produced a non-finite weight");
-                        throw e;
+                    int draw = 0;
+                    for (long s = 0; s < steps; s++) {
+                        try {
+                            NativeBatch mb = obs.minibatch(s);
+                            double l = model.forwardBackward(mb, stop, gradBlocks, null);
+                            if (!Double.isFinite(l)) throw new NonFiniteException(comp.name(), c, s, "minibatch loss is " + l);
+                            stepLoss[c][(int) s] = (float) l;
+                            model.sgldUpdate(blocks, rms, new SgldParams(o.lr(), o.nbeta(), o.gamma(), o.rmsprop(), o.alpha(),
+                                    o.rmsEps(), o.noiseScale(), stream(componentIndex, c), o.seed(), s));
+                            if (o.isDrawStep(s)) {
+                                double S = obs.samplingLoss();
+                                if (!Double.isFinite(S)) throw new NonFiniteException(comp.name(), c, s, "sampling loss is " + S);
+                                float[] probe = copyProbe ? new float[obs.probeTokens()] : null;
+                                obs.accumulateProbe(S - loss0, probe);
+                                drawLoss[c][draw] = S;
+                                Draw d = new Draw(componentIndex, c, draw, s, S, S - loss0, probe);
+                                for (DrawObserver<?> ob : observers) ob.onDraw(d);
+                                draw++;
+                            }
+                        } catch (NativeException e) {
+                            // the backends report NaN/inf in losses, gradients and updated weights as SP_ERR_NUMERIC
+                            if (e.status() == SpectroAbi.SP_ERR_NUMERIC) throw new NonFiniteException(comp.name(), c, s, e.nativeMessage());
+                            throw e;
+                        }
+                        if (onStep != null) onStep.run();
                     }
-                    if (o.isDrawStep(s)) {
-                        double S = obs.samplingLoss();
-                        if (!Double.isFinite(S)) throw new NonFiniteException(comp.name(), c, s, "sampling loss is " + S);
-                        double phi = S - loss0;
-                        float[] probe = copyProbe ? new float[obs.probeTokens()] : null;
-                        obs.accumulateProbe(phi, probe);
-                        drawLoss[c][draw] = S;
-                        Draw d = new Draw(componentIndex, c, draw, s, S, phi, probe);
-                        for (DrawObserver<?> ob : observers) ob.onDraw(d);
-                        draw++;
-                    }
-                    if (onStep != null) onStep.run();
-                }
                 }
             }
         } finally {

@@ -19,14 +19,13 @@ import java.util.Arrays;
  * variance on the fitting data). The fitted transform is a plain value that can be saved as JSON and
  * applied to other vectors (e.g. upsampled ones).
  *
- * <p>Default number of directions ({@code components = 0}): the directions whose eigenvalue stands
- * above the Marchenko-Pastur noise edge, λ_i > 1.1 · (1 + √(H/N))² · median(λ) (the median eigenvalue
- * estimating the noise level), clamped to [min(2,H), min(H, maxComponents)]. See docs/clustering.md.
+ * <p>Default number of directions ({@code components = 0}): the Gavish-Donoho optimal hard threshold
+ * for an unknown noise level, keep λ_i > ω(β)² · median(λ) with β = H/N and
+ * ω(β) ≈ 0.56β³ - 0.95β² + 1.82β + 1.43 (singular values σ_i ∝ √λ_i), clamped to
+ * [min(2,H), min(H, maxComponents)]. See docs/clustering.md.
  */
 public record Whitening(double[] mean, double[] std, boolean centerRows, double[] pcaMean, double[] eigenvalues,
                         int kept, double[][] basis, String rule) {
-    /** Margin over the Marchenko-Pastur edge in the automatic choice. */
-    public static final double EDGE_MARGIN = 1.1;
 
     /**
      * @param components directions to keep; 0 = automatic (Gavish-Donoho threshold)
@@ -91,17 +90,17 @@ public record Whitening(double[] mean, double[] std, boolean centerRows, double[
             rule = "fixed: " + keep + " directions";
         } else {
             double beta = Math.min(1.0, h / (double) n);
-            double edge = (1 + Math.sqrt(beta)) * (1 + Math.sqrt(beta));
+            double omega = 0.56 * beta * beta * beta - 0.95 * beta * beta + 1.82 * beta + 1.43;
             double[] s = sortedEv.clone();
             Arrays.sort(s);
             double median = h % 2 == 1 ? s[h / 2] : 0.5 * (s[h / 2 - 1] + s[h / 2]);
-            double thr = EDGE_MARGIN * edge * median;
+            double thr = omega * omega * median;
             keep = 0;
             while (keep < h && sortedEv[keep] > thr) keep++;
             int lo = Math.min(2, h), hi = Math.min(h, o.maxComponents());
             keep = Math.max(lo, Math.min(hi, keep));
-            rule = String.format("auto (noise edge): eigenvalue > %.4g x median eigenvalue %.4g, clamped to [%d, %d]",
-                    EDGE_MARGIN * edge, median, lo, hi);
+            rule = String.format("auto (Gavish-Donoho): eigenvalue > %.4g x median eigenvalue %.4g, clamped to [%d, %d]",
+                    omega * omega, median, lo, hi);
         }
         double top = sortedEv[0];
         int usable = 0;

@@ -157,6 +157,23 @@ class SamplerTest {
         }
     }
 
+    @Test
+    void divergenceIsReportedWithComponentChainAndStep() {
+        // lr * gamma / 2 = 5e5: the localization term overshoots by that factor each step, so the
+        // weights overflow float after about 7 steps
+        SamplerOptions wild = new SamplerOptions(2, 10, 2, 0, 2, 1e3f, 0f, 1e3f, false, 0.99f, 0.1f, 1f, 3);
+        Component mlp = Decomposition.resolve(TINY, "default").get(3); // l0mlp
+        try (NativeModel m = model(1);
+             Observables obs = new Observables(m, TINY, TinyFixture.tokens(2, 8, 64, 1), 2, 8, TinyFixture.tokens(4, 8, 64, 2), 4, 8, 2, 1, 4096, 0)) {
+            RestrictedSampler.NonFiniteException e = assertThrows(RestrictedSampler.NonFiniteException.class,
+                    () -> RestrictedSampler.run(m, obs, mlp, 3, wild, obs.samplingLoss(), true, List.of(), null));
+            assertTrue(e.getMessage().startsWith("component l0mlp, chain 0, step "), e.getMessage());
+            // the weights were restored: the model is usable again
+            float[] w = m.readParams(0, (int) P);
+            for (float v : w) assertTrue(Float.isFinite(v));
+        }
+    }
+
     static float get(MemorySegment s, long i) {
         return s.getAtIndex(ValueLayout.JAVA_FLOAT, i);
     }

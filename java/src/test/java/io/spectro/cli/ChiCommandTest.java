@@ -1,0 +1,58 @@
+package io.spectro.cli;
+
+import io.spectro.io.Npy;
+import io.spectro.sampling.TinyFixture;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** spectro chi end to end through Main.run on a random tiny checkpoint, then report on its run. */
+class ChiCommandTest {
+    private static int run(String... args) {
+        PrintStream out = System.out, err = System.err;
+        try {
+            System.setOut(new PrintStream(new ByteArrayOutputStream()));
+            System.setErr(new PrintStream(new ByteArrayOutputStream()));
+            return Main.run(args);
+        } finally {
+            System.setOut(out);
+            System.setErr(err);
+        }
+    }
+
+    @Test
+    void chiWritesEveryPromisedOutputAndReportReadsThem(@TempDir Path dir) throws Exception {
+        TinyFixture.assumeNative();
+        Path model = dir.resolve("m");
+        assertEquals(0, run("init", "--preset", "tiny", "--seed", "1", "--out", model.toString()));
+        Npy.write(dir.resolve("p.npy"), TinyFixture.tokens(3, 16, 512, 1), 3, 16);
+        Npy.write(dir.resolve("s.npy"), TinyFixture.tokens(8, 16, 512, 2), 8, 16);
+        Path out = dir.resolve("run");
+        String[] args = {"chi", "--model", model.toString(), "--probe", dir.resolve("p.npy").toString(),
+                "--sampling", dir.resolve("s.npy").toString(), "--out", out.toString(), "--chains", "2", "--draws", "3",
+                "--burnin", "1", "--batch", "2", "--backend", "cpu", "--quiet"};
+        assertEquals(0, run(args));
+        Npy.Floats chi = Npy.readFloats(out.resolve("chi.npy"));
+        assertArrayEquals(new long[]{3 * 15, 12}, chi.shape());
+        assertTrue(Files.readString(out.resolve("components.json")).startsWith("[\"embed\",\"l0h0\""));
+        assertEquals(3 * 15 + 1, Files.readAllLines(out.resolve("tokens.csv")).size());
+        assertTrue(Files.size(out.resolve("tokens.arrow")) > 0);
+        assertTrue(Files.readString(out.resolve("diagnostics.json")).contains("\"rhat\""));
+        assertTrue(Files.exists(out.resolve("plots/l1h2.png")) && Files.exists(out.resolve("plots/full.png")));
+        // the same command again resumes everything and gives the same file
+        byte[] first = Files.readAllBytes(out.resolve("chi.npy"));
+        assertEquals(0, run(args));
+        assertArrayEquals(first, Files.readAllBytes(out.resolve("chi.npy")));
+        // bad input: exit code 2
+        Npy.write(dir.resolve("bad.npy"), new int[]{1, 2, 3}, 3);
+        args[4] = dir.resolve("bad.npy").toString();
+        args[8] = dir.resolve("run2").toString();
+        assertEquals(2, run(args));
+    }
+}

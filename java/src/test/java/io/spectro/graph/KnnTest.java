@@ -1,0 +1,93 @@
+package io.spectro.graph;
+
+import org.junit.jupiter.api.Test;
+
+import java.util.Arrays;
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class KnnTest {
+    static Vectors blobs(int n, int d, long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        float[] x = new float[n * d];
+        float[][] centres = new float[20][d];
+        for (float[] c : centres) for (int j = 0; j < d; j++) c[j] = (float) (r.nextGaussian() * 3);
+        for (int i = 0; i < n; i++) {
+            float[] c = centres[r.nextInt(centres.length)];
+            for (int j = 0; j < d; j++) x[i * d + j] = c[j] + (float) r.nextGaussian();
+        }
+        return new Vectors(x, n, d);
+    }
+
+    @Test
+    void exactMatchesBruteForce() {
+        Vectors v = blobs(700, 13, 1);
+        KnnGraph g = Knn.exact(v, 10, 2);
+        for (int i = 0; i < v.rows(); i += 37) {
+            final int q = i;
+            Integer[] all = new Integer[v.rows() - 1];
+            int m = 0;
+            for (int j = 0; j < v.rows(); j++) if (j != q) all[m++] = j;
+            double[] dist = new double[v.rows()];
+            for (int j = 0; j < v.rows(); j++) {
+                double s = 0;
+                for (int c = 0; c < v.cols(); c++) {
+                    double t = v.get(q, c) - v.get(j, c);
+                    s += t * t;
+                }
+                dist[j] = s;
+            }
+            Arrays.sort(all, (a, b) -> Double.compare(dist[a], dist[b]));
+            for (int a = 0; a < 10; a++) {
+                assertEquals(dist[all[a]], g.distances()[q * 10 + a], 1e-3 * (1 + dist[all[a]]), "row " + q + " rank " + a);
+            }
+        }
+    }
+
+    @Test
+    void exactIsTheSameOnOneOrTwoThreadsAndScalar() {
+        Vectors v = blobs(500, 9, 2);
+        KnnGraph a = Knn.exact(v, 7, 1), b = Knn.exact(v, 7, 2);
+        assertArrayEquals(a.neighbors(), b.neighbors());
+    }
+
+    @Test
+    void approximateHasHighRecallAndIsDeterministic() {
+        Vectors v = blobs(6000, 16, 3);
+        Knn.Options o = Knn.Options.defaults().withK(15).withMethod(Knn.Method.APPROXIMATE);
+        KnnGraph g = Knn.fit(v, o);
+        double recall = Knn.recall(v, g, 300, 5, 2);
+        assertTrue(recall > 0.95, "recall " + recall + " " + Knn.lastStats());
+        KnnGraph again = Knn.fit(v, new Knn.Options(15, Knn.Method.APPROXIMATE, 0, 8, 0, 6, 1, 1L));
+        assertArrayEquals(g.neighbors(), again.neighbors());
+    }
+
+    @Test
+    void symmetrizedGraphIsSymmetric() {
+        Vectors v = blobs(300, 5, 4);
+        Graph g = Graph.symmetrize(Knn.exact(v, 6, 2));
+        for (int i = 0; i < g.nodes(); i++) {
+            assertTrue(g.degree(i) >= 6);
+            for (int e = g.offsets()[i]; e < g.offsets()[i + 1]; e++) {
+                int j = g.adj()[e];
+                assertNotEquals(i, j);
+                assertTrue(Arrays.binarySearch(g.adj(), g.offsets()[j], g.offsets()[j + 1], i) >= 0);
+            }
+        }
+    }
+
+    @Test
+    void kernelsAgreeWithScalar() {
+        SplittableRandom r = new SplittableRandom(5);
+        for (int d : new int[]{1, 3, 8, 17, 64, 410}) {
+            float[] a = new float[d + 3], b = new float[4 * d + 5];
+            for (int i = 0; i < a.length; i++) a[i] = (float) r.nextGaussian();
+            for (int i = 0; i < b.length; i++) b[i] = (float) r.nextGaussian();
+            float[] out = new float[4];
+            Kernels.dot4(a, 2, b, 1, 1 + d, 1 + 2 * d, 1 + 3 * d, d, out, 0);
+            for (int t = 0; t < 4; t++) assertEquals(Kernels.scalarDot(a, 2, b, 1 + t * d, d), out[t], 1e-3f * d);
+            assertEquals(Kernels.scalarSqdist(a, 2, b, 1, d), Kernels.sqdist(a, 2, b, 1, d), 1e-3f * d);
+        }
+    }
+}

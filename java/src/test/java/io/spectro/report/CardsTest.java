@@ -1,0 +1,76 @@
+package io.spectro.report;
+
+import io.spectro.SpectroException;
+import io.spectro.io.Npy;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class CardsTest {
+    @Test
+    void cardListsExactlyItsMembersTokens(@TempDir Path dir) {
+        Fixtures.run(dir, 900, 4, false, 3);
+        Pipeline.ClustersFile cf = Pipeline.readClusters(dir.resolve("clusters"));
+        TokenTable tt = TokenTable.read(dir, cf.rows());
+        assertFalse(cf.clusters().isEmpty());
+        int[] labels = Npy.readInts(dir.resolve("clusters").resolve("labels.npy")).data();
+        assertEquals(900, labels.length);
+        for (Cards.Card c : cf.clusters()) {
+            Map<String, Integer> want = new HashMap<>(), got = new HashMap<>();
+            for (int r : c.members()) want.merge(tt.token(r), 1, Integer::sum);
+            int total = 0;
+            for (Cards.TokenCount t : c.tokens()) {
+                assertNull(got.put(t.t(), t.n()), "token listed twice: " + t.t());
+                total += t.n();
+            }
+            assertEquals(want, got, c.id());
+            assertEquals(c.size(), total);
+            assertEquals(c.members().length, c.size());
+            for (Cards.Example e : c.examples()) {
+                assertTrue(java.util.Arrays.binarySearch(c.members(), e.row()) >= 0);
+                assertEquals(tt.token(e.row()), e.y());
+                String[] ctx = tt.context(e.row());
+                assertEquals(ctx[e.pos()], e.y());
+            }
+            assertEquals(30, c.profile().length);
+            assertEquals(Cards.STRONGEST, c.strongest().size());
+            assertTrue(c.id().matches("C\\d{4}"));
+        }
+        assertTrue(Files.isRegularFile(dir.resolve("clusters").resolve("map.json")));
+    }
+
+    @Test
+    void tokenTableIsOptional(@TempDir Path dir) throws Exception {
+        SyntheticRun.write(dir, SyntheticRun.Spec.of(400, 12, 2, 1));
+        Files.delete(dir.resolve("tokens.csv"));
+        Files.delete(dir.resolve("contexts.jsonl"));
+        Pipeline.log = null;
+        Pipeline.cluster(dir.resolve("chi.npy"), dir.resolve("c"), Fixtures.fastKnn(), Fixtures.fastCluster(), null);
+        Pipeline.ClustersFile cf = Pipeline.readClusters(dir.resolve("c"));
+        assertFalse(cf.clusters().isEmpty());
+        for (Cards.Card c : cf.clusters()) {
+            assertTrue(c.tokens().isEmpty());
+            for (Cards.Example e : c.examples()) assertEquals("row " + e.row(), e.y());
+        }
+    }
+
+    @Test
+    void tokenTableErrorsNameTheFile(@TempDir Path dir) throws Exception {
+        SyntheticRun.write(dir, SyntheticRun.Spec.of(100, 5, 2, 1));
+        SpectroException e = assertThrows(SpectroException.class, () -> TokenTable.read(dir, 101));
+        assertTrue(e.getMessage().contains("tokens.csv") && e.getMessage().contains("row 100 is missing"), e.getMessage());
+        Files.writeString(dir.resolve("tokens.csv"), "row,seq,pos,token_id,token\n0,0,1,5,\"a,b\"\n1,x,1,5,b\n");
+        e = assertThrows(SpectroException.class, () -> TokenTable.read(dir, 2));
+        assertTrue(e.getMessage().contains("tokens.csv") && e.getMessage().contains("record 2"), e.getMessage());
+        Files.writeString(dir.resolve("tokens.csv"), "row,seq,pos,token_id,token\n0,0,1,5,\"a,\"\"b\"\"\nc\"\n1,0,2,6,\" d\"\n");
+        TokenTable t = TokenTable.read(dir, 2);
+        assertEquals("a,\"b\"\nc", t.token(0));
+        assertEquals(" d", t.token(1));
+    }
+}

@@ -1,0 +1,110 @@
+package io.spectro.whiten;
+
+import io.spectro.SpectroException;
+import io.spectro.graph.Vectors;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class WhiteningTest {
+    static Vectors correlated(int n, int h, long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        float[] d = new float[n * h];
+        double[][] mix = new double[h][h];
+        for (int i = 0; i < h; i++) for (int j = 0; j < h; j++) mix[i][j] = r.nextGaussian() * (j < 5 ? 3 : 0.3);
+        double[] z = new double[h];
+        for (int row = 0; row < n; row++) {
+            for (int j = 0; j < h; j++) z[j] = r.nextGaussian();
+            for (int i = 0; i < h; i++) {
+                double s = 10 * i;
+                for (int j = 0; j < h; j++) s += mix[i][j] * z[j];
+                d[row * h + i] = (float) (s * (1 + i));
+            }
+        }
+        return new Vectors(d, n, h);
+    }
+
+    static double[][] cov(Vectors v) {
+        int n = v.rows(), k = v.cols();
+        double[] mu = new double[k];
+        for (int r = 0; r < n; r++) for (int j = 0; j < k; j++) mu[j] += v.get(r, j) / (double) n;
+        double[][] c = new double[k][k];
+        for (int r = 0; r < n; r++)
+            for (int a = 0; a < k; a++)
+                for (int b = 0; b < k; b++) c[a][b] += (v.get(r, a) - mu[a]) * (v.get(r, b) - mu[b]) / n;
+        return c;
+    }
+
+    @Test
+    void whitenedVectorsHaveIdentityCovariance() {
+        Vectors x = correlated(3000, 24, 1);
+        for (boolean center : new boolean[]{false, true}) {
+            Whitening w = Whitening.fit(x, Whitening.Options.defaults().withComponents(12).withCenterRows(center));
+            Vectors y = w.apply(x);
+            assertEquals(12, y.cols());
+            double[][] c = cov(y);
+            for (int a = 0; a < 12; a++)
+                for (int b = 0; b < 12; b++) assertEquals(a == b ? 1.0 : 0.0, c[a][b], 2e-3, "cov[" + a + "][" + b + "] centre=" + center);
+        }
+    }
+
+    @Test
+    void automaticChoiceFindsTheSignalDirections() {
+        // 5 strong directions over isotropic noise in 40 dimensions
+        SplittableRandom r = new SplittableRandom(3);
+        int n = 4000, h = 40;
+        float[] d = new float[n * h];
+        double[][] dirs = new double[5][h];
+        for (double[] v : dirs) for (int j = 0; j < h; j++) v[j] = r.nextGaussian();
+        for (int row = 0; row < n; row++) {
+            double[] s = new double[5];
+            for (int a = 0; a < 5; a++) s[a] = r.nextGaussian() * 2;
+            for (int j = 0; j < h; j++) {
+                double v = r.nextGaussian();
+                for (int a = 0; a < 5; a++) v += s[a] * dirs[a][j];
+                d[row * h + j] = (float) v;
+            }
+        }
+        Whitening w = Whitening.fit(new Vectors(d, n, h), Whitening.Options.defaults());
+        // z-scoring makes the noise slightly heteroscedastic, so a few noise directions may pass
+        assertTrue(w.kept() >= 5 && w.kept() <= 10, w.kept() + " directions, " + w.rule());
+        assertTrue(w.explainedVariance() > 0.95, "explained " + w.explainedVariance());
+    }
+
+    @Test
+    void savedTransformAppliesToOtherVectors(@TempDir Path dir) {
+        Vectors x = correlated(800, 10, 2), other = correlated(50, 10, 9);
+        Whitening w = Whitening.fit(x, Whitening.Options.defaults().withComponents(4).withCenterRows(true));
+        w.save(dir.resolve("t.json"));
+        Whitening back = Whitening.load(dir.resolve("t.json"));
+        assertArrayEquals(w.apply(other).data(), back.apply(other).data(), 1e-5f);
+        assertTrue(back.centerRows());
+        assertEquals(4, back.kept());
+    }
+
+    @Test
+    void badInput(@TempDir Path dir) throws Exception {
+        Vectors x = correlated(100, 6, 4);
+        x.data()[17 * 6 + 2] = Float.NaN;
+        x.data()[42 * 6] = Float.POSITIVE_INFINITY;
+        SpectroException e = assertThrows(SpectroException.class, () -> Whitening.fit(x, Whitening.Options.defaults()));
+        assertTrue(e.getMessage().contains("[17, 42]"), e.getMessage());
+        io.spectro.io.Npy.write(dir.resolve("chi.npy"), x.data(), 100, 6);
+        e = assertThrows(SpectroException.class, () -> Vectors.read(dir.resolve("chi.npy")));
+        assertTrue(e.getMessage().contains("chi.npy") && e.getMessage().contains("[17, 42]"), e.getMessage());
+        io.spectro.io.Npy.write(dir.resolve("flat.npy"), new float[12], 12);
+        e = assertThrows(SpectroException.class, () -> Vectors.read(dir.resolve("flat.npy")));
+        assertTrue(e.getMessage().contains("flat.npy") && e.getMessage().contains("2-D"), e.getMessage());
+        Whitening w = Whitening.fit(correlated(100, 6, 5), Whitening.Options.defaults());
+        e = assertThrows(SpectroException.class, () -> w.apply(Vectors.zeros(3, 7)));
+        assertTrue(e.getMessage().contains("7 columns"), e.getMessage());
+        Files.writeString(dir.resolve("bad.json"), "{\"format\": \"nope\"}");
+        assertThrows(SpectroException.class, () -> Whitening.load(dir.resolve("bad.json")));
+        assertThrows(SpectroException.class, () -> Whitening.Options.defaults().withComponents(-1));
+    }
+}
