@@ -1,7 +1,6 @@
 package io.spectro.bench;
 
 import io.spectro.model.ModelConfig;
-import io.spectro.model.ParamLayout;
 import io.spectro.model.RandomInit;
 
 import java.lang.foreign.Arena;
@@ -32,9 +31,5 @@ final class BenchData {
     static io.spectro.oracle.TorchNeoX.Dims dims(ModelConfig c) {
         return new io.spectro.oracle.TorchNeoX.Dims(c.vocabSize(), c.dModel(), c.nLayers(), c.nHeads(), c.dFf(),
                 c.rotaryDims(), c.rotaryBase(), c.lnEps());
-    }
-
-    static long total(ModelConfig c) {
-        return ParamLayout.of(c).total();
     }
 }
