@@ -17,7 +17,7 @@ import java.util.concurrent.Callable;
 public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--out", defaultValue = "spectro-demo", description = "work directory (default ${DEFAULT-VALUE})") Path out;
     @Option(names = "--train", description = "train the tokenizer and model here instead of using the shipped model") boolean train;
-    @Option(names = "--train-steps", defaultValue = "10000", description = "training steps with --train (default ${DEFAULT-VALUE})") int trainSteps;
+    @Option(names = "--train-steps", defaultValue = "6000", description = "training steps with --train (default ${DEFAULT-VALUE})") int trainSteps;
     @Option(names = "--probe-synthetic", defaultValue = "32", description = "synthetic probe sequences (default ${DEFAULT-VALUE})") int probeSyn;
     @Option(names = "--probe-text", defaultValue = "16", description = "text probe sequences (default ${DEFAULT-VALUE})") int probeText;
     @Option(names = "--sampling", defaultValue = "32", description = "sampling-set sequences (default ${DEFAULT-VALUE})") int sampling;

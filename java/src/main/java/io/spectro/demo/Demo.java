@@ -160,11 +160,14 @@ public final class Demo {
         // about 90% synthetic sequences, every one with a repeated span (the signal an induction head needs)
         int[] text = textRows(docs, tok, TRAIN_SYNTHETIC_ROWS / 9);
         int textRows = text.length / T;
-        Synthetic.Sequences syn = Synthetic.generate(TRAIN_SYNTHETIC_ROWS, T, 1, cfg.vocabSize(), 1.0, 1);
-        int rows = textRows + syn.rows();
+        // half Markov sequences with a repeated 10-20-token span, half copy sequences (see Synthetic.copies)
+        Synthetic.Sequences syn = Synthetic.generate(TRAIN_SYNTHETIC_ROWS / 2, T, 1, cfg.vocabSize(), 1.0, 1);
+        Synthetic.Sequences cop = Synthetic.copies(TRAIN_SYNTHETIC_ROWS / 2, T, 1, cfg.vocabSize(), 2);
+        int rows = textRows + syn.rows() + cop.rows();
         int[] all = Arrays.copyOf(text, rows * T);
         System.arraycopy(syn.tokens(), 0, all, text.length, syn.tokens().length);
-        o.log().printf("demo: training on %d text + %d synthetic sequences of %d tokens%n", textRows, syn.rows(), T);
+        System.arraycopy(cop.tokens(), 0, all, text.length + syn.tokens().length, cop.tokens().length);
+        o.log().printf("demo: training on %d text + %d repeated-span + %d copy sequences of %d tokens%n", textRows, syn.rows(), cop.rows(), T);
         TrainOptions to = TrainOptions.induction(o.trainSteps(), 1);
         to = new TrainOptions(to.steps(), to.batch(), to.lr(), Math.min(to.warmup(), o.trainSteps() / 5), to.minLrFraction(),
                 to.weightDecay(), to.beta1(), to.beta2(), to.adamEps(), to.clip(), to.seed(), o.threads());

@@ -47,4 +47,28 @@ public final class Synthetic {
         }
         return new Sequences(out, ind, rows, T);
     }
+
+    /**
+     * Copy sequences: T uniform random tokens in which a span of 10-30 tokens is repeated at a random
+     * later offset. Nothing but the repeat is predictable, so this is the strongest training signal for
+     * an induction circuit, and the random offset makes a fixed-offset copy head useless: the model must
+     * find the earlier occurrence of the current token by content.
+     */
+    public static Sequences copies(int rows, int T, int lo, int hi, long seed) {
+        if (T < 64) throw new IllegalArgumentException("copy sequences need T >= 64, got " + T);
+        SplittableRandom rng = new SplittableRandom(seed);
+        int[] out = new int[rows * T];
+        boolean[] ind = new boolean[rows * T];
+        for (int r = 0; r < rows; r++) {
+            for (int t = 0; t < T; t++) out[r * T + t] = lo + rng.nextInt(hi - lo);
+            int len = 10 + rng.nextInt(21);
+            int src = rng.nextInt(T - 2 * len + 1);
+            int dst = src + len + rng.nextInt(T - 2 * len - src + 1);
+            for (int i = 0; i < len; i++) {
+                out[r * T + dst + i] = out[r * T + src + i];
+                if (i > 0) ind[r * T + dst + i] = true;
+            }
+        }
+        return new Sequences(out, ind, rows, T);
+    }
 }
