@@ -126,18 +126,15 @@ public final class ChiRun {
         Diagnostics d;
         ComponentSums result = null;
         RestrictedSampler.Traces tr = null;
-        double sumPhi = 0, sumPhiS = 0, sumS = 0;
-        long k = 0;
         try {
             obs.drainProbe(); // start from zero
             CountingObserver co = new CountingObserver();
             tr = RestrictedSampler.run(model, obs, comp, index, so, loss0, fast, List.of(co), progress::step);
-            sumPhi = co.sumPhi; sumPhiS = co.sumPhiS; sumS = co.sumS; k = co.k;
             double[][] acc = obs.drainProbe();
             for (int t = 0; t < acc[0].length; t++)
                 if (!Double.isFinite(acc[0][t]) || !Double.isFinite(acc[1][t]))
-                    throw new RestrictedSampler.NonFiniteException(comp.name(), -1, -1, "probe token " + t + " has a non-finite loss");
-            result = new ComponentSums(k, sumPhi, sumPhiS, sumS, acc[0], acc[1]);
+                    throw new RestrictedSampler.NonFiniteException("component " + comp.name() + ": probe token " + t + " has a non-finite loss");
+            result = new ComponentSums(co.k, co.sumPhi, co.sumPhiS, co.sumS, acc[0], acc[1]);
             d = Diagnostics.of(comp.name(), tr, loss0, so.nbeta());
         } catch (RestrictedSampler.NonFiniteException e) {
             d = Diagnostics.failed(comp.name(), loss0, "stopped: " + e.getMessage());

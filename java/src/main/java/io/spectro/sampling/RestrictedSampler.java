@@ -38,6 +38,13 @@ public final class RestrictedSampler {
             this.chain = chain;
             this.step = step;
         }
+
+        /** A failure not tied to one chain and step (e.g. found in the accumulated sums). */
+        public NonFiniteException(String message) {
+            super(message);
+            this.chain = -1;
+            this.step = -1;
+        }
     }
 
     /** Per-chain traces for diagnostics: minibatch loss at every step, sampling loss S at every draw. */
