@@ -34,19 +34,28 @@ public final class TokenSets {
         } else {
             if (tok == null) throw new SpectroException(file + ": a text input needs the model's tokenizer.json, which the model directory lacks");
             if (T < 2) throw new SpectroException("--seq must be >= 2, got " + T);
-            List<String> docs = documents(file);
-            List<int[]> rows = new ArrayList<>();
-            for (String d : docs) {
-                int[] ids = tok.encode(d);
-                for (int i = 0; i + T <= ids.length; i += T) rows.add(java.util.Arrays.copyOfRange(ids, i, i + T));
-            }
-            if (rows.isEmpty()) throw new SpectroException(file + ": no document has " + T + " tokens (lower --seq?)");
-            int[] flat = new int[rows.size() * T];
-            for (int r = 0; r < rows.size(); r++) System.arraycopy(rows.get(r), 0, flat, r * T, T);
-            s = new Set(flat, rows.size(), T);
+            int[] flat = rows(documents(file), tok, T, Integer.MAX_VALUE);
+            if (flat.length == 0) throw new SpectroException(file + ": no document has " + T + " tokens (lower --seq?)");
+            s = new Set(flat, flat.length / T, T);
         }
         if (maxRows > 0 && s.rows() > maxRows) s = new Set(java.util.Arrays.copyOf(s.tokens(), maxRows * s.T()), maxRows, s.T());
         return s;
+    }
+
+    /**
+     * Every document tokenised and cut into consecutive rows of T tokens (a document's remainder
+     * dropped), at most {@code maxRows} rows; row-major [rows, T].
+     */
+    public static int[] rows(Iterable<String> docs, Tokenizer tok, int T, int maxRows) {
+        List<int[]> rows = new ArrayList<>();
+        for (String d : docs) {
+            if (rows.size() >= maxRows) break;
+            int[] ids = tok.encode(d);
+            for (int i = 0; i + T <= ids.length && rows.size() < maxRows; i += T) rows.add(java.util.Arrays.copyOfRange(ids, i, i + T));
+        }
+        int[] flat = new int[rows.size() * T];
+        for (int r = 0; r < rows.size(); r++) System.arraycopy(rows.get(r), 0, flat, r * T, T);
+        return flat;
     }
 
     private static List<String> documents(Path file) {

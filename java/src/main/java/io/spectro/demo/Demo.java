@@ -3,6 +3,7 @@ package io.spectro.demo;
 import io.spectro.SpectroException;
 import io.spectro.chi.ChiRun;
 import io.spectro.chi.RunOutputs;
+import io.spectro.chi.TokenSets;
 import io.spectro.cli.TrainCommand;
 import io.spectro.io.Npy;
 import io.spectro.model.Checkpoint;
@@ -18,7 +19,6 @@ import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
@@ -175,16 +175,9 @@ public final class Demo {
         Files.writeString(model.resolve("TRAINED_WITH.txt"), "spectro demo --train --train-steps " + o.trainSteps() + "\n");
     }
 
-    /** Every document tokenised and cut into rows of T tokens (the remainder dropped), at most maxRows rows. */
+    /** The documents' texts tokenised into rows of T tokens, at most maxRows rows. */
     static int[] textRows(List<SystemText.Doc> docs, Tokenizer tok, int maxRows) {
-        List<int[]> rows = new ArrayList<>();
-        for (SystemText.Doc d : docs) {
-            int[] ids = tok.encode(d.text());
-            for (int i = 0; i + T <= ids.length && rows.size() < maxRows; i += T) rows.add(Arrays.copyOfRange(ids, i, i + T));
-        }
-        int[] flat = new int[rows.size() * T];
-        for (int r = 0; r < rows.size(); r++) System.arraycopy(rows.get(r), 0, flat, r * T, T);
-        return flat;
+        return TokenSets.rows(docs.stream().map(SystemText.Doc::text).toList(), tok, T, maxRows);
     }
 
     /**

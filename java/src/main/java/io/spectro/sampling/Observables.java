@@ -115,10 +115,7 @@ public final class Observables implements AutoCloseable {
         if (layer <= 0) return 0;
         long used = 0;
         int cached = 0;
-        List<NativeBatch> order = new ArrayList<>(probe);
-        order.addAll(sampling);
-        order.addAll(minibatches);
-        for (NativeBatch b : order) {
+        for (NativeBatch b : all()) { // probe first, then sampling, then minibatches
             long bytes = (long) b.B() * b.T() * cfg.dModel() * 4L;
             if (used + bytes > cacheBudgetBytes) continue;
             b.cacheAt(layer);
@@ -168,6 +165,7 @@ public final class Observables implements AutoCloseable {
         return new double[][]{sumL, sumPhiL};
     }
 
+    /** Every batch, in cache priority order: probe, sampling, minibatches. */
     private List<NativeBatch> all() {
         List<NativeBatch> l = new ArrayList<>(probe);
         l.addAll(sampling);

@@ -13,7 +13,6 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -172,9 +171,5 @@ class SamplerTest {
             float[] w = m.readParams(0, (int) P);
             for (float v : w) assertTrue(Float.isFinite(v));
         }
-    }
-
-    static float get(MemorySegment s, long i) {
-        return s.getAtIndex(ValueLayout.JAVA_FLOAT, i);
     }
 }
