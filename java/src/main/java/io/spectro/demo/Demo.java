@@ -75,22 +75,31 @@ public final class Demo {
             String check = lossCheck(cfg, model, in, induction, o.probeSynthetic());
             o.log().println("demo: " + check);
             // 3. susceptibilities: the real run and the nbeta = 0 control
-            List<Induction.Row> sgld = chi(o, cfg, model, tok, in, work.resolve("run"), o.sampler(), induction);
-            List<Induction.Row> base = chi(o, cfg, model, tok, in, work.resolve("baseline"), o.sampler().withNbeta(0f), induction);
+            ChiRun.Result sgld = chi(o, cfg, model, tok, in, work.resolve("run"), o.sampler());
+            ChiRun.Result base = chi(o, cfg, model, tok, in, work.resolve("baseline"), o.sampler().withNbeta(0f));
             // 4. structure: whiten, cluster, map, explorer
             Path html = io.spectro.report.Pipeline.report(work.resolve("run"), false,
                     io.spectro.whiten.Whitening.Options.defaults(), io.spectro.graph.Knn.Options.defaults(),
                     io.spectro.cluster.PprClustering.Options.defaults(), io.spectro.map.ClusterMap.Options.defaults());
-            // 5. the induction result
-            String table = Induction.table(sgld, base);
+            // 5. the induction result: ablations (which components the mechanism uses) beside the chi separation
+            List<Induction.Ablation> abl = ablation(cfg, model, in, induction);
+            String table = Induction.table(Induction.separation(sgld.chi(), sgld.rows(), sgld.components(), induction),
+                    Induction.separation(base.chi(), base.rows(), base.components(), induction), abl);
+            double[] corr = Induction.columnCorrelation(sgld.chi(), base.chi(), sgld.rows(), sgld.components().size());
             String md = "# Induction heads in the demo model's susceptibilities\n\n"
+                    + "Model check (per-token loss at the trained weights): " + check + ".\n\n"
+                    + "Ablation: zeroing a component's output projection raises the loss on induction tokens from "
+                    + String.format("%.2f", abl.get(0).inductionLoss()) + " nats to the value in the second column; components that "
+                    + "raise it by more than 1 nat (the induction mechanism): " + String.join(", ", Induction.circuit(abl, 1.0)) + ".\n\n"
                     + "ROC AUC of each component's chi for separating the " + count(induction) + " induction tokens (completing "
                     + "[A][B] ... [A] -> [B] in a repeated span) from the other " + (induction.length - count(induction))
-                    + " probe tokens. 0.5 = no separation, 1 = perfect; the sign says which side induction tokens are on.\n\n"
-                    + "Model check (per-token loss at the trained weights): " + check + "\n\n" + table;
+                    + " probe tokens: 0.5 = no separation, 1 = perfect; the sign says which side induction tokens are on. "
+                    + "'Uniform mode removed': columns z-scored, then each row centred.\n\n" + table
+                    + "\nCorrelation of SGLD and baseline chi, column by column: min " + String.format("%.3f", Arrays.stream(corr).min().orElse(0))
+                    + ", max " + String.format("%.3f", Arrays.stream(corr).max().orElse(0)) + ".\n";
             Files.writeString(work.resolve("induction.md"), md);
             o.log().println();
-            o.log().println(table);
+            o.log().println(md);
             o.log().printf("demo: finished in %.1f s%n", (System.nanoTime() - t0) / 1e9);
             o.log().println("demo: explorer   " + html.toAbsolutePath());
             o.log().println("demo: induction  " + work.resolve("induction.md").toAbsolutePath());
@@ -160,14 +169,15 @@ public final class Demo {
         // about 90% synthetic sequences, every one with a repeated span (the signal an induction head needs)
         int[] text = textRows(docs, tok, TRAIN_SYNTHETIC_ROWS / 9);
         int textRows = text.length / T;
-        // half Markov sequences with a repeated 10-20-token span, half copy sequences (see Synthetic.copies)
-        Synthetic.Sequences syn = Synthetic.generate(TRAIN_SYNTHETIC_ROWS / 2, T, 1, cfg.vocabSize(), 1.0, 1);
-        Synthetic.Sequences cop = Synthetic.copies(TRAIN_SYNTHETIC_ROWS / 2, T, 1, cfg.vocabSize(), 2);
-        int rows = textRows + syn.rows() + cop.rows();
+        // a third Markov sequences with a repeated 10-20-token span (the probe set's kind), two thirds periodic
+        // sequences: with ~60% induction tokens they make the circuit form (Synthetic.periodic, docs/demo.md)
+        Synthetic.Sequences syn = Synthetic.generate(TRAIN_SYNTHETIC_ROWS / 3, T, 1, cfg.vocabSize(), 1.0, 1);
+        Synthetic.Sequences per = Synthetic.periodic(TRAIN_SYNTHETIC_ROWS - syn.rows(), T, 1, cfg.vocabSize(), 2);
+        int rows = textRows + syn.rows() + per.rows();
         int[] all = Arrays.copyOf(text, rows * T);
         System.arraycopy(syn.tokens(), 0, all, text.length, syn.tokens().length);
-        System.arraycopy(cop.tokens(), 0, all, text.length + syn.tokens().length, cop.tokens().length);
-        o.log().printf("demo: training on %d text + %d repeated-span + %d copy sequences of %d tokens%n", textRows, syn.rows(), cop.rows(), T);
+        System.arraycopy(per.tokens(), 0, all, text.length + syn.tokens().length, per.tokens().length);
+        o.log().printf("demo: training on %d text + %d repeated-span + %d periodic sequences of %d tokens%n", textRows, syn.rows(), per.rows(), T);
         TrainOptions to = TrainOptions.induction(o.trainSteps(), 1);
         to = new TrainOptions(to.steps(), to.batch(), to.lr(), Math.min(to.warmup(), o.trainSteps() / 5), to.minLrFraction(),
                 to.weightDecay(), to.beta1(), to.beta2(), to.adamEps(), to.clip(), to.seed(), o.threads());
@@ -205,8 +215,7 @@ public final class Demo {
         Npy.write(labels, lab, nProbe, T);
     }
 
-    private static List<Induction.Row> chi(Options o, ModelConfig cfg, Path model, Tokenizer tok, ChiRun.Inputs in, Path run,
-                                           SamplerOptions so, boolean[] induction) {
+    private static ChiRun.Result chi(Options o, ModelConfig cfg, Path model, Tokenizer tok, ChiRun.Inputs in, Path run, SamplerOptions so) {
         o.log().println("demo: susceptibilities " + (so.nbeta() == 0 ? "(baseline, nbeta = 0) " : "") + "-> " + run);
         ChiRun.Result r;
         try (Checkpoint ck = Checkpoint.open(model)) {
@@ -214,6 +223,15 @@ public final class Demo {
         }
         if (!Files.exists(run.resolve("chi.npy"))) RunOutputs.write(run, r, in, tok::token, true);
         o.log().printf("demo: %d chi vectors x %d components in %.1f s%n", r.rows(), r.components().size(), r.seconds());
-        return Induction.separation(r.chi(), r.rows(), r.components(), induction);
+        return r;
+    }
+
+    private static List<Induction.Ablation> ablation(ModelConfig cfg, Path model, ChiRun.Inputs in, boolean[] induction) {
+        try (Checkpoint ck = Checkpoint.open(model);
+             io.spectro.nativeabi.NativeModel m = io.spectro.nativeabi.NativeModel.create(
+                     io.spectro.nativeabi.Backend.load("cpu"), cfg, 0, in.probe().length, false)) {
+            m.load(ck.params());
+            return Induction.ablation(m, cfg, in.probe(), in.nProbe(), in.probeT(), induction);
+        }
     }
 }

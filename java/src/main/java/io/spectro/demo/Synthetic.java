@@ -49,24 +49,26 @@ public final class Synthetic {
     }
 
     /**
-     * Copy sequences: T uniform random tokens in which a span of 10-30 tokens is repeated at a random
-     * later offset. Nothing but the repeat is predictable, so this is the strongest training signal for
-     * an induction circuit, and the random offset makes a fixed-offset copy head useless: the model must
-     * find the earlier occurrence of the current token by content.
+     * Periodic sequences: a random prefix of 0-16 uniform tokens, then a random segment of 8-24 tokens
+     * repeated until the sequence ends. Every token after the first copy of the segment (except the
+     * first one after it) completes [A][B] ... [A] -> [B], about 60% of all tokens, and the period
+     * differs from row to row, so only a content-based match finds the continuation. This is the data
+     * on which the demo model forms its induction circuit within a few thousand steps (docs/demo.md):
+     * with repeats covering only 15-30% of the tokens (see {@link #generate}; also random tokens with one
+     * repeated span at a random offset) it does not.
      */
-    public static Sequences copies(int rows, int T, int lo, int hi, long seed) {
-        if (T < 64) throw new IllegalArgumentException("copy sequences need T >= 64, got " + T);
+    public static Sequences periodic(int rows, int T, int lo, int hi, long seed) {
+        if (T < 48) throw new IllegalArgumentException("periodic sequences need T >= 48, got " + T);
+        if (hi - lo < 16) throw new IllegalArgumentException("token range too small");
         SplittableRandom rng = new SplittableRandom(seed);
         int[] out = new int[rows * T];
         boolean[] ind = new boolean[rows * T];
         for (int r = 0; r < rows; r++) {
-            for (int t = 0; t < T; t++) out[r * T + t] = lo + rng.nextInt(hi - lo);
-            int len = 10 + rng.nextInt(21);
-            int src = rng.nextInt(T - 2 * len + 1);
-            int dst = src + len + rng.nextInt(T - 2 * len - src + 1);
-            for (int i = 0; i < len; i++) {
-                out[r * T + dst + i] = out[r * T + src + i];
-                if (i > 0) ind[r * T + dst + i] = true;
+            int prefix = rng.nextInt(17), period = 8 + rng.nextInt(17), o = r * T;
+            for (int t = 0; t < prefix + period; t++) out[o + t] = lo + rng.nextInt(hi - lo);
+            for (int t = prefix + period; t < T; t++) {
+                out[o + t] = out[o + t - period];
+                ind[o + t] = t > prefix + period;
             }
         }
         return new Sequences(out, ind, rows, T);

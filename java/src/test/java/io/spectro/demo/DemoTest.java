@@ -32,7 +32,7 @@ class DemoTest {
         assertEquals(8 * 63, chi.dim(0));
         for (float v : chi.data()) assertTrue(Float.isFinite(v));
         String md = Files.readString(dir.resolve("induction.md"));
-        assertTrue(md.contains("| l1h3 |") && md.contains("AUC (baseline"), md);
+        assertTrue(md.contains("| l1h3 |") && md.contains("AUC baseline (nβ = 0)") && md.contains("uniform mode removed"), md);
         assertTrue(Files.exists(dir.resolve("baseline/chi.npy")));
         // second run: every stage cached
         ByteArrayOutputStream log2 = new ByteArrayOutputStream();
