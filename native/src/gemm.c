@@ -182,10 +182,10 @@ typedef struct { int a_m0, a_mc, b_n0, b_nc; } pack_state;
 
 static void gemm_tile(int m0, int mc, int n0, int nc, int M, int K,
                       const float *A, long rsa, long csa, const float *B, long rsb, long csb,
-                      float *C, long ldc, int accumulate, const float *bias, float *scratch,
-                      pack_state *ps) {
+                      const float *Bpk, long npad, float *C, long ldc, int accumulate, const float *bias,
+                      float *scratch, pack_state *ps) {
     float *Ap = scratch;
-    float *Bp = scratch + (long)GEMM_MC * GEMM_KC + 16;
+    float *Bscratch = scratch + (long)GEMM_MC * GEMM_KC + 16;
     for (int k0 = 0; k0 < K || k0 == 0; k0 += GEMM_KC) {
         int kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC;
         int load_c = accumulate || k0 > 0;
@@ -195,11 +195,13 @@ static void gemm_tile(int m0, int mc, int n0, int nc, int M, int K,
                 pack_a(mc, kc, A, rsa, csa, m0, k0, M, Ap);
                 ps->a_m0 = single ? m0 : -1; ps->a_mc = mc;
             }
-            if (!single || ps->b_n0 != n0 || ps->b_nc != nc) {
-                pack_b(nc, kc, B, rsb, csb, n0, k0, Bp);
+            if (!Bpk && (!single || ps->b_n0 != n0 || ps->b_nc != nc)) {
+                pack_b(nc, kc, B, rsb, csb, n0, k0, Bscratch);
                 ps->b_n0 = single ? n0 : -1; ps->b_nc = nc;
             }
         }
+        /* prepacked: k block k0 starts at k0 * npad, panel n0 / NR of it at n0 * kc (gemm_pack_b) */
+        const float *Bp = Bpk ? Bpk + (long)k0 * npad + (long)n0 * kc : Bscratch;
         for (int jp = 0; jp * GEMM_NR < nc; jp++) {
             int cols = nc - jp * GEMM_NR < GEMM_NR ? nc - jp * GEMM_NR : GEMM_NR;
             const float *bp = Bp + (long)jp * GEMM_NR * kc;
@@ -218,10 +220,10 @@ static void gemm_tile(int m0, int mc, int n0, int nc, int M, int K,
     }
 }
 
-void gemm(int M, int N, int K,
-          const float *A, long rsa, long csa,
-          const float *B, long rsb, long csb,
-          float *C, long ldc, int accumulate, const float *bias, float *scratch) {
+static void gemm_impl(int M, int N, int K,
+                      const float *A, long rsa, long csa,
+                      const float *B, long rsb, long csb, const float *Bpk,
+                      float *C, long ldc, int accumulate, const float *bias, float *scratch) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0 && accumulate) return;
     int nt = omp_get_max_threads();
@@ -257,8 +259,33 @@ void gemm(int M, int N, int K,
             int m0 = p0 * GEMM_MR, m1 = p1 * GEMM_MR < M ? p1 * GEMM_MR : M;
             int n0 = q0 * GEMM_NR, n1 = q1 * GEMM_NR < N ? q1 * GEMM_NR : N;
             if (m1 <= m0 || n1 <= n0) continue;
-            gemm_tile(m0, m1 - m0, n0, n1 - n0, M, K, A, rsa, csa, B, rsb, csb, C, ldc, accumulate,
-                      bias, ws, &ps);
+            gemm_tile(m0, m1 - m0, n0, n1 - n0, M, K, A, rsa, csa, B, rsb, csb, Bpk, gemm_npad(N), C, ldc,
+                      accumulate, bias, ws, &ps);
+        }
+    }
+}
+
+void gemm(int M, int N, int K,
+          const float *A, long rsa, long csa,
+          const float *B, long rsb, long csb,
+          float *C, long ldc, int accumulate, const float *bias, float *scratch) {
+    gemm_impl(M, N, K, A, rsa, csa, B, rsb, csb, NULL, C, ldc, accumulate, bias, scratch);
+}
+
+void gemm_pb(int M, int N, int K, const float *A, long rsa, long csa, const float *Bp,
+             float *C, long ldc, int accumulate, const float *bias, float *scratch) {
+    gemm_impl(M, N, K, A, rsa, csa, NULL, 0, 0, Bp, C, ldc, accumulate, bias, scratch);
+}
+
+void gemm_pack_b(int K, int N, const float *B, long rsb, long csb, float *Bp) {
+    long npad = gemm_npad(N);
+    int npanels = (int)(npad / GEMM_NR);
+    for (int k0 = 0; k0 < K; k0 += GEMM_KC) {
+        int kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC;
+        #pragma omp parallel for schedule(static)
+        for (int p = 0; p < npanels; p++) {
+            int cols = N - p * GEMM_NR < GEMM_NR ? N - p * GEMM_NR : GEMM_NR;
+            pack_b(cols, kc, B, rsb, csb, p * GEMM_NR, k0, Bp + (long)k0 * npad + (long)p * GEMM_NR * kc);
         }
     }
 }

@@ -27,4 +27,13 @@ void gemm(int M, int N, int K,
           const float *B, long rsb, long csb,
           float *C, long ldc, int accumulate, const float *bias, float *scratch);
 
+/* B prepacked once for many products (a weight that stays fixed): gemm_pack_b writes B's K x N
+ * panels, GEMM_KC rows of k at a time, into Bp (gemm_packed_floats(K, N) floats, 64-byte aligned);
+ * gemm_pb then computes exactly what gemm computes with that B, bit for bit, without packing it. */
+static inline long gemm_npad(int N) { return ((long)N + GEMM_NR - 1) / GEMM_NR * GEMM_NR; }
+static inline long gemm_packed_floats(int K, int N) { return (long)K * gemm_npad(N); }
+void gemm_pack_b(int K, int N, const float *B, long rsb, long csb, float *Bp);
+void gemm_pb(int M, int N, int K, const float *A, long rsa, long csa, const float *Bp,
+             float *C, long ldc, int accumulate, const float *bias, float *scratch);
+
 #endif

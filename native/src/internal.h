@@ -65,8 +65,17 @@ struct sp_model {
     float *gemm_ws;     /* [nthreads, GEMM_SCRATCH_FLOATS] */
     float *att_ws;      /* [nthreads, 2 * max_seq] */
     long att_ws_stride;
+    /* embed_out prepacked for the classifier's two GEMMs (gemm_pack_b), so that a forward does not
+     * re-pack the [V, d] matrix per chunk and per thread; allocated at the first forward (NULL when
+     * that fails: the classifier then packs as it goes), rebuilt when a write touches embed_out. */
+    float *wout_pk_fwd;  /* B of logits = x Wout^T: K = d, N = V */
+    float *wout_pk_dx;   /* B of dx = dlogits Wout: K = V, N = d */
+    int wout_dirty;
     sp_acts a;
 };
+
+/* model.c: note a write to w[offset .. offset + n) (marks the packed embed_out stale if it overlaps) */
+void sp_note_write(sp_model *m, int64_t offset, int64_t n);
 
 struct sp_batch {
     sp_model *m;        /* owner */

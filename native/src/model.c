@@ -96,6 +96,7 @@ sp_status sp_model_destroy(sp_model *m) {
     if (!m) return SP_OK;
     free_acts(&m->a);
     sp_free(m->off); sp_free(m->w); sp_free(m->wstar); sp_free(m->g);
+    sp_free(m->wout_pk_fwd); sp_free(m->wout_pk_dx);
     sp_free(m->rope_cos); sp_free(m->rope_sin); sp_free(m->gemm_ws); sp_free(m->att_ws);
     sp_free(m);
     return SP_OK;
@@ -198,6 +199,7 @@ sp_status sp_model_load(sp_model *m, const float *host_params, int64_t n) {
                        (long long)n, (long long)m->P);
     memcpy(m->w, host_params, sizeof(float) * (size_t)n);
     memcpy(m->wstar, host_params, sizeof(float) * (size_t)n);
+    sp_note_write(m, 0, n);
     return SP_OK;
 }
 
@@ -224,6 +226,7 @@ sp_status sp_params_write(sp_model *m, int64_t offset, int64_t n, const float *h
     sp_status s = check_range(m, offset, n, host_in, "sp_params_write");
     if (s) return s;
     if (n) memcpy(m->w + offset, host_in, sizeof(float) * (size_t)n);
+    sp_note_write(m, offset, n);
     return SP_OK;
 }
 
@@ -273,6 +276,9 @@ sp_status sp_params_reset(sp_model *m, const sp_block *blocks, int32_t n_blocks)
             int64_t o = blocks[i].offset + r * blocks[i].stride;
             memcpy(m->w + o, m->wstar + o, sizeof(float) * (size_t)blocks[i].cols);
         }
+    for (int i = 0; i < n_blocks; i++)
+        if (blocks[i].rows > 0)
+            sp_note_write(m, blocks[i].offset, (blocks[i].rows - 1) * blocks[i].stride + blocks[i].cols);
     return SP_OK;
 }
 
@@ -406,6 +412,34 @@ static sp_status finish_losses(sp_batch *b, float *losses_out, double *mean_out,
     return SP_OK;
 }
 
+void sp_note_write(sp_model *m, int64_t offset, int64_t n) {
+    int64_t lo = m->off[3 + 12 * m->c.n_layers], hi = m->off[4 + 12 * m->c.n_layers];
+    if (n > 0 && offset < hi && offset + n > lo) m->wout_dirty = 1;
+}
+
+/* Brings the packed copies of embed_out up to date; returns 0 when they cannot be allocated. */
+static int wout_packed(sp_model *m) {
+    const sp_config *c = &m->c;
+    int d = c->d_model, V = c->vocab_size;
+    if (!m->wout_pk_fwd) {
+        m->wout_pk_fwd = sp_alloc((size_t)gemm_packed_floats(d, V), sizeof(float));
+        m->wout_pk_dx = sp_alloc((size_t)gemm_packed_floats(V, d), sizeof(float));
+        if (!m->wout_pk_fwd || !m->wout_pk_dx) {
+            sp_free(m->wout_pk_fwd); sp_free(m->wout_pk_dx);
+            m->wout_pk_fwd = m->wout_pk_dx = NULL;
+            return 0;
+        }
+        m->wout_dirty = 1;
+    }
+    if (m->wout_dirty) {
+        const float *wout = W_(m, 3 + 12 * c->n_layers); /* [V, d] */
+        gemm_pack_b(d, V, wout, 1, d, m->wout_pk_fwd);  /* B(k, v) = wout[v, k] */
+        gemm_pack_b(V, d, wout, d, 1, m->wout_pk_dx);   /* B(v, k) = wout[v, k] */
+        m->wout_dirty = 0;
+    }
+    return 1;
+}
+
 sp_status sp_forward(sp_model *m, sp_batch *b, float *losses_out, double *mean_out) {
     const char *fn = "sp_forward";
     sp_clear_error();
@@ -416,7 +450,9 @@ sp_status sp_forward(sp_model *m, sp_batch *b, float *losses_out, double *mean_o
     forward_trunk(m, b, start);
     const sp_config *c = &m->c;
     int L = c->n_layers;
-    fused_classifier(b->losses, NULL, NULL, m->a.lnf, W_(m, 3 + 12 * L), b->tokens, b->B, b->T,
+    int pk = wout_packed(m);
+    fused_classifier(b->losses, NULL, NULL, m->a.lnf, W_(m, 3 + 12 * L), pk ? m->wout_pk_fwd : NULL, NULL,
+                     b->tokens, b->B, b->T,
                      c->d_model, c->vocab_size, m->a.logits, m->a.xc, m->a.dxc, m->gemm_ws);
     return finish_losses(b, losses_out, mean_out, fn);
 }
@@ -561,8 +597,10 @@ sp_status sp_forward_backward(sp_model *m, sp_batch *b, const sp_grad_request *r
     forward_trunk(m, b, start);
     int need_dlnf = lo < L || t_lnf_w || t_lnf_b;
     float *dlnf = m->a.dln1; /* [N,d] scratch */
+    int pk = wout_packed(m);
     fused_classifier(b->losses, need_dlnf ? dlnf : NULL, t_out ? G_(m, 3 + 12 * L) : NULL, m->a.lnf,
-                     W_(m, 3 + 12 * L), b->tokens, b->B, b->T, d, c->vocab_size, m->a.logits, m->a.xc,
+                     W_(m, 3 + 12 * L), pk ? m->wout_pk_fwd : NULL, pk ? m->wout_pk_dx : NULL, b->tokens,
+                     b->B, b->T, d, c->vocab_size, m->a.logits, m->a.xc,
                      m->a.dxc, m->gemm_ws);
     if (need_dlnf) {
         float *xL = m->a.x + (size_t)L * m->max_batch * d;

@@ -458,7 +458,7 @@ void residual_forward(float *out, const float *x, const float *a, const float *m
 /* ---------------------------------------------------------------- fused classifier */
 
 void fused_classifier(float *losses, float *dx, float *dwout, const float *x, const float *wout,
-                      const int32_t *tokens, int B, int T, int d, int V, float *logits, float *xc,
+                      const float *wout_pk_fwd, const float *wout_pk_dx, const int32_t *tokens, int B, int T, int d, int V, float *logits, float *xc,
                       float *dxc, float *scratch) {
     int Tm = T - 1;
     long Nl = (long)B * Tm;                  /* predicting positions */
@@ -473,7 +473,8 @@ void fused_classifier(float *losses, float *dx, float *dwout, const float *x, co
             memcpy(xc + (long)c * d, x + n * d, sizeof(float) * d);
         }
         /* logits[c, v] = xc[c] . Wout[v]        [nc, V] */
-        gemm(nc, V, d, xc, d, 1, wout, 1, d, logits, V, 0, NULL, scratch);
+        if (wout_pk_fwd) gemm_pb(nc, V, d, xc, d, 1, wout_pk_fwd, logits, V, 0, NULL, scratch);
+        else gemm(nc, V, d, xc, d, 1, wout, 1, d, logits, V, 0, NULL, scratch);
         #pragma omp parallel for schedule(static)
         for (int c = 0; c < nc; c++) {
             long i = i0 + c, n = (i / Tm) * T + i % Tm;
@@ -495,7 +496,8 @@ void fused_classifier(float *losses, float *dx, float *dwout, const float *x, co
         if (dwout) /* dWout[v, k] (+)= sum_c dlogits[c, v] xc[c, k]: A(m=v, k=c) = logits[c*V + v] */
             gemm(V, d, nc, logits, 1, V, xc, d, 1, dwout, d, i0 > 0, NULL, scratch);
         if (dx) { /* dxc[c, k] = sum_v dlogits[c, v] Wout[v, k] */
-            gemm(nc, d, V, logits, V, 1, wout, d, 1, dxc, d, 0, NULL, scratch);
+            if (wout_pk_dx) gemm_pb(nc, d, V, logits, V, 1, wout_pk_dx, dxc, d, 0, NULL, scratch);
+            else gemm(nc, d, V, logits, V, 1, wout, d, 1, dxc, d, 0, NULL, scratch);
             for (int c = 0; c < nc; c++) {
                 long i = i0 + c, n = (i / Tm) * T + i % Tm;
                 memcpy(dx + n * d, dxc + (long)c * d, sizeof(float) * d);

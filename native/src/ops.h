@@ -76,6 +76,7 @@ void residual_forward(float *out, const float *x, const float *a, const float *m
  * x [N,d] (final LayerNorm output), wout [V,d], tokens [B,T], losses [B*(T-1)]
  * xc, dxc: [CLS_CHUNK, d] scratch */
 void fused_classifier(float *losses, float *dx, float *dwout, const float *x, const float *wout,
+                      const float *wout_pk_fwd, const float *wout_pk_dx,
                       const int32_t *tokens, int B, int T, int d, int V, float *logits, float *xc,
                       float *dxc, float *scratch);
 

@@ -64,10 +64,13 @@ sp_status sp_sgld_update(sp_model *m, const sp_block *blocks, int32_t n_blocks, 
         for (int64_t gi = g0; gi <= g1; gi++) {
             float xi[4] = {0, 0, 0, 0};
             if (noisy) sp_noise_block(p->seed, p->stream, p->step, (uint64_t)gi, xi);
-            for (int q = 0; q < 4; q++) {
+            /* (row, column) of the group's first element in this block, then stepped (no division per element) */
+            int64_t q0 = gi * 4 < e0 ? e0 - gi * 4 : 0, k0 = gi * 4 + q0 - e0;
+            int64_t r = k0 / cols, cc = k0 % cols;
+            for (int64_t q = q0; q < 4; q++, cc++) {
                 int64_t e = gi * 4 + q;          /* component element number */
-                if (e < e0 || e >= e0 + nb) continue;
-                int64_t k = e - e0, r = k / cols, cc = k % cols;
+                if (e >= e0 + nb) break;
+                if (cc == cols) { cc = 0; r++; }
                 int64_t idx = bk->offset + r * bk->stride + cc;
                 float g = m->g[idx], w = m->w[idx];
                 float G = 1.0f, sG = 1.0f;
@@ -84,6 +87,7 @@ sp_status sp_sgld_update(sp_model *m, const sp_block *blocks, int32_t n_blocks, 
             }
         }
         if (bad_blk != INT64_MAX && bad < 0) bad = bad_blk;
+        sp_note_write(m, bk->offset, (rows - 1) * bk->stride + cols);
         e0 += nb;
     }
     if (bad >= 0)

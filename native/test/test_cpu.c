@@ -626,6 +626,63 @@ static void test_errors_and_accum(void) {
     free(p); free(tok); free(ly.off);
 }
 
+/* The classifier keeps embed_out prepacked between calls: every way of changing embed_out (params
+ * write, SGLD update on an unembed block, reset, load) must be seen by the next forward, which has to
+ * equal a fresh model's bit for bit; writes elsewhere must not matter. */
+static void test_packed_unembed(void) {
+    sp_config c = MID;
+    layout ly = make_layout(c);
+    float *p = random_params(&ly, 0.1);
+    int B = 2, T = 33, nl = B * (T - 1), L = c.n_layers;
+    int64_t lo = ly.off[3 + 12 * L], nV = (int64_t)c.vocab_size * c.d_model;
+    int32_t *tok = random_tokens(B * T, c.vocab_size);
+    sp_model *m = new_model(c, 2, B * T, p, ly.P);
+    sp_batch *b = NULL;
+    OK(sp_batch_create(m, tok, B, T, &b));
+    float *l0 = malloc(4 * nl), *l1 = malloc(4 * nl), *lf = malloc(4 * nl);
+    float *q = malloc(4 * ly.P);
+    OK(sp_forward(m, b, l0, NULL));
+    /* fresh-model losses at weights q */
+#define FRESH(out) do { sp_model *m2_ = new_model(c, 1, B * T, q, ly.P); sp_batch *b2_ = NULL; \
+        OK(sp_batch_create(m2_, tok, B, T, &b2_)); OK(sp_forward(m2_, b2_, out, NULL)); \
+        sp_batch_destroy(b2_); sp_model_destroy(m2_); } while (0)
+    /* 1. sp_params_write into embed_out */
+    float *row = malloc(4 * c.d_model);
+    for (int k = 0; k < c.d_model; k++) row[k] = 0.5f * (float)(k % 7) - 1.0f;
+    int64_t at = lo + 5L * c.d_model;
+    OK(sp_params_write(m, at, c.d_model, row));
+    OK(sp_forward(m, b, l1, NULL));
+    memcpy(q, p, 4 * ly.P); memcpy(q + at, row, 4 * c.d_model);
+    FRESH(lf);
+    CHECK(memcmp(l1, lf, 4 * nl) == 0 && memcmp(l1, l0, 4 * nl) != 0, "params_write into embed_out seen by the next forward");
+    /* 2. SGLD update on an unembed block (noise only), then forward_backward */
+    sp_block ub = {lo, c.vocab_size, c.d_model, c.d_model};
+    sp_sgld_params sn = {1e-2f, 0.0f, 0.0f, 0, 0.99f, 0.1f, 1.0f, 3, 9, 0};
+    OK(sp_sgld_update(m, &ub, 1, NULL, &sn));
+    OK(sp_forward_backward(m, b, NULL, l1, NULL));
+    OK(sp_params_read(m, 0, ly.P, q));
+    FRESH(lf);
+    CHECK(memcmp(l1, lf, 4 * nl) == 0, "SGLD update of embed_out seen by the next forward_backward");
+    /* 3. reset restores w* (the anchor is the loaded p) */
+    OK(sp_params_reset(m, &ub, 1));
+    OK(sp_forward(m, b, l1, NULL));
+    CHECK(memcmp(l1, l0, 4 * nl) == 0, "reset of embed_out seen by the next forward");
+    /* 4. a write outside embed_out changes losses the ordinary way; 5. load replaces everything */
+    OK(sp_params_write(m, 0, c.d_model, row));
+    OK(sp_forward(m, b, l1, NULL));
+    memcpy(q, p, 4 * ly.P); memcpy(q, row, 4 * c.d_model);
+    FRESH(lf);
+    CHECK(memcmp(l1, lf, 4 * nl) == 0, "write outside embed_out");
+    for (int64_t i = 0; i < nV; i++) q[lo + i] = p[lo + i] * -0.5f;
+    OK(sp_model_load(m, q, ly.P));
+    OK(sp_forward(m, b, l1, NULL));
+    FRESH(lf);
+    CHECK(memcmp(l1, lf, 4 * nl) == 0, "load seen by the next forward");
+#undef FRESH
+    sp_batch_destroy(b); sp_model_destroy(m);
+    free(l0); free(l1); free(lf); free(q); free(row); free(p); free(tok); free(ly.off);
+}
+
 int main(void) {
     test_layout();
     test_gradients(TINY, 2, 7, "tiny");
@@ -635,6 +692,7 @@ int main(void) {
     test_noise();
     test_sgld();
     test_errors_and_accum();
+    test_packed_unembed();
     printf("native: %d passed, %d failed\n", n_pass, n_fail);
     return n_fail ? 1 : 0;
 }
