@@ -19,8 +19,18 @@ sp_status sp_noise(uint64_t seed, uint32_t stream, uint64_t step, int64_t first,
     if (n < 0) return sp_fail(SP_ERR_INVALID, fn, "n = %lld < 0", (long long)n);
     if (first < 0) return sp_fail(SP_ERR_INVALID, fn, "first = %lld < 0", (long long)first);
     if (n > 0 && !host_out) return sp_fail(SP_ERR_INVALID, fn, "out is NULL");
+    if (n == 0) return SP_OK;
+    /* one Philox block serves 4 consecutive elements: loop over the blocks the range touches */
+    int64_t g0 = first >> 2, g1 = (first + n - 1) >> 2;
     #pragma omp parallel for schedule(static) if (n > 65536)
-    for (int64_t i = 0; i < n; i++) host_out[i] = sp_noise_element(seed, stream, step, (uint64_t)(first + i));
+    for (int64_t g = g0; g <= g1; g++) {
+        float xi[4];
+        sp_noise_block(seed, stream, step, (uint64_t)g, xi);
+        for (int q = 0; q < 4; q++) {
+            int64_t e = g * 4 + q;
+            if (e >= first && e < first + n) host_out[e - first] = xi[q];
+        }
+    }
     return SP_OK;
 }
 

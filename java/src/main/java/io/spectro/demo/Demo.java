@@ -28,9 +28,10 @@ import java.util.List;
  * Each stage writes into the work directory and is skipped when its output is already there.
  *
  * <p>Corpus: text found on any Debian/Ubuntu system ({@link SystemText}) mixed with synthetic
- * Markov-chain sequences that repeat a span ({@link Synthetic}), so that an induction circuit forms.
- * The model is the project's shipped one (trained by {@code spectro train}, see docs/demo.md) when it
- * is on the classpath and {@code --train} is not given; otherwise one is trained here.
+ * Markov-chain sequences that repeat a span and periodic sequences ({@link Synthetic}); the periodic
+ * ones are what makes the induction circuit form (docs/demo.md). The model is the project's shipped
+ * one (trained by {@code spectro demo --train}) when it is on the classpath and {@code --train} is not
+ * given; otherwise one is trained here.
  */
 public final class Demo {
     /** Where the shipped model lives on the classpath. */
