@@ -13,7 +13,8 @@ import java.util.concurrent.Callable;
         description = {"Run the whole pipeline on the embedded default: corpus from this system's text + synthetic",
                 "repeated-span sequences, tokenizer, small model (the shipped one unless --train), susceptibilities",
                 "and their nbeta = 0 baseline, whitening, clustering, map, explorer, and the induction-head check.",
-                "Every stage is cached in --out; a second run is quick."})
+                "Every stage is cached in --out; a second run is quick. Runs refuse changed sampler settings",
+                "(--nbeta, --gamma, --lr, ...) in an existing --out: give a new --out to compare settings."})
 public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--out", defaultValue = "spectro-demo", description = "work directory (default ${DEFAULT-VALUE})") Path out;
     @Option(names = "--train", description = "train the tokenizer and model here instead of using the shipped model") boolean train;
@@ -23,6 +24,10 @@ public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--sampling", defaultValue = "32", description = "sampling-set sequences (default ${DEFAULT-VALUE})") int sampling;
     @Option(names = "--draws", defaultValue = "50") int draws;
     @Option(names = "--chains", defaultValue = "4") int chains;
+    @Option(names = "--burnin", defaultValue = "10") int burnin;
+    @Option(names = "--nbeta", defaultValue = "30", description = "inverse temperature of the SGLD run (default ${DEFAULT-VALUE}; the baseline always uses 0)") float nbeta;
+    @Option(names = "--gamma", defaultValue = "300", description = "localisation strength (default ${DEFAULT-VALUE})") float gamma;
+    @Option(names = "--lr", defaultValue = "1e-3", description = "SGLD step size epsilon (default ${DEFAULT-VALUE})") float lr;
     @Option(names = "--seed", defaultValue = "0") long seed;
     @Option(names = "--threads", defaultValue = "0") int threads;
     @Option(names = "--text-chars", defaultValue = "3000000", description = "how much system text to read for the corpus") long textChars;
@@ -30,7 +35,7 @@ public final class DemoCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         SamplerOptions so = SamplerOptions.small(seed);
-        so = new SamplerOptions(chains, draws, so.stepsBetween(), so.burnin(), so.batch(), so.lr(), so.nbeta(), so.gamma(),
+        so = new SamplerOptions(chains, draws, so.stepsBetween(), burnin, so.batch(), lr, nbeta, gamma,
                 so.rmsprop(), so.alpha(), so.rmsEps(), so.noiseScale(), seed);
         String repo = System.getProperty("spectro.repo");
         Demo.run(new Demo.Options(out, train, trainSteps, probeText, probeSyn, sampling, so, threads, textChars,
