@@ -26,7 +26,12 @@ public final class Induction {
     private Induction() {}
 
     /** AUC of one component on raw and on row-centred chi; {@code direction} "-" when induction tokens have the lower value. */
-    public record Row(String component, double auc, String direction, double aucCentred, String directionCentred) {}
+    public record Row(String component, double auc, String direction, double aucCentred, String directionCentred) {
+        /** The plain (signed) AUC of the row-centred column: above 0.5 when induction tokens sit higher. */
+        public double centredSigned() {
+            return directionCentred.equals("+") ? aucCentred : 1 - aucCentred;
+        }
+    }
 
     /** Loss on induction tokens and on the other probe tokens with one component's output zeroed (null = intact model). */
     public record Ablation(String component, double inductionLoss, double otherLoss) {}
@@ -107,20 +112,35 @@ public final class Induction {
         return ablations.stream().skip(1).filter(a -> a.inductionLoss() - base > nats).map(Ablation::component).toList();
     }
 
-    /** A Markdown table of the two runs side by side (same component order), with the ablation where there is one. */
+    /**
+     * A Markdown table of the two runs side by side (same component order), with the ablation where there
+     * is one, and the last column: what nβ > 0 adds, i.e. the row-centred AUC of the SGLD run minus that of
+     * the baseline (signed AUCs, so + means the landscape moves induction tokens up in that column).
+     */
     public static String table(List<Row> sgld, List<Row> baseline, List<Ablation> ablations) {
         StringBuilder sb = new StringBuilder("| component | induction loss with it ablated | AUC SGLD (nβ > 0) | AUC baseline (nβ = 0) "
-                + "| AUC SGLD, uniform mode removed | AUC baseline, uniform mode removed |\n|---|---|---|---|---|---|\n");
+                + "| AUC SGLD, uniform mode removed | AUC baseline, uniform mode removed | SGLD − baseline (signed, uniform mode removed) |\n"
+                + "|---|---|---|---|---|---|---|\n");
         for (int i = 0; i < sgld.size(); i++) {
             String name = sgld.get(i).component();
             String abl = ablations.stream().filter(a -> a.component().equals(name)).findFirst()
                     .map(a -> String.format("%.2f", a.inductionLoss())).orElse("–");
-            sb.append(String.format("| %s | %s | %.3f (%s) | %.3f (%s) | %.3f (%s) | %.3f (%s) |%n", name, abl,
+            sb.append(String.format("| %s | %s | %.3f (%s) | %.3f (%s) | %.3f (%s) | %.3f (%s) | %+.3f |%n", name, abl,
                     sgld.get(i).auc(), sgld.get(i).direction(), baseline.get(i).auc(), baseline.get(i).direction(),
                     sgld.get(i).aucCentred(), sgld.get(i).directionCentred(),
-                    baseline.get(i).aucCentred(), baseline.get(i).directionCentred()));
+                    baseline.get(i).aucCentred(), baseline.get(i).directionCentred(),
+                    sgld.get(i).centredSigned() - baseline.get(i).centredSigned()));
         }
         return sb.toString();
+    }
+
+    /** Heads (l{L}h{H}) ordered by what nβ > 0 adds to their row-centred signed AUC, largest first: "l0h1 +0.051". */
+    public static List<String> headsByLandscape(List<Row> sgld, List<Row> baseline) {
+        List<Integer> idx = new ArrayList<>();
+        for (int i = 0; i < sgld.size(); i++) if (sgld.get(i).component().matches("l\\d+h\\d+")) idx.add(i);
+        java.util.function.IntToDoubleFunction delta = i -> sgld.get(i).centredSigned() - baseline.get(i).centredSigned();
+        idx.sort((a, b) -> Double.compare(delta.applyAsDouble(b), delta.applyAsDouble(a)));
+        return idx.stream().map(i -> String.format("%s %+.3f", sgld.get(i).component(), delta.applyAsDouble(i))).toList();
     }
 
     /** Pearson correlation of the two runs' chi, column by column (how much nβ > 0 changes the vectors). */

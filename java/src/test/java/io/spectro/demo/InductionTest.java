@@ -36,6 +36,19 @@ class InductionTest {
     }
 
     @Test
+    void landscapeColumnIsTheSignedDifferenceOfTheCentredAucs() {
+        List<Induction.Row> sgld = List.of(new Induction.Row("l0h0", 0.99, "+", 0.60, "+"), new Induction.Row("l0h1", 0.99, "+", 0.70, "-"),
+                new Induction.Row("l0mlp", 0.99, "+", 0.80, "+"));
+        List<Induction.Row> base = List.of(new Induction.Row("l0h0", 0.99, "+", 0.55, "+"), new Induction.Row("l0h1", 0.99, "+", 0.60, "-"),
+                new Induction.Row("l0mlp", 0.99, "+", 0.50, "+"));
+        assertEquals(0.30, sgld.get(1).centredSigned(), 1e-12, "'-' with 0.70 is a signed AUC of 0.30");
+        // l0h0 rises (0.60 > 0.55), l0h1 falls (0.30 < 0.40), the MLP rises but is not a head
+        assertEquals(List.of("l0h0 +0.050", "l0h1 -0.100"), Induction.headsByLandscape(sgld, base));
+        String t = Induction.table(sgld, base, List.of(new Induction.Ablation("none", 0.1, 5), new Induction.Ablation("l0h0", 2.5, 5)));
+        assertTrue(t.contains("| l0h0 | 2.50 |") && t.contains("| +0.050 |") && t.contains("| -0.100 |") && t.contains("| l0mlp | – |"), t);
+    }
+
+    @Test
     void ablationZeroesOneOutputAtATimeAndRestoresTheWeights() {
         TinyFixture.assumeNative();
         var cfg = TinyFixture.TINY;
