@@ -73,7 +73,10 @@ public final class Demo {
             Npy.Ints probe = Npy.readInts(probeFile), samp = Npy.readInts(samplingFile);
             boolean[] induction = toPredictionRows(Npy.readInts(labels));
             ChiRun.Inputs in = new ChiRun.Inputs(probe.data(), probe.dim(0), probe.dim(1), samp.data(), samp.dim(0), samp.dim(1));
-            String check = lossCheck(cfg, model, in, induction, o.probeSynthetic());
+            // the model at w*: per-token losses and the ablations (which components the mechanism uses), one forward each
+            float[] intact = new float[in.probeTokens()];
+            List<Induction.Ablation> abl = ablation(cfg, model, in, induction, intact);
+            String check = lossCheck(intact, induction, o.probeSynthetic() * (in.probeT() - 1));
             o.log().println("demo: " + check);
             // 3. susceptibilities: the real run and the nbeta = 0 control
             ChiRun.Result sgld = chi(o, cfg, model, tok, in, work.resolve("run"), o.sampler());
@@ -82,8 +85,7 @@ public final class Demo {
             Path html = io.spectro.report.Pipeline.report(work.resolve("run"), false,
                     io.spectro.whiten.Whitening.Options.defaults(), io.spectro.graph.Knn.Options.defaults(),
                     io.spectro.cluster.PprClustering.Options.defaults(), io.spectro.map.ClusterMap.Options.defaults());
-            // 5. the induction result: ablations (which components the mechanism uses) beside the chi separation
-            List<Induction.Ablation> abl = ablation(cfg, model, in, induction);
+            // 5. the induction result: the ablations beside the chi separation
             List<Induction.Row> sepS = Induction.separation(sgld.chi(), sgld.rows(), sgld.components(), induction);
             List<Induction.Row> sepB = Induction.separation(base.chi(), base.rows(), base.components(), induction);
             String table = Induction.table(sepS, sepB, abl);
@@ -114,19 +116,11 @@ public final class Demo {
         }
     }
 
-    /** Mean loss at w* on induction tokens, other synthetic tokens and text tokens of the probe set. */
-    static String lossCheck(ModelConfig cfg, Path model, ChiRun.Inputs in, boolean[] induction, int syntheticRows) {
-        float[] l = new float[in.probeTokens()];
-        try (Checkpoint ck = Checkpoint.open(model);
-             io.spectro.nativeabi.NativeModel m = io.spectro.nativeabi.NativeModel.create(
-                     io.spectro.nativeabi.Backend.load("cpu"), cfg, 0, in.probe().length, false);
-             io.spectro.nativeabi.NativeBatch b = m.batch(in.probe(), in.nProbe(), in.probeT())) {
-            m.load(ck.params());
-            m.forward(b, l);
-        }
+    /** Mean loss at w* ({@code l}, per probe token) on induction tokens, other synthetic tokens (the first
+     * {@code synTokens}) and text tokens. */
+    static String lossCheck(float[] l, boolean[] induction, int synTokens) {
         double[] sum = new double[3];
         int[] n = new int[3];
-        int synTokens = syntheticRows * (in.probeT() - 1);
         for (int i = 0; i < l.length; i++) {
             int g = induction[i] ? 0 : i < synTokens ? 1 : 2;
             sum[g] += l[i];
@@ -231,12 +225,12 @@ public final class Demo {
         return r;
     }
 
-    private static List<Induction.Ablation> ablation(ModelConfig cfg, Path model, ChiRun.Inputs in, boolean[] induction) {
+    private static List<Induction.Ablation> ablation(ModelConfig cfg, Path model, ChiRun.Inputs in, boolean[] induction, float[] intact) {
         try (Checkpoint ck = Checkpoint.open(model);
              io.spectro.nativeabi.NativeModel m = io.spectro.nativeabi.NativeModel.create(
                      io.spectro.nativeabi.Backend.load("cpu"), cfg, 0, in.probe().length, false)) {
             m.load(ck.params());
-            return Induction.ablation(m, cfg, in.probe(), in.nProbe(), in.probeT(), induction);
+            return Induction.ablation(m, cfg, in.probe(), in.nProbe(), in.probeT(), induction, intact);
         }
     }
 }

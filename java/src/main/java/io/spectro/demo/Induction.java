@@ -1,9 +1,12 @@
 package io.spectro.demo;
 
+import io.spectro.graph.Vectors;
 import io.spectro.model.ModelConfig;
 import io.spectro.model.ParamLayout;
 import io.spectro.nativeabi.NativeBatch;
 import io.spectro.nativeabi.NativeModel;
+import io.spectro.whiten.Whitening;
+import org.apache.commons.math3.stat.correlation.PearsonsCorrelation;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -25,54 +28,54 @@ import java.util.List;
 public final class Induction {
     private Induction() {}
 
-    /** AUC of one component on raw and on row-centred chi; {@code direction} "-" when induction tokens have the lower value. */
-    public record Row(String component, double auc, String direction, double aucCentred, String directionCentred) {
-        /** The plain (signed) AUC of the row-centred column: above 0.5 when induction tokens sit higher. */
-        public double centredSigned() {
-            return directionCentred.equals("+") ? aucCentred : 1 - aucCentred;
-        }
+    /**
+     * Plain ROC AUCs of one component (above 0.5 when induction tokens have the higher value): on the
+     * chi column, and on the column with the uniform mode removed.
+     */
+    public record Row(String component, double signedAuc, double centredSigned) {
+        /** max(AUC, 1 - AUC): how well the column separates, whichever side induction tokens are on. */
+        public double auc() { return Math.max(signedAuc, 1 - signedAuc); }
+        /** "-" when induction tokens have the lower chi. */
+        public String direction() { return signedAuc < 0.5 ? "-" : "+"; }
+        public double aucCentred() { return Math.max(centredSigned, 1 - centredSigned); }
+        public String directionCentred() { return centredSigned < 0.5 ? "-" : "+"; }
     }
 
-    /** Loss on induction tokens and on the other probe tokens with one component's output zeroed (null = intact model). */
+    /** Loss on induction tokens and on the other probe tokens with one component's output zeroed ("none" = intact model). */
     public record Ablation(String component, double inductionLoss, double otherLoss) {}
 
     public static List<Row> separation(float[] chi, int rows, List<String> components, boolean[] induction) {
         int h = components.size();
-        double[][] z = new double[h][rows];
-        for (int c = 0; c < h; c++) {
-            double mean = 0, var = 0;
-            for (int r = 0; r < rows; r++) mean += chi[r * h + c];
-            mean /= rows;
-            for (int r = 0; r < rows; r++) var += Math.pow(chi[r * h + c] - mean, 2);
-            double sd = Math.sqrt(var / rows);
-            for (int r = 0; r < rows; r++) z[c][r] = sd > 0 ? (chi[r * h + c] - mean) / sd : 0;
-        }
-        double[][] centred = new double[h][rows];
-        for (int r = 0; r < rows; r++) {
-            double m = 0;
-            for (int c = 0; c < h; c++) m += z[c][r];
-            m /= h;
-            for (int c = 0; c < h; c++) centred[c][r] = z[c][r] - m;
-        }
+        Vectors v = new Vectors(chi, rows, h);
+        float[] z = Whitening.zscore(v, false).standardize(v, 1).data();
+        float[] centred = Whitening.zscore(v, true).standardize(v, 1).data();
         List<Row> out = new ArrayList<>();
-        for (int c = 0; c < h; c++) {
-            double a = Roc.auc(z[c], induction), b = Roc.auc(centred[c], induction);
-            out.add(new Row(components.get(c), Math.max(a, 1 - a), a < 0.5 ? "-" : "+", Math.max(b, 1 - b), b < 0.5 ? "-" : "+"));
-        }
+        for (int c = 0; c < h; c++)
+            out.add(new Row(components.get(c), Roc.auc(column(z, rows, h, c), induction), Roc.auc(column(centred, rows, h, c), induction)));
+        return out;
+    }
+
+    /** Column c of a row-major [rows, h] matrix, in double. */
+    static double[] column(float[] m, int rows, int h, int c) {
+        double[] out = new double[rows];
+        for (int r = 0; r < rows; r++) out[r] = m[r * h + c];
         return out;
     }
 
     /**
      * For every head and MLP: zero its output projection (the head's hd input columns of
      * {@code attention.dense.weight}, or the whole {@code mlp.dense_4h_to_h.weight}), forward the
-     * probe set, restore. The first entry is the intact model. The model's weights are unchanged on return.
+     * probe set, restore. The first entry is the intact model, whose per-token losses are copied into
+     * {@code intactLosses} when it is not null. The model's weights are unchanged on return.
      */
-    public static List<Ablation> ablation(NativeModel model, ModelConfig cfg, int[] probe, int nProbe, int T, boolean[] induction) {
+    public static List<Ablation> ablation(NativeModel model, ModelConfig cfg, int[] probe, int nProbe, int T, boolean[] induction,
+                                         float[] intactLosses) {
         ParamLayout lay = ParamLayout.of(cfg);
         List<Ablation> out = new ArrayList<>();
         float[] losses = new float[nProbe * (T - 1)];
         try (NativeBatch b = model.batch(probe, nProbe, T)) {
             model.forward(b, losses);
+            if (intactLosses != null) System.arraycopy(losses, 0, intactLosses, 0, losses.length);
             out.add(summary("none", losses, induction));
             int d = cfg.dModel(), hd = cfg.headDim();
             for (int l = 0; l < cfg.nLayers(); l++) {
@@ -146,20 +149,8 @@ public final class Induction {
     /** Pearson correlation of the two runs' chi, column by column (how much nβ > 0 changes the vectors). */
     public static double[] columnCorrelation(float[] a, float[] b, int rows, int h) {
         double[] out = new double[h];
-        for (int c = 0; c < h; c++) {
-            double ma = 0, mb = 0;
-            for (int r = 0; r < rows; r++) { ma += a[r * h + c]; mb += b[r * h + c]; }
-            ma /= rows;
-            mb /= rows;
-            double sab = 0, saa = 0, sbb = 0;
-            for (int r = 0; r < rows; r++) {
-                double x = a[r * h + c] - ma, y = b[r * h + c] - mb;
-                sab += x * y;
-                saa += x * x;
-                sbb += y * y;
-            }
-            out[c] = sab / Math.sqrt(saa * sbb);
-        }
+        PearsonsCorrelation pearson = new PearsonsCorrelation();
+        for (int c = 0; c < h; c++) out[c] = pearson.correlation(column(a, rows, h, c), column(b, rows, h, c));
         return out;
     }
 }

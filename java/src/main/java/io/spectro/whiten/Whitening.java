@@ -56,20 +56,8 @@ public record Whitening(double[] mean, double[] std, boolean centerRows, double[
             throw new SpectroException("whiten option components = " + o.components() + " exceeds the " + h + " input columns");
         x.requireFinite("whitening input");
         int threads = o.threads() == 0 ? Parallel.defaultThreads() : o.threads();
-        double[] mean = new double[h], std = new double[h];
-        float[] d = x.data();
-        for (int r = 0; r < n; r++) for (int c = 0; c < h; c++) mean[c] += d[r * h + c];
-        for (int c = 0; c < h; c++) mean[c] /= n;
-        for (int r = 0; r < n; r++)
-            for (int c = 0; c < h; c++) {
-                double t = d[r * h + c] - mean[c];
-                std[c] += t * t;
-            }
-        for (int c = 0; c < h; c++) {
-            std[c] = Math.sqrt(std[c] / n);
-            if (!(std[c] > 1e-30)) std[c] = 1; // a constant column becomes all zeros
-        }
-        Whitening pre = new Whitening(mean, std, o.centerRows(), new double[h], null, 0, null, null);
+        Whitening pre = zscore(x, o.centerRows());
+        double[] mean = pre.mean(), std = pre.std();
         Vectors z = pre.standardize(x, threads);
         double[] pcaMean = new double[h];
         float[] zd = z.data();
@@ -131,6 +119,28 @@ public record Whitening(double[] mean, double[] std, boolean centerRows, double[
             if (i < this.kept) kept += eigenvalues[i];
         }
         return all == 0 ? 0 : kept / all;
+    }
+
+    /**
+     * The preprocessing step alone: x's column means and standard deviations, no PCA; its
+     * {@link #standardize} z-scores each column (and centres each row when {@code centerRows}).
+     */
+    public static Whitening zscore(Vectors x, boolean centerRows) {
+        int n = x.rows(), h = x.cols();
+        double[] mean = new double[h], std = new double[h];
+        float[] d = x.data();
+        for (int r = 0; r < n; r++) for (int c = 0; c < h; c++) mean[c] += d[r * h + c];
+        for (int c = 0; c < h; c++) mean[c] /= n;
+        for (int r = 0; r < n; r++)
+            for (int c = 0; c < h; c++) {
+                double t = d[r * h + c] - mean[c];
+                std[c] += t * t;
+            }
+        for (int c = 0; c < h; c++) {
+            std[c] = Math.sqrt(std[c] / n);
+            if (!(std[c] > 1e-30)) std[c] = 1; // a constant column becomes all zeros
+        }
+        return new Whitening(mean, std, centerRows, new double[h], null, 0, null, null);
     }
 
     /** z-scores (and optionally row-centres) x with this transform's column statistics. */

@@ -37,10 +37,12 @@ class InductionTest {
 
     @Test
     void landscapeColumnIsTheSignedDifferenceOfTheCentredAucs() {
-        List<Induction.Row> sgld = List.of(new Induction.Row("l0h0", 0.99, "+", 0.60, "+"), new Induction.Row("l0h1", 0.99, "+", 0.70, "-"),
-                new Induction.Row("l0mlp", 0.99, "+", 0.80, "+"));
-        List<Induction.Row> base = List.of(new Induction.Row("l0h0", 0.99, "+", 0.55, "+"), new Induction.Row("l0h1", 0.99, "+", 0.60, "-"),
-                new Induction.Row("l0mlp", 0.99, "+", 0.50, "+"));
+        List<Induction.Row> sgld = List.of(new Induction.Row("l0h0", 0.99, 0.60), new Induction.Row("l0h1", 0.99, 0.30),
+                new Induction.Row("l0mlp", 0.99, 0.80));
+        List<Induction.Row> base = List.of(new Induction.Row("l0h0", 0.99, 0.55), new Induction.Row("l0h1", 0.99, 0.40),
+                new Induction.Row("l0mlp", 0.99, 0.50));
+        assertEquals(0.70, sgld.get(1).aucCentred(), 1e-12);
+        assertEquals("-", sgld.get(1).directionCentred());
         assertEquals(0.30, sgld.get(1).centredSigned(), 1e-12, "'-' with 0.70 is a signed AUC of 0.30");
         // l0h0 rises (0.60 > 0.55), l0h1 falls (0.30 < 0.40), the MLP rises but is not a head
         assertEquals(List.of("l0h0 +0.050", "l0h1 -0.100"), Induction.headsByLandscape(sgld, base));
@@ -59,9 +61,14 @@ class InductionTest {
         for (int b = 0; b < rows; b++) for (int t = T / 2; t < T - 1; t++) ind[b * (T - 1) + t] = true;
         try (NativeModel m = NativeModel.create(Backend.load("cpu"), cfg, 1, rows * T, false)) {
             m.load(w);
-            List<Induction.Ablation> a = Induction.ablation(m, cfg, tokens, rows, T, ind);
+            float[] intact = new float[rows * (T - 1)];
+            List<Induction.Ablation> a = Induction.ablation(m, cfg, tokens, rows, T, ind, intact);
             assertEquals(1 + cfg.nLayers() * (cfg.nHeads() + 1), a.size());
             assertEquals("none", a.get(0).component());
+            double si = 0;
+            int ni = 0;
+            for (int i = 0; i < intact.length; i++) if (ind[i]) { si += intact[i]; ni++; }
+            assertEquals(a.get(0).inductionLoss(), si / ni, 1e-12, "the intact losses handed back are the first entry's");
             assertEquals("l1mlp", a.get(a.size() - 1).component());
             for (int i = 1; i < a.size(); i++)
                 assertNotEquals(a.get(0).inductionLoss(), a.get(i).inductionLoss(), "ablating " + a.get(i).component() + " changed nothing");
