@@ -39,6 +39,16 @@ sp_status sp_backend_probe(void) {
     return SP_OK;
 }
 
+sp_status sp_check_copy(const char *fn, const void *handle, const char *what, const void *host, int64_t offset,
+                        int64_t n, int64_t size, const char *unit_before, const char *unit_after) {
+    if (!handle) return sp_fail(SP_ERR_INVALID, fn, "%s is NULL", what);
+    if (!host && n > 0) return sp_fail(SP_ERR_INVALID, fn, "host pointer is NULL");
+    if (offset < 0 || n < 0 || offset > size || n > size - offset)
+        return sp_fail(SP_ERR_INVALID, fn, "range [%lld, %lld) outside %s%lld%s", (long long)offset,
+                       (long long)offset + (long long)n, unit_before, (long long)size, unit_after);
+    return SP_OK;
+}
+
 void *sp_alloc(size_t count, size_t size) {
     /* calloc: overflow-checked, zero-filled, and fresh large blocks come from mmap without a
      * memset (so a failed or huge allocation touches nothing). 16-byte alignment is enough: the

@@ -15,6 +15,12 @@ sp_status sp_fail(sp_status s, const char *fn, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void sp_clear_error(void);
 
+/* The checks of a host copy of n floats at offset into a store of `size` floats: the handle
+ * (named `what` in the message) and the host pointer are not NULL, the range lies inside; the
+ * range message reads "outside <unit_before><size><unit_after>". */
+sp_status sp_check_copy(const char *fn, const void *handle, const char *what, const void *host, int64_t offset,
+                        int64_t n, int64_t size, const char *unit_before, const char *unit_after);
+
 /* 64-byte aligned, zero-filled allocation of n floats-or-bytes; NULL on failure or overflow. */
 void *sp_alloc(size_t count, size_t size);
 void sp_free(void *p);

@@ -205,12 +205,7 @@ sp_status sp_model_load(sp_model *m, const float *host_params, int64_t n) {
 
 static sp_status check_range(const sp_model *m, int64_t offset, int64_t n, const void *ptr,
                              const char *fn) {
-    if (!m) return sp_fail(SP_ERR_INVALID, fn, "model is NULL");
-    if (!ptr && n > 0) return sp_fail(SP_ERR_INVALID, fn, "host pointer is NULL");
-    if (offset < 0 || n < 0 || offset > m->P || n > m->P - offset)
-        return sp_fail(SP_ERR_INVALID, fn, "range [%lld, %lld) outside the %lld parameters",
-                       (long long)offset, (long long)offset + (long long)n, (long long)m->P);
-    return SP_OK;
+    return sp_check_copy(fn, m, "model", ptr, offset, n, m ? m->P : 0, "the ", " parameters");
 }
 
 sp_status sp_params_read(sp_model *m, int64_t offset, int64_t n, float *host_out) {

@@ -134,12 +134,7 @@ sp_status sp_buffer_destroy(sp_buffer *buf) {
 }
 
 static sp_status buf_range(const sp_buffer *buf, int64_t offset, int64_t n, const void *p, const char *fn) {
-    if (!buf) return sp_fail(SP_ERR_INVALID, fn, "buffer is NULL");
-    if (n > 0 && !p) return sp_fail(SP_ERR_INVALID, fn, "host pointer is NULL");
-    if (offset < 0 || n < 0 || offset > buf->n || n > buf->n - offset)
-        return sp_fail(SP_ERR_INVALID, fn, "range [%lld, %lld) outside the buffer of %lld floats",
-                       (long long)offset, (long long)(offset + n), (long long)buf->n);
-    return SP_OK;
+    return sp_check_copy(fn, buf, "buffer", p, offset, n, buf ? buf->n : 0, "the buffer of ", " floats");
 }
 
 sp_status sp_buffer_read(sp_buffer *buf, int64_t offset, int64_t n, float *host_out) {
