@@ -8,6 +8,7 @@ import io.spectro.model.Checkpoint;
 import io.spectro.sampling.SamplerOptions;
 import io.spectro.tokenizer.Tokenizer;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
@@ -27,43 +28,17 @@ public final class ChiCommand implements Callable<Integer> {
     @Option(names = "--out", required = true, description = "run directory") Path out;
     @Option(names = "--seq", defaultValue = "64", description = "sequence length when tokenising text (default ${DEFAULT-VALUE})") int seq;
     @Option(names = "--max-sequences", defaultValue = "0", description = "use at most this many sequences of each set (0 = all)") int maxSeqs;
-    @Option(names = "--settings", defaultValue = "small", description = "base settings: small | pythia-1.4b (default ${DEFAULT-VALUE})") String settings;
-    @Option(names = "--chains") Integer chains;
-    @Option(names = "--draws") Integer draws;
-    @Option(names = "--steps-between") Integer stepsBetween;
-    @Option(names = "--burnin") Integer burnin;
-    @Option(names = "--batch") Integer batch;
-    @Option(names = "--lr") Float lr;
-    @Option(names = "--nbeta") Float nbeta;
-    @Option(names = "--gamma") Float gamma;
-    @Option(names = "--sampler", description = "sgld | rmsprop") String sampler;
-    @Option(names = "--seed", defaultValue = "0") long seed;
+    @Mixin SamplerFlags sampler;
     @Option(names = "--baseline", description = "nbeta = 0: sample the Gaussian N(w*, 1/gamma) on each component (the control run)") boolean baseline;
-    @Option(names = "--components", defaultValue = "default", description = "default | layer | qkv | spec file") String components;
-    @Option(names = "--no-fast-path", description = "disable the restriction-aware fast path (full forward/backward every step)") boolean noFast;
-    @Option(names = "--cache-mb", defaultValue = "2048", description = "memory budget of the fast path's activation cache in MiB") long cacheMb;
+    @Mixin SweepFlags sweep;
     @Option(names = "--backend", defaultValue = "auto", description = "cpu | cuda | auto") String backend;
     @Option(names = "--threads", defaultValue = "0", description = "CPU threads (0 = all cores)") int threads;
-    @Option(names = "--max-batch-tokens", defaultValue = "8192", description = "largest B*T of one native batch") int maxBatchTokens;
     @Option(names = "--no-plots") boolean noPlots;
     @Option(names = "--quiet", description = "no progress bar") boolean quiet;
 
     @Override
     public Integer call() {
-        SamplerOptions base = switch (settings) {
-            case "small" -> SamplerOptions.small(seed);
-            case "pythia-1.4b" -> SamplerOptions.pythia14b(seed);
-            default -> throw new SpectroException("--settings: unknown '" + settings + "' (small, pythia-1.4b)");
-        };
-        SamplerOptions so;
-        try {
-            so = new SamplerOptions(or(chains, base.chains()), or(draws, base.draws()), or(stepsBetween, base.stepsBetween()),
-                    or(burnin, base.burnin()), or(batch, base.batch()), or(lr, base.lr()),
-                    baseline ? 0f : or(nbeta, base.nbeta()), or(gamma, base.gamma()),
-                    sampler == null ? base.rmsprop() : parseSampler(sampler), base.alpha(), base.rmsEps(), 1f, seed);
-        } catch (IllegalArgumentException e) {
-            throw new SpectroException("bad sampler option: " + e.getMessage());
-        }
+        SamplerOptions so = sampler.options(baseline);
         try (Checkpoint ck = Checkpoint.open(model)) {
             Tokenizer tok = ck.tokenizerJson() == null ? null : Tokenizer.load(ck.tokenizerJson());
             TokenSets.Set p = TokenSets.load(probe, tok, seq, maxSeqs);
@@ -71,7 +46,7 @@ public final class ChiCommand implements Callable<Integer> {
             ChiRun.Inputs in = new ChiRun.Inputs(p.tokens(), p.rows(), p.T(), s.tokens(), s.rows(), s.T());
             ChiRun.Options o;
             try {
-                o = new ChiRun.Options(so, components, !noFast, cacheMb << 20, threads, backend, maxBatchTokens, !quiet);
+                o = new ChiRun.Options(so, sweep.components, !sweep.noFast, sweep.cacheMb << 20, threads, backend, sweep.maxBatchTokens, !quiet);
             } catch (IllegalArgumentException e) {
                 throw new SpectroException(e.getMessage());
             }
@@ -86,17 +61,5 @@ public final class ChiCommand implements Callable<Integer> {
             System.out.println("chi: wrote " + out.resolve("chi.npy"));
             return 0;
         }
-    }
-
-    private static boolean parseSampler(String s) {
-        return switch (s) {
-            case "sgld" -> false;
-            case "rmsprop" -> true;
-            default -> throw new SpectroException("--sampler: unknown '" + s + "' (sgld, rmsprop)");
-        };
-    }
-
-    private static <T> T or(T v, T d) {
-        return v == null ? d : v;
     }
 }

@@ -3,8 +3,8 @@ package io.spectro.cli;
 import io.spectro.model.Checkpoint;
 import io.spectro.model.ModelConfig;
 import io.spectro.model.ParamLayout;
-import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
@@ -22,15 +22,8 @@ import java.util.concurrent.Callable;
         description = {"Show a model's configuration, parameter count, default components and (with --tensors) its tensors.",
                 "Validates the checkpoint's headers, names and shapes without loading the weights."})
 public final class InfoCommand implements Callable<Integer> {
-    static final class Source {
-        @Option(names = "--model", paramLabel = "DIR", description = "checkpoint folder (config.json + model.safetensors, sharded, or an HF cache folder)")
-        Path model;
-        @Option(names = "--preset", paramLabel = "NAME", description = "a preset shape instead: pythia-14m ... pythia-2.8b, tiny")
-        String preset;
-    }
-
-    @ArgGroup(exclusive = true, multiplicity = "1")
-    Source source;
+    @Mixin
+    ModelSource source;
 
     @Option(names = "--tensors", description = "list every tensor with shape, offset and dtype")
     boolean tensors;
@@ -59,6 +52,7 @@ public final class InfoCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         ModelConfig c;
         Map<String, String> dtypes = Map.of();
+        source.check();
         if (source.model != null) {
             Checkpoint.Info info = Checkpoint.inspect(source.model);
             c = info.config();

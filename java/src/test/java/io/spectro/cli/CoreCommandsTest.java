@@ -179,4 +179,35 @@ class CoreCommandsTest {
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().lines().anyMatch(s -> s.startsWith("{\"bench\":")), r.out());
     }
+
+    @Test
+    void costCountsASweepAndRefusesBadInput() {
+        Result r = run("cost", "--preset", "pythia-1.4b", "--settings", "pythia-1.4b", "--seq", "512",
+                "--probe-tokens", "4250000", "--cache-mb", "100000");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("410 components (default) + the full run"), r.out());
+        assertTrue(r.out().contains("| heads | 384 |"), r.out());
+        assertTrue(r.out().contains("cached 100% of probe"), r.out());
+        assertTrue(r.out().contains("| seconds per chi vector | 0.4098 |"), r.out());
+        // from a checkpoint's config, every run listed; the default budget leaves most of a big probe set uncached
+        Path dir = tiny();
+        r = run("cost", "--model", dir.toString(), "--probe-tokens", "100000", "--seq", "64", "--per-run", "--cache-mb", "1");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("| l1h3 (layer 1) | 1 |"), r.out());
+        assertTrue(r.out().contains("cached 3% of probe, 2% of sampling, 6% of minibatch"), r.out());
+        for (String[] bad : new String[][]{{"--mfu", "0"}, {"--mfu", "1.5"}, {"--seq", "1"}, {"--seq", "4096"},
+                {"--probe-tokens", "0"}, {"--batch", "1000"}, {"--settings", "huge"}}) {
+            String[] args = bad[0].equals("--probe-tokens") ? new String[]{"cost", "--preset", "pythia-160m", bad[0], bad[1]}
+                    : new String[]{"cost", "--preset", "pythia-160m", "--probe-tokens", "1000", bad[0], bad[1]};
+            r = run(args);
+            assertEquals(2, r.code(), String.join(" ", bad) + ": " + r.err());
+            assertTrue(r.err().startsWith("spectro cost: "), r.err());
+        }
+        r = run("cost", "--probe-tokens", "1000");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("exactly one of --model DIR and --preset NAME"), r.err());
+        r = run("cost", "--model", tmp.resolve("missing").toString(), "--probe-tokens", "1000");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("missing"), r.err());
+    }
 }

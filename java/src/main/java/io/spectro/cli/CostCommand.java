@@ -1,0 +1,130 @@
+package io.spectro.cli;
+
+import io.spectro.SpectroException;
+import io.spectro.cost.CostModel;
+import io.spectro.model.ModelConfig;
+import io.spectro.sampling.SamplerOptions;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.io.PrintWriter;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+/** {@code spectro cost}: the FLOPs and device time of a {@code spectro chi} sweep, before running it. */
+@Command(name = "cost", mixinStandardHelpOptions = true,
+        description = {"Count the FLOPs of a chi sweep (the work 'spectro chi' does with the same",
+                "options) and turn them into device time: a lower bound at 100%% of the peak",
+                "and an estimate at --mfu. The published Pythia-1.4B run, for example:",
+                "  spectro cost --preset pythia-1.4b --settings pythia-1.4b --seq 512 \\",
+                "    --probe-tokens 4250000 --cache-mb 40000",
+                "Counting convention and what is left out: docs/benchmarks.md, Cost model."})
+public final class CostCommand implements Callable<Integer> {
+    @Mixin
+    ModelSource source;
+    @Mixin SamplerFlags sampler;
+    @Option(names = "--seq", defaultValue = "512", description = "sequence length of probe, sampling and minibatch sequences (default ${DEFAULT-VALUE})") int seq;
+    @Option(names = "--probe-tokens", required = true, description = "chi vectors wanted (probe tokens; rounded up to whole sequences)") long probeTokens;
+    @Option(names = "--sampling-tokens", defaultValue = "8192", description = "tokens of the sampling set (observable S, SGLD data; default ${DEFAULT-VALUE})") long samplingTokens;
+    @Mixin SweepFlags sweep;
+    @Option(names = "--peak-tflops", defaultValue = "989", description = "device peak in TFLOP/s (default ${DEFAULT-VALUE}: H100/H200 SXM dense bf16)") double peakTflops;
+    @Option(names = "--mfu", defaultValue = "0.35", description = "model-FLOP utilisation to assume (default ${DEFAULT-VALUE}: about what the CUDA backend sustains at 1.4B on an H100, docs/benchmarks.md)") double mfu;
+    @Option(names = "--per-run", description = "one line per run (component) instead of one per kind") boolean perRun;
+    @Spec CommandSpec spec;
+
+    @Override
+    public Integer call() {
+        ModelConfig cfg = source.config();
+        if (!(peakTflops > 0)) throw new SpectroException("--peak-tflops must be > 0, got " + peakTflops);
+        if (!(mfu > 0 && mfu <= 1)) throw new SpectroException("--mfu must be in (0, 1], got " + mfu);
+        if (probeTokens < 1) throw new SpectroException("--probe-tokens must be >= 1, got " + probeTokens);
+        if (samplingTokens < 1) throw new SpectroException("--sampling-tokens must be >= 1, got " + samplingTokens);
+        if (seq < 2) throw new SpectroException("--seq must be >= 2, got " + seq);
+        if (seq > cfg.maxSeq()) throw new SpectroException("--seq " + seq + " exceeds the model's max_seq " + cfg.maxSeq());
+        if (sweep.cacheMb < 0) throw new SpectroException("--cache-mb must be >= 0, got " + sweep.cacheMb);
+        SamplerOptions so = sampler.options(false);
+        long probeRows = ceilDiv(probeTokens, seq - 1), samplingRows = ceilDiv(samplingTokens, seq - 1);
+        CostModel.Estimate e;
+        try {
+            e = CostModel.estimate(cfg, new CostModel.Options(so, sweep.components, seq, probeRows, samplingRows, !sweep.noFast,
+                    sweep.cacheMb << 20, sweep.maxBatchTokens));
+        } catch (IllegalArgumentException ex) {
+            throw new SpectroException(ex.getMessage());
+        }
+        print(spec.commandLine().getOut(), cfg, so, e);
+        return 0;
+    }
+
+    private void print(PrintWriter out, ModelConfig cfg, SamplerOptions so, CostModel.Estimate e) {
+        long[] tot = e.totalTokens(), cached = e.cachedTokens();
+        out.printf("model        %s: %.1fM parameters, %d layers x %d heads, d %d, vocab %d%n",
+                source.label(), cfg.paramCount() / 1e6, cfg.nLayers(), cfg.nHeads(),
+                cfg.dModel(), cfg.vocabSize());
+        out.printf("runs         %d components (%s) + the full run%n", e.runs().size() - 1, sweep.components);
+        out.printf("sampler      %d chains x (%d burn-in + %d draws x %d steps) = %d steps per run; minibatch %d x %d tokens%n",
+                so.chains(), so.burnin(), so.draws(), so.stepsBetween(), so.chains() * so.stepsPerChain(), so.batch(), seq);
+        out.printf("probe        %d sequences x %d = %d chi vectors; sampling set %d sequences (%d tokens)%n",
+                e.options().probeSequences(), seq, e.vectors(), e.options().samplingSequences(), tot[1]);
+        if (e.options().fastPath())
+            out.printf("fast path    on; caches need %.2f GiB, budget %d MiB: cached %s of probe, %s of sampling, %s of minibatch tokens%n",
+                    e.cacheBytes() / (double) (1L << 30), sweep.cacheMb, pct(cached[0], tot[0]), pct(cached[1], tot[1]), pct(cached[2], tot[2]));
+        else out.println("fast path    off (every step and forward from the embedding, full backward)");
+
+        out.println();
+        out.println("| run | count | FLOPs | share | SGLD step GFLOP/token |");
+        out.println("|---|---|---|---|---|");
+        double total = e.totalFlops();
+        if (perRun) {
+            for (CostModel.Run r : e.runs())
+                out.printf("| %s (layer %d) | 1 | %.3e | %.2f%% | %.3f |%n", r.name(), r.lowestLayer(), r.totalFlops(),
+                        100 * r.totalFlops() / total, r.stepFlopsPerToken() / 1e9);
+        } else {
+            Map<String, double[]> kinds = new LinkedHashMap<>();   // kind -> {count, flops, sum of step flops}
+            for (CostModel.Run r : e.runs()) {
+                double[] k = kinds.computeIfAbsent(kind(r.name()), x -> new double[3]);
+                k[0]++;
+                k[1] += r.totalFlops();
+                k[2] += r.stepFlopsPerToken();
+            }
+            kinds.forEach((k, v) -> out.printf("| %s | %d | %.3e | %.2f%% | %.3f (mean) |%n", k, (long) v[0], v[1],
+                    100 * v[1] / total, v[2] / v[0] / 1e9));
+        }
+        out.println();
+        out.printf("FLOPs        SGLD steps %.3e (%.1f%%), per-draw forwards %.3e (%.1f%%), caches + L0 %.3e (%.2f%%)%n",
+                e.sgldFlops(), 100 * e.sgldFlops() / total, e.observableFlops(), 100 * e.observableFlops() / total,
+                e.setupFlops(), 100 * e.setupFlops() / total);
+        out.printf("             total %.3e, per chi vector %.3e%n", total, e.flopsPerVector());
+        double peak = peakTflops * 1e12;
+        out.println();
+        out.printf("| device time at %.0f TFLOP/s peak | 100%% of peak (lower bound) | at %.0f%% MFU |%n", peakTflops, 100 * mfu);
+        out.println("|---|---|---|");
+        double s1 = e.seconds(peak, 1), sm = e.seconds(peak, mfu);
+        out.printf("| sweep, device-hours | %.1f | %.1f |%n", s1 / 3600, sm / 3600);
+        out.printf("| seconds per chi vector | %.4f | %.4f |%n", s1 / e.vectors(), sm / e.vectors());
+        out.printf("| chi vectors per device-hour | %.0f | %.0f |%n", 3600 * e.vectors() / s1, 3600 * e.vectors() / sm);
+        out.printf("| vs the published %.1f H200-s per vector | %.1fx | %.1fx |%n", CostModel.PUBLISHED_SECONDS_PER_VECTOR,
+                CostModel.PUBLISHED_SECONDS_PER_VECTOR * e.vectors() / s1, CostModel.PUBLISHED_SECONDS_PER_VECTOR * e.vectors() / sm);
+        out.flush();
+    }
+
+    private static String kind(String name) {
+        if (name.equals("full") || name.equals("embed") || name.equals("unembed")) return name;
+        if (name.matches("l\\d+h\\d+")) return "heads";
+        if (name.matches("l\\d+mlp")) return "mlps";
+        if (name.matches("l\\d+attn")) return "attention layers";
+        if (name.matches("l\\d+h\\d+[qkvo]")) return "head parts (q, k, v, o)";
+        return "other";
+    }
+
+    private static String pct(long a, long b) {
+        return String.format("%.0f%%", 100.0 * a / b);
+    }
+
+    private static long ceilDiv(long a, long b) {
+        return (a + b - 1) / b;
+    }
+}
