@@ -491,6 +491,15 @@ extern "C" int64_t sp_batch_cache_bytes(const sp_config *cfg, int32_t B, int32_t
     return (int64_t)B * T * cfg->d_model * (int64_t)sizeof(float);
 }
 
+extern "C" sp_status sp_memory_available(sp_model *m, int64_t *bytes_out) {
+    MODEL_ENTER("sp_memory_available", m);
+    if (!bytes_out) return INVALID("sp_memory_available: bytes_out is NULL");
+    size_t free_b = 0, total_b = 0;
+    CK(cudaMemGetInfo(&free_b, &total_b));
+    *bytes_out = (int64_t)free_b;
+    return SP_OK;
+}
+
 sp_status check_batch(const char *fn, sp_model *m, sp_batch *b) {
     if (!b) return INVALID("%s: batch is NULL", fn);
     if (b->m != m) return INVALID("%s: the batch belongs to another model", fn);

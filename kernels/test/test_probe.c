@@ -37,6 +37,7 @@ int main(int argc, char **argv) {
     SYM(sp_model_create);
     SYM(sp_model_destroy);
     SYM(sp_noise);
+    SYM(sp_memory_available);
 
     CHECK(p_sp_abi_version() == SP_ABI_VERSION, "sp_abi_version = %d", p_sp_abi_version());
     CHECK(strcmp(p_sp_backend_name(), "cuda") == 0, "sp_backend_name = %s", p_sp_backend_name());
@@ -107,11 +108,17 @@ int main(int argc, char **argv) {
         CHECK(cs == SP_OK && m != NULL, "sp_model_create on the GPU: %d %s", (int)cs, p_sp_last_error());
         const char *(*describe)(const sp_model *) = (const char *(*)(const sp_model *))dlsym(h, "sp_cuda_describe");
         if (m && describe) printf("model: %s\n", describe(m));
+        int64_t avail = -1;
+        CHECK(m && p_sp_memory_available(m, &avail) == SP_OK && avail > 0, "sp_memory_available = %lld bytes: %s",
+              (long long)avail, p_sp_last_error());
         CHECK(p_sp_model_destroy(m) == SP_OK, "sp_model_destroy");
         sp_options bad = opt; bad.precision = 7;
         CHECK(p_sp_model_create(&cfg, &bad, &m) == SP_ERR_INVALID, "bad precision rejected: %s", p_sp_last_error());
     }
     CHECK(p_sp_model_destroy(NULL) == SP_OK, "sp_model_destroy(NULL)");
+    int64_t avail = 0;
+    CHECK(p_sp_memory_available(NULL, &avail) == SP_ERR_INVALID && strstr(p_sp_last_error(), "NULL"),
+          "sp_memory_available(NULL) refused: %s", p_sp_last_error());
     printf("%s: %d failure(s)\n", failures ? "FAILED" : "PASSED", failures);
     return failures ? 1 : 0;
 }

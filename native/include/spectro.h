@@ -134,6 +134,10 @@ sp_status sp_batch_destroy(sp_batch *b);    /* NULL is fine */
  * cache is in use. layer < 0 drops the cache. */
 sp_status sp_batch_cache_at(sp_model *m, sp_batch *b, int32_t layer);
 int64_t sp_batch_cache_bytes(const sp_config *cfg, int32_t B, int32_t T); /* bytes one cache takes */
+/* Bytes the model's backend could still allocate for batches and caches now: CPU, the kernel's
+ * MemAvailable (/proc/meminfo; available physical pages where there is none); CUDA, the free memory
+ * of the model's device (cudaMemGetInfo). Callers size the fast path's cache budget from it. */
+sp_status sp_memory_available(sp_model *m, int64_t *bytes_out);
 
 /* ---------------------------------------------------------------- forward / backward */
 /* Per-token losses, losses_out[b*(T-1) + t] = -log p(tokens[b,t+1] | tokens[b,<=t]) (host,

@@ -10,6 +10,7 @@
 #include <omp.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MAX_THREADS 1024
 
@@ -326,6 +327,29 @@ int64_t sp_batch_cache_bytes(const sp_config *cfg, int32_t B, int32_t T) {
         return -1;
     }
     return (int64_t)B * T * cfg->d_model * (int64_t)sizeof(float);
+}
+
+sp_status sp_memory_available(sp_model *m, int64_t *bytes_out) {
+    const char *fn = "sp_memory_available";
+    sp_clear_error();
+    if (!m) return sp_fail(SP_ERR_INVALID, fn, "model is NULL");
+    if (!bytes_out) return sp_fail(SP_ERR_INVALID, fn, "bytes_out is NULL");
+    long long kib = -1;
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (f) {
+        char line[256];
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "MemAvailable: %lld kB", &kib) == 1) break;
+        fclose(f);
+    }
+    if (kib >= 0) {
+        *bytes_out = (int64_t)kib * 1024;
+        return SP_OK;
+    }
+    long pages = sysconf(_SC_AVPHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    if (pages < 0 || size < 0) return sp_fail(SP_ERR_INTERNAL, fn, "neither /proc/meminfo nor sysconf gives the available memory");
+    *bytes_out = (int64_t)pages * size;
+    return SP_OK;
 }
 
 static sp_status check_mb(const sp_model *m, const sp_batch *b, const char *fn) {

@@ -284,6 +284,10 @@ static void test_restricted_and_cache(void) {
     sp_batch *b = NULL, *b2 = NULL;
     OK(sp_batch_create(m, tok, B, T, &b));
     OK(sp_batch_create(m, tok2, B, T, &b2));
+    int64_t avail = -1;
+    CHECK(sp_memory_available(m, &avail) == SP_OK && avail > (1LL << 20), "sp_memory_available = %lld", (long long)avail);
+    CHECK(sp_memory_available(NULL, &avail) == SP_ERR_INVALID && sp_memory_available(m, NULL) == SP_ERR_INVALID,
+          "sp_memory_available: NULL arguments refused");
     int nl = B * (T - 1);
     float *l_full = malloc(4 * nl), *l_r = malloc(4 * nl);
     OK(sp_forward_backward(m, b, NULL, l_full, NULL));

@@ -47,7 +47,8 @@ public final class ChiRun {
                           int threads, String backend, int maxBatchTokens, boolean progress) {
         public Options {
             if (sampler == null) throw new IllegalArgumentException("sampler options missing");
-            if (cacheBudgetBytes < 0) throw new IllegalArgumentException("cache budget must be >= 0");
+            if (cacheBudgetBytes < 0 && cacheBudgetBytes != Observables.AUTO_BUDGET)
+                throw new IllegalArgumentException("cache budget must be >= 0 bytes or Observables.AUTO_BUDGET");
             if (threads < 0) throw new IllegalArgumentException("threads must be >= 0");
             if (maxBatchTokens < 2) throw new IllegalArgumentException("max batch tokens must be >= 2");
         }
@@ -84,6 +85,12 @@ public final class ChiRun {
              Observables obs = new Observables(model, cfg, in.probe(), in.nProbe(), in.probeT(), in.sampling(),
                      in.nSampling(), in.samplingT(), so.batch(), so.seed(), o.maxBatchTokens(), o.cacheBudgetBytes())) {
             model.load(params);
+            if (o.progress() && o.fastPath()) {
+                long need = obs.cacheBytesNeeded(), budget = obs.cacheBudgetBytes();
+                System.err.printf("chi: fast-path caches need %.0f MiB, budget %.0f MiB%s%s%n", need / 1048576.0, budget / 1048576.0,
+                        o.cacheBudgetBytes() == Observables.AUTO_BUDGET ? " (auto, from the backend's free memory)" : "",
+                        need > budget ? ": some batches run uncached (slower, same results); raise --cache-mb" : "");
+            }
             double loss0 = obs.samplingLoss();
             if (!Double.isFinite(loss0)) throw new SpectroException("the loss at the checkpoint's weights is " + loss0 + ": the model is broken");
             long pending = 0;

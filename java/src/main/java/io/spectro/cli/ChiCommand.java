@@ -46,7 +46,7 @@ public final class ChiCommand implements Callable<Integer> {
             ChiRun.Inputs in = new ChiRun.Inputs(p.tokens(), p.rows(), p.T(), s.tokens(), s.rows(), s.T());
             ChiRun.Options o;
             try {
-                o = new ChiRun.Options(so, sweep.components, !sweep.noFast, sweep.cacheMb << 20, threads, backend, sweep.maxBatchTokens, !quiet);
+                o = new ChiRun.Options(so, sweep.components, !sweep.noFast, sweep.cacheBudgetBytes(), threads, backend, sweep.maxBatchTokens, !quiet);
             } catch (IllegalArgumentException e) {
                 throw new SpectroException(e.getMessage());
             }

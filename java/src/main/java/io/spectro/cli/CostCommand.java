@@ -45,13 +45,13 @@ public final class CostCommand implements Callable<Integer> {
         if (samplingTokens < 1) throw new SpectroException("--sampling-tokens must be >= 1, got " + samplingTokens);
         if (seq < 2) throw new SpectroException("--seq must be >= 2, got " + seq);
         if (seq > cfg.maxSeq()) throw new SpectroException("--seq " + seq + " exceeds the model's max_seq " + cfg.maxSeq());
-        if (sweep.cacheMb < 0) throw new SpectroException("--cache-mb must be >= 0, got " + sweep.cacheMb);
+        long budget = sweep.autoCache() ? Long.MAX_VALUE : sweep.cacheBudgetBytes();
         SamplerOptions so = sampler.options(false);
         long probeRows = ceilDiv(probeTokens, seq - 1), samplingRows = ceilDiv(samplingTokens, seq - 1);
         CostModel.Estimate e;
         try {
             e = CostModel.estimate(cfg, new CostModel.Options(so, sweep.components, seq, probeRows, samplingRows, !sweep.noFast,
-                    sweep.cacheMb << 20, sweep.maxBatchTokens));
+                    budget, sweep.maxBatchTokens));
         } catch (IllegalArgumentException ex) {
             throw new SpectroException(ex.getMessage());
         }
@@ -70,8 +70,10 @@ public final class CostCommand implements Callable<Integer> {
         out.printf("probe        %d sequences x %d = %d chi vectors; sampling set %d sequences (%d tokens)%n",
                 e.options().probeSequences(), seq, e.vectors(), e.options().samplingSequences(), tot[1]);
         if (e.options().fastPath())
-            out.printf("fast path    on; caches need %.2f GiB, budget %d MiB: cached %s of probe, %s of sampling, %s of minibatch tokens%n",
-                    e.cacheBytes() / (double) (1L << 30), sweep.cacheMb, pct(cached[0], tot[0]), pct(cached[1], tot[1]), pct(cached[2], tot[2]));
+            out.printf("fast path    on; caches need %.2f GiB, budget %s: cached %s of probe, %s of sampling, %s of minibatch tokens%n",
+                    e.cacheBytes() / (double) (1L << 30),
+                    sweep.autoCache() ? "auto (taken as enough: spectro chi sizes it from the free memory it finds)" : sweep.cacheMb + " MiB",
+                    pct(cached[0], tot[0]), pct(cached[1], tot[1]), pct(cached[2], tot[2]));
         else out.println("fast path    off (every step and forward from the embedding, full backward)");
 
         out.println();

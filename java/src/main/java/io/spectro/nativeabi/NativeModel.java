@@ -197,6 +197,19 @@ public final class NativeModel implements AutoCloseable {
             throw new IllegalArgumentException("lossesOut holds " + lossesOut.length + " floats, need " + (long) b.B() * (b.T() - 1));
     }
 
+    /**
+     * sp_memory_available: bytes the backend could still allocate now (CPU: the kernel's MemAvailable;
+     * CUDA: free memory of the model's device).
+     */
+    public long memoryAvailable() {
+        MemorySegment h = handle();
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment out = a.allocate(ValueLayout.JAVA_LONG);
+            call(() -> (int) abi.memoryAvailable.invokeExact(h, out), "sp_memory_available");
+            return out.get(ValueLayout.JAVA_LONG, 0);
+        }
+    }
+
     /** sp_forward: per-token losses into {@code lossesOut} (nullable, B*(T-1)); returns the mean loss. */
     public double forward(NativeBatch b, float[] lossesOut) {
         checkBatch(b, lossesOut);

@@ -77,7 +77,7 @@ public final class SpectroAbi {
     final MethodHandle abiVersion, backendName, lastError, backendProbe;
     final MethodHandle configValidate, paramCount, paramOffsets;
     final MethodHandle modelCreate, modelDestroy, modelLoad, paramsRead, paramsWrite, paramsReset, gradsRead;
-    final MethodHandle batchCreate, batchDestroy, batchCacheAt, batchCacheBytes;
+    final MethodHandle batchCreate, batchDestroy, batchCacheAt, batchCacheBytes, memoryAvailable;
     final MethodHandle forward, forwardBackward;
     final MethodHandle bufferCreate, bufferDestroy, bufferRead, bufferWrite;
     final MethodHandle sgldUpdate, noise;
@@ -105,6 +105,7 @@ public final class SpectroAbi {
         batchDestroy = b.fn("sp_batch_destroy", I_P, false);
         batchCacheAt = b.fn("sp_batch_cache_at", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT), false);
         batchCacheBytes = b.fn("sp_batch_cache_bytes", FunctionDescriptor.of(JAVA_LONG, ADDRESS, JAVA_INT, JAVA_INT), false);
+        memoryAvailable = b.fn("sp_memory_available", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS), false);
         forward = b.fn("sp_forward", I_PPPP, false);
         forwardBackward = b.fn("sp_forward_backward", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS), false);
         bufferCreate = b.fn("sp_buffer_create", I_PLP, false);

@@ -3,7 +3,9 @@ package io.spectro.sampling;
 import io.spectro.SpectroException;
 import io.spectro.nativeabi.NativeAccum;
 import io.spectro.nativeabi.NativeBatch;
+import io.spectro.nativeabi.NativeException;
 import io.spectro.nativeabi.NativeModel;
+import io.spectro.nativeabi.SpectroAbi;
 import io.spectro.model.ModelConfig;
 
 import java.util.ArrayList;
@@ -31,6 +33,8 @@ public final class Observables implements AutoCloseable {
     final List<NativeBatch> sampling = new ArrayList<>();
     final List<NativeBatch> minibatches = new ArrayList<>();
     private final int probeRows, probeT, samplingTokens;
+    /** {@code cacheBudgetBytes} value that sizes the budget from the backend's free memory ({@link #autoBudget}). */
+    public static final long AUTO_BUDGET = -1;
     private final long cacheBudgetBytes;
     private int cachedLayer = -1;
 
@@ -38,6 +42,7 @@ public final class Observables implements AutoCloseable {
      * @param probe      int32 [nProbe, Tp] row-major
      * @param sampling   int32 [nSampling, Ts] row-major: the observable set and the SGLD data
      * @param maxTokens  largest B*T one native batch may hold (the model's max_batch)
+     * @param cacheBudgetBytes the fast path's cache budget, or {@link #AUTO_BUDGET}
      */
     public Observables(NativeModel model, ModelConfig cfg, int[] probe, int nProbe, int probeT, int[] sampling,
                        int nSampling, int samplingT, int minibatch, long seed, int maxTokens, long cacheBudgetBytes) {
@@ -46,7 +51,8 @@ public final class Observables implements AutoCloseable {
         this.probeRows = nProbe;
         this.probeT = probeT;
         this.samplingTokens = nSampling * (samplingT - 1);
-        this.cacheBudgetBytes = cacheBudgetBytes;
+        if (cacheBudgetBytes < 0 && cacheBudgetBytes != AUTO_BUDGET)
+            throw new SpectroException("cache budget must be >= 0 bytes or AUTO_BUDGET, got " + cacheBudgetBytes);
         if (nProbe < 1 || probeT < 2) throw new SpectroException("probe set is empty or its sequences are shorter than 2 tokens");
         if (nSampling < 1 || samplingT < 2) throw new SpectroException("sampling set is empty or its sequences are shorter than 2 tokens");
         if (minibatch * samplingT > maxTokens)
@@ -66,10 +72,34 @@ public final class Observables implements AutoCloseable {
                 }
                 minibatches.add(model.batch(toks, minibatch, samplingT));
             }
+            this.cacheBudgetBytes = cacheBudgetBytes == AUTO_BUDGET ? autoBudget(model) : cacheBudgetBytes;
         } catch (RuntimeException e) {
             close();
             throw e;
         }
+    }
+
+    /**
+     * The automatic cache budget, taken after the model and every batch exist: 80% of the device's free
+     * memory on CUDA (the caches are device arrays and nothing else grows there during a run), half of
+     * the available host memory on the CPU (the JVM, the page cache of the checkpoint and other processes
+     * share it).
+     */
+    public static long autoBudget(NativeModel model) {
+        long free = model.memoryAvailable();
+        return model.backend().name().equals("cuda") ? (long) (0.8 * free) : free / 2;
+    }
+
+    /** Bytes the caches of every batch would take (what a budget must hold for everything to be cached). */
+    public long cacheBytesNeeded() {
+        long n = 0;
+        for (NativeBatch b : all()) n += (long) b.B() * b.T() * cfg.dModel() * 4L;
+        return n;
+    }
+
+    /** The cache budget in bytes (the automatic one resolved). */
+    public long cacheBudgetBytes() {
+        return cacheBudgetBytes;
     }
 
     private void chunk(int[] toks, int rows, int T, int maxTokens, List<NativeBatch> out) {
@@ -118,7 +148,13 @@ public final class Observables implements AutoCloseable {
         for (NativeBatch b : all()) { // probe first, then sampling, then minibatches
             long bytes = (long) b.B() * b.T() * cfg.dModel() * 4L;
             if (used + bytes > cacheBudgetBytes) continue;
-            b.cacheAt(layer);
+            try {
+                b.cacheAt(layer);
+            } catch (NativeException e) {
+                // the backend ran out of memory before the budget did: the rest runs uncached (same results)
+                if (e.status() != SpectroAbi.SP_ERR_OOM) throw e;
+                break;
+            }
             used += bytes;
             cached++;
         }

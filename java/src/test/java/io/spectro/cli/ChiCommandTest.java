@@ -49,6 +49,13 @@ class ChiCommandTest {
         byte[] first = Files.readAllBytes(out.resolve("chi.npy"));
         assertEquals(0, run(args));
         assertArrayEquals(first, Files.readAllBytes(out.resolve("chi.npy")));
+        // the cache budget changes only speed: nothing cached (--cache-mb 0) gives the same bytes as auto
+        String[] noCache = java.util.Arrays.copyOf(args, args.length + 2);
+        noCache[8] = dir.resolve("run-nocache").toString();
+        noCache[args.length] = "--cache-mb";
+        noCache[args.length + 1] = "0";
+        assertEquals(0, run(noCache));
+        assertArrayEquals(first, Files.readAllBytes(dir.resolve("run-nocache").resolve("chi.npy")));
         // bad input: exit code 2
         Npy.write(dir.resolve("bad.npy"), new int[]{1, 2, 3}, 3);
         args[4] = dir.resolve("bad.npy").toString();

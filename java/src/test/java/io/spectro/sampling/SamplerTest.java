@@ -1,5 +1,6 @@
 package io.spectro.sampling;
 
+import io.spectro.SpectroException;
 import io.spectro.chi.ChiEstimator;
 import io.spectro.chi.ComponentSums;
 import io.spectro.components.Component;
@@ -170,6 +171,24 @@ class SamplerTest {
             // the weights were restored: the model is usable again
             float[] w = m.readParams(0, (int) P);
             for (float v : w) assertTrue(Float.isFinite(v));
+        }
+    }
+
+    @Test
+    void automaticCacheBudgetComesFromTheBackendsFreeMemory() {
+        try (NativeModel m = model(1);
+             Observables obs = new Observables(m, TINY, TinyFixture.tokens(2, 8, 64, 1), 2, 8, TinyFixture.tokens(4, 8, 64, 2), 4, 8, 2, 1,
+                     4096, Observables.AUTO_BUDGET)) {
+            long avail = m.memoryAvailable();
+            assertTrue(avail > (64L << 20), "available " + avail);
+            // half of the host's available memory on the CPU backend (the value moves a little between the two reads)
+            assertEquals(avail / 2.0, obs.cacheBudgetBytes(), 0.1 * avail);
+            assertEquals((2 + 4 + 2 * 2) * 8L * TINY.dModel() * 4, obs.cacheBytesNeeded());
+            assertEquals(1 + 1 + 2, obs.cacheAt(1)); // every batch cached: probe, sampling, two minibatches
+        }
+        try (NativeModel m = model(1)) {
+            assertThrows(SpectroException.class, () -> new Observables(m, TINY, TinyFixture.tokens(2, 8, 64, 1), 2, 8,
+                    TinyFixture.tokens(4, 8, 64, 2), 4, 8, 2, 1, 4096, -5));
         }
     }
 }
