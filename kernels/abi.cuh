@@ -47,6 +47,7 @@ struct sp_model {
     sp_block *h_last;             /* host copy of the blocks now in d_blocks (upload skipped when equal) */
     int n_last;
     char describe[800];
+    struct sp_prof *prof;         /* per-op timing (profile.cu); NULL = off */
 };
 
 struct sp_batch {
@@ -76,6 +77,19 @@ static inline int tensor_layer(int L, int i) {
     if (i >= T_LNFW(L)) return L;
     return (i - 1) / 12;
 }
+
+/* ------------------------------------------------------------------ per-op profiling (profile.cu) */
+/* PROF(m, name, flops, call) runs `call` (an sp_status expression) like TRY; while sp_cuda_profile
+ * has profiling on, it also times it on the model's stream under `name` (a string literal) with
+ * `flops` (0: none). PROF_CK does the same for a CUDA runtime call. */
+typedef struct sp_prof sp_prof;
+sp_status prof_begin(sp_model *m, const char *name, double flops);
+sp_status prof_end(sp_model *m);
+void prof_free(sp_model *m);
+#define PROF(m, name, flops, call) do { if ((m)->prof) TRY(prof_begin((m), (name), (flops))); TRY(call); \
+    if ((m)->prof) TRY(prof_end(m)); } while (0)
+#define PROF_CK(m, name, call) do { if ((m)->prof) TRY(prof_begin((m), (name), 0)); CK(call); \
+    if ((m)->prof) TRY(prof_end(m)); } while (0)
 
 /* ------------------------------------------------------------------ shared helpers (spectro_cuda.cu) */
 /* Copies the floats [offset, offset + n) of the device array dev (of `total` floats, on m's device)

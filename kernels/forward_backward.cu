@@ -18,22 +18,32 @@ static inline const void *wop(const sp_model *m, int idx) {     /* GEMM operand 
 static inline const float *wf(const sp_model *m, int idx) { return m->w + m->off[idx]; }
 static inline float *gf(const sp_model *m, int idx) { return m->grad + m->off[idx]; }
 
+/* The GEMMs; `name` labels them in the per-op profile (profile.cu), 2 N in out FLOPs each. */
 /* Y[N,out] (beta)= X[N,in] W[out,in]^T + bias */
-static sp_status mm_fwd(sp_model *m, float *Y, const void *X, const void *W, const float *bias, int N, int in, int out, float beta) {
-    return sp_gemm(m->gemm, m->st, 1, 0, out, N, in, W, in, X, in, beta, Y, out, bias, m->use_bf16);
+static sp_status mm_fwd(sp_model *m, const char *name, float *Y, const void *X, const void *W, const float *bias, int N,
+                        int in, int out, float beta) {
+    PROF(m, name, 2.0 * N * in * out, sp_gemm(m->gemm, m->st, 1, 0, out, N, in, W, in, X, in, beta, Y, out, bias, m->use_bf16));
+    return SP_OK;
 }
 /* dX[N,in] = dY[N,out] W[out,in] */
-static sp_status mm_dx(sp_model *m, float *dX, const void *dY, const void *W, int N, int in, int out) {
-    return sp_gemm(m->gemm, m->st, 0, 0, in, N, out, W, in, dY, out, 0.0f, dX, in, NULL, m->use_bf16);
+static sp_status mm_dx(sp_model *m, const char *name, float *dX, const void *dY, const void *W, int N, int in, int out) {
+    PROF(m, name, 2.0 * N * in * out, sp_gemm(m->gemm, m->st, 0, 0, in, N, out, W, in, dY, out, 0.0f, dX, in, NULL, m->use_bf16));
+    return SP_OK;
 }
 /* dW[out,in] (beta)= dY[N,out]^T X[N,in] */
-static sp_status mm_dw(sp_model *m, float *dW, const void *dY, const void *X, int N, int in, int out, float beta) {
-    return sp_gemm(m->gemm, m->st, 0, 1, in, out, N, X, in, dY, out, beta, dW, in, NULL, m->use_bf16);
+static sp_status mm_dw(sp_model *m, const char *name, float *dW, const void *dY, const void *X, int N, int in, int out,
+                       float beta) {
+    PROF(m, name, 2.0 * N * in * out, sp_gemm(m->gemm, m->st, 0, 1, in, out, N, X, in, dY, out, beta, dW, in, NULL, m->use_bf16));
+    return SP_OK;
+}
+/* causal attention FLOPs of the forward (QK^T and PV over the causal half); the backward is 2.5x */
+static double attn_flops(const sp_model *m, int B, int T) {
+    return 2.0 * B * m->nh * m->hd * (double)T * (T + 1);
 }
 /* GEMM operand of an fp32 activation: itself (fp32) or its bf16 copy in `slot` */
 static sp_status act_op(sp_model *m, const void **op, const float *x, bf16 *slot, int64_t n) {
     if (!m->use_bf16) { *op = x; return SP_OK; }
-    TRY(convert_bf16(m->st, slot, x, n));
+    PROF(m, "convert_bf16 (GEMM operand)", 0, convert_bf16(m->st, slot, x, n));
     *op = slot;
     return SP_OK;
 }
@@ -49,23 +59,24 @@ static sp_status layer_forward(sp_model *m, int l, int B, int T) {
     const float eps = m->cfg.ln_eps;
     const void *op;
     /* attention branch */
-    TRY(layernorm_forward(m->st, ln1, m->use_bf16 ? m->sA : NULL, ACT(m->ln1_mean, l, m->Nmax), ACT(m->ln1_rstd, l, m->Nmax),
-                          x, wf(m, base + K_LN1W), wf(m, base + K_LN1B), N, d, eps));
+    PROF(m, "layernorm_forward", 0, layernorm_forward(m->st, ln1, m->use_bf16 ? m->sA : NULL, ACT(m->ln1_mean, l, m->Nmax),
+                                                       ACT(m->ln1_rstd, l, m->Nmax), x, wf(m, base + K_LN1W), wf(m, base + K_LN1B), N, d, eps));
     op = m->use_bf16 ? (const void *)m->sA : (const void *)ln1;
-    TRY(mm_fwd(m, qkv, op, wop(m, base + K_QKVW), wf(m, base + K_QKVB), N, d, 3 * d, 0.0f));
-    TRY(rotary_forward(m->st, qkv, m->cos_t, m->sin_t, N, T, m->nh, m->hd, m->rd));
-    TRY((m->use_bf16 ? attention_forward_tc : attention_forward)(m->st, atty, lse, qkv, B, T, m->nh, m->hd));
-    CK(cudaMemcpyAsync(xn, x, sizeof(float) * N * d, cudaMemcpyDeviceToDevice, m->st));
+    TRY(mm_fwd(m, "gemm qkv", qkv, op, wop(m, base + K_QKVW), wf(m, base + K_QKVB), N, d, 3 * d, 0.0f));
+    PROF(m, "rotary_forward", 0, rotary_forward(m->st, qkv, m->cos_t, m->sin_t, N, T, m->nh, m->hd, m->rd));
+    PROF(m, "attention_forward", attn_flops(m, B, T),
+         (m->use_bf16 ? attention_forward_tc : attention_forward)(m->st, atty, lse, qkv, B, T, m->nh, m->hd));
+    PROF_CK(m, "residual copy", cudaMemcpyAsync(xn, x, sizeof(float) * N * d, cudaMemcpyDeviceToDevice, m->st));
     TRY(act_op(m, &op, atty, m->sA, (int64_t)N * d));
-    TRY(mm_fwd(m, xn, op, wop(m, base + K_DENSEW), wf(m, base + K_DENSEB), N, d, d, 1.0f));
+    TRY(mm_fwd(m, "gemm dense", xn, op, wop(m, base + K_DENSEW), wf(m, base + K_DENSEB), N, d, d, 1.0f));
     /* mlp branch (parallel residual: LN2 reads x, not x + attn) */
-    TRY(layernorm_forward(m->st, ln2, m->use_bf16 ? m->sA : NULL, ACT(m->ln2_mean, l, m->Nmax), ACT(m->ln2_rstd, l, m->Nmax),
-                          x, wf(m, base + K_LN2W), wf(m, base + K_LN2B), N, d, eps));
+    PROF(m, "layernorm_forward", 0, layernorm_forward(m->st, ln2, m->use_bf16 ? m->sA : NULL, ACT(m->ln2_mean, l, m->Nmax),
+                                                       ACT(m->ln2_rstd, l, m->Nmax), x, wf(m, base + K_LN2W), wf(m, base + K_LN2B), N, d, eps));
     op = m->use_bf16 ? (const void *)m->sA : (const void *)ln2;
-    TRY(mm_fwd(m, h, op, wop(m, base + K_FCW), wf(m, base + K_FCB), N, d, f, 0.0f));
-    if (m->use_bf16) { TRY(gelu_forward(m->st, NULL, m->sB, h, (int64_t)N * f)); op = m->sB; }
-    else { TRY(gelu_forward(m->st, m->gel, NULL, h, (int64_t)N * f)); op = m->gel; }
-    TRY(mm_fwd(m, xn, op, wop(m, base + K_PROJW), wf(m, base + K_PROJB), N, f, d, 1.0f));
+    TRY(mm_fwd(m, "gemm fc", h, op, wop(m, base + K_FCW), wf(m, base + K_FCB), N, d, f, 0.0f));
+    if (m->use_bf16) { PROF(m, "gelu_forward", 0, gelu_forward(m->st, NULL, m->sB, h, (int64_t)N * f)); op = m->sB; }
+    else { PROF(m, "gelu_forward", 0, gelu_forward(m->st, m->gel, NULL, h, (int64_t)N * f)); op = m->gel; }
+    TRY(mm_fwd(m, "gemm proj", xn, op, wop(m, base + K_PROJW), wf(m, base + K_PROJB), N, f, d, 1.0f));
     return SP_OK;
 }
 
@@ -76,13 +87,14 @@ static sp_status forward_trunk(sp_model *m, sp_batch *b, int use_cache) {
     int start = 0;
     if (use_cache && b->cache_layer >= 0) {
         start = b->cache_layer;
-        CK(cudaMemcpyAsync(ACT(m->resid, start, Nd), b->cache, sizeof(float) * N * d, cudaMemcpyDeviceToDevice, m->st));
+        PROF_CK(m, "cache copy", cudaMemcpyAsync(ACT(m->resid, start, Nd), b->cache, sizeof(float) * N * d,
+                                                 cudaMemcpyDeviceToDevice, m->st));
     } else {
-        TRY(encoder_forward(m->st, m->resid, b->tokens, wf(m, T_EMBED), N, d));
+        PROF(m, "encoder_forward", 0, encoder_forward(m->st, m->resid, b->tokens, wf(m, T_EMBED), N, d));
     }
     for (int l = start; l < m->L; l++) TRY(layer_forward(m, l, b->B, b->T));
-    TRY(layernorm_forward(m->st, m->lnf, NULL, m->lnf_mean, m->lnf_rstd, ACT(m->resid, m->L, Nd),
-                          wf(m, T_LNFW(m->L)), wf(m, T_LNFB(m->L)), N, d, m->cfg.ln_eps));
+    PROF(m, "layernorm_forward", 0, layernorm_forward(m->st, m->lnf, NULL, m->lnf_mean, m->lnf_rstd, ACT(m->resid, m->L, Nd),
+                                                   wf(m, T_LNFW(m->L)), wf(m, T_LNFB(m->L)), N, d, m->cfg.ln_eps));
     return SP_OK;
 }
 
@@ -90,23 +102,23 @@ static sp_status forward_trunk(sp_model *m, sp_batch *b, int use_cache) {
 static sp_status classifier(sp_model *m, sp_batch *b, int grads, int need_out, int need_dx) {
     const int B = b->B, T = b->T, N = B * T, d = m->d, V = m->V;
     const void *X = m->lnf;
-    if (m->use_bf16) { TRY(convert_bf16(m->st, m->sB, m->lnf, (int64_t)N * d)); X = m->sB; }
+    if (m->use_bf16) { PROF(m, "convert_bf16 (GEMM operand)", 0, convert_bf16(m->st, m->sB, m->lnf, (int64_t)N * d)); X = m->sB; }
     const size_t esz = m->use_bf16 ? 2 : 4;
     const int iout = T_OUT(m->L);
     const float dscale = 1.0f / (float)((int64_t)B * (T - 1));
     for (int row0 = 0; row0 < N; row0 += m->Rc) {
         int R = N - row0 < m->Rc ? N - row0 : m->Rc;
         const void *Xr = (const char *)X + (size_t)row0 * d * esz;
-        TRY(mm_fwd(m, m->logits, Xr, wop(m, iout), NULL, R, d, V, 0.0f));
+        TRY(mm_fwd(m, "gemm classifier", m->logits, Xr, wop(m, iout), NULL, R, d, V, 0.0f));
         if (!grads) {
-            TRY(fused_classifier(m->st, m->logits, NULL, NULL, b->losses, b->tokens, row0, R, V, T, dscale));
+            PROF(m, "fused_classifier", 0, fused_classifier(m->st, m->logits, NULL, NULL, b->losses, b->tokens, row0, R, V, T, dscale));
             continue;
         }
-        TRY(fused_classifier(m->st, m->logits, m->use_bf16 ? NULL : m->logits, m->use_bf16 ? m->dlog_b : NULL, b->losses,
-                             b->tokens, row0, R, V, T, dscale));
+        PROF(m, "fused_classifier", 0, fused_classifier(m->st, m->logits, m->use_bf16 ? NULL : m->logits,
+                                                        m->use_bf16 ? m->dlog_b : NULL, b->losses, b->tokens, row0, R, V, T, dscale));
         const void *dl = m->use_bf16 ? (const void *)m->dlog_b : (const void *)m->logits;
-        if (need_out) TRY(mm_dw(m, gf(m, iout), dl, Xr, R, d, V, row0 > 0 ? 1.0f : 0.0f));
-        if (need_dx) TRY(mm_dx(m, m->dln1 + (int64_t)row0 * d, dl, wop(m, iout), R, d, V));
+        if (need_out) TRY(mm_dw(m, "gemm classifier dW", gf(m, iout), dl, Xr, R, d, V, row0 > 0 ? 1.0f : 0.0f));
+        if (need_dx) TRY(mm_dx(m, "gemm classifier dX", m->dln1 + (int64_t)row0 * d, dl, wop(m, iout), R, d, V));
     }
     b->has_losses = 1;
     return SP_OK;
@@ -210,49 +222,53 @@ static sp_status layer_backward(sp_model *m, int l, int B, int T, const unsigned
 
     /* mlp: x_{l+1} += proj(gelu(fc(ln2(x)))) */
     if (NEED(K_PROJW)) {
-        if (m->use_bf16) { TRY(gelu_forward(m->st, NULL, m->sA, h, (int64_t)N * f)); op = m->sA; }
-        else { TRY(gelu_forward(m->st, m->gel, NULL, h, (int64_t)N * f)); op = m->gel; }
-        TRY(mm_dw(m, gf(m, base + K_PROJW), dres, op, N, f, d, 0.0f));
+        if (m->use_bf16) { PROF(m, "gelu_forward (recompute)", 0, gelu_forward(m->st, NULL, m->sA, h, (int64_t)N * f)); op = m->sA; }
+        else { PROF(m, "gelu_forward (recompute)", 0, gelu_forward(m->st, m->gel, NULL, h, (int64_t)N * f)); op = m->gel; }
+        TRY(mm_dw(m, "gemm proj dW", gf(m, base + K_PROJW), dres, op, N, f, d, 0.0f));
     }
-    if (NEED(K_PROJB)) TRY(colsum(m->st, gf(m, base + K_PROJB), m->dres, N, d, m->red));
+    if (NEED(K_PROJB)) PROF(m, "colsum (bias grads)", 0, colsum(m->st, gf(m, base + K_PROJB), m->dres, N, d, m->red));
     if (mlp_in) {
-        TRY(mm_dx(m, m->dh, dres, wop(m, base + K_PROJW), N, f, d));
-        TRY(gelu_backward(m->st, m->dh, h, (int64_t)N * f));
+        TRY(mm_dx(m, "gemm proj dX", m->dh, dres, wop(m, base + K_PROJW), N, f, d));
+        PROF(m, "gelu_backward", 0, gelu_backward(m->st, m->dh, h, (int64_t)N * f));
         TRY(act_op(m, &op, m->dh, m->sA, (int64_t)N * f));
         if (NEED(K_FCW)) {
             TRY(act_op(m, &op2, ln2, m->sB, (int64_t)N * d));
-            TRY(mm_dw(m, gf(m, base + K_FCW), op, op2, N, d, f, 0.0f));
+            TRY(mm_dw(m, "gemm fc dW", gf(m, base + K_FCW), op, op2, N, d, f, 0.0f));
         }
-        if (NEED(K_FCB)) TRY(colsum(m->st, gf(m, base + K_FCB), m->dh, N, f, m->red));
-        if (mlp_ln) TRY(mm_dx(m, m->dln2, op, wop(m, base + K_FCW), N, d, f));
+        if (NEED(K_FCB)) PROF(m, "colsum (bias grads)", 0, colsum(m->st, gf(m, base + K_FCB), m->dh, N, f, m->red));
+        if (mlp_ln) TRY(mm_dx(m, "gemm fc dX", m->dln2, op, wop(m, base + K_FCW), N, d, f));
     }
     /* attention: x_{l+1} += dense(attn(rotary(qkv(ln1(x))))) */
     if (NEED(K_DENSEW)) {
         TRY(act_op(m, &op, atty, m->sA, (int64_t)N * d));
-        TRY(mm_dw(m, gf(m, base + K_DENSEW), dres, op, N, d, d, 0.0f));
+        TRY(mm_dw(m, "gemm dense dW", gf(m, base + K_DENSEW), dres, op, N, d, d, 0.0f));
     }
-    if (NEED(K_DENSEB)) TRY(colsum(m->st, gf(m, base + K_DENSEB), m->dres, N, d, m->red));
+    if (NEED(K_DENSEB)) PROF(m, "colsum (bias grads)", 0, colsum(m->st, gf(m, base + K_DENSEB), m->dres, N, d, m->red));
     if (att_in) {
-        TRY(mm_dx(m, m->datty, dres, wop(m, base + K_DENSEW), N, d, d));
-        TRY((m->use_bf16 ? attention_backward_tc : attention_backward)(m->st, m->dqkv, m->datty, qkv, atty, lse, m->Dbuf, B, T, m->nh, m->hd));
-        TRY(rotary_backward(m->st, m->dqkv, m->cos_t, m->sin_t, N, T, m->nh, m->hd, m->rd));
+        TRY(mm_dx(m, "gemm dense dX", m->datty, dres, wop(m, base + K_DENSEW), N, d, d));
+        PROF(m, "attention_backward", 2.5 * attn_flops(m, B, T),
+             (m->use_bf16 ? attention_backward_tc : attention_backward)(m->st, m->dqkv, m->datty, qkv, atty, lse, m->Dbuf, B, T,
+                                                                        m->nh, m->hd));
+        PROF(m, "rotary_backward", 0, rotary_backward(m->st, m->dqkv, m->cos_t, m->sin_t, N, T, m->nh, m->hd, m->rd));
         TRY(act_op(m, &op, m->dqkv, m->sA, (int64_t)N * 3 * d));
         if (NEED(K_QKVW)) {
             TRY(act_op(m, &op2, ln1, m->sB, (int64_t)N * d));
-            TRY(mm_dw(m, gf(m, base + K_QKVW), op, op2, N, d, 3 * d, 0.0f));
+            TRY(mm_dw(m, "gemm qkv dW", gf(m, base + K_QKVW), op, op2, N, d, 3 * d, 0.0f));
         }
-        if (NEED(K_QKVB)) TRY(colsum(m->st, gf(m, base + K_QKVB), m->dqkv, N, 3 * d, m->red));
-        if (att_ln) TRY(mm_dx(m, m->dln1, op, wop(m, base + K_QKVW), N, d, 3 * d));
+        if (NEED(K_QKVB)) PROF(m, "colsum (bias grads)", 0, colsum(m->st, gf(m, base + K_QKVB), m->dqkv, N, 3 * d, m->red));
+        if (att_ln) TRY(mm_dx(m, "gemm qkv dX", m->dln1, op, wop(m, base + K_QKVW), N, d, 3 * d));
     }
     /* layernorms; dres becomes d x_l = d x_{l+1} + LN2'(..) + LN1'(..) when layers below need it */
     if (mlp_ln)
-        TRY(layernorm_backward(m->st, nb ? m->dres : NULL, NEED(K_LN2W) ? gf(m, base + K_LN2W) : NULL,
-                               NEED(K_LN2B) ? gf(m, base + K_LN2B) : NULL, m->dln2, x, ACT(m->ln2_mean, l, m->Nmax),
-                               ACT(m->ln2_rstd, l, m->Nmax), wf(m, base + K_LN2W), N, d, m->red));
+        PROF(m, "layernorm_backward", 0,
+             layernorm_backward(m->st, nb ? m->dres : NULL, NEED(K_LN2W) ? gf(m, base + K_LN2W) : NULL,
+                                NEED(K_LN2B) ? gf(m, base + K_LN2B) : NULL, m->dln2, x, ACT(m->ln2_mean, l, m->Nmax),
+                                ACT(m->ln2_rstd, l, m->Nmax), wf(m, base + K_LN2W), N, d, m->red));
     if (att_ln)
-        TRY(layernorm_backward(m->st, nb ? m->dres : NULL, NEED(K_LN1W) ? gf(m, base + K_LN1W) : NULL,
-                               NEED(K_LN1B) ? gf(m, base + K_LN1B) : NULL, m->dln1, x, ACT(m->ln1_mean, l, m->Nmax),
-                               ACT(m->ln1_rstd, l, m->Nmax), wf(m, base + K_LN1W), N, d, m->red));
+        PROF(m, "layernorm_backward", 0,
+             layernorm_backward(m->st, nb ? m->dres : NULL, NEED(K_LN1W) ? gf(m, base + K_LN1W) : NULL,
+                                NEED(K_LN1B) ? gf(m, base + K_LN1B) : NULL, m->dln1, x, ACT(m->ln1_mean, l, m->Nmax),
+                                ACT(m->ln1_rstd, l, m->Nmax), wf(m, base + K_LN1W), N, d, m->red));
 #undef NEED
     return SP_OK;
 }

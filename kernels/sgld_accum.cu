@@ -83,7 +83,7 @@ extern "C" sp_status sp_sgld_update(sp_model *m, const sp_block *blocks, int32_t
     sgld_args a;
     a.w = m->w; a.anchor = m->anchor; a.grad = m->grad; a.wb = m->wb; a.rms = p->rmsprop ? rms->d : NULL;
     a.blocks = m->d_blocks; a.bstart = m->d_bstart; a.nb = nb; a.total = total; a.p = *p; a.nonfinite = m->flag;
-    TRY(sgld_update(m->st, &a));
+    PROF(m, "sgld_update", 0, sgld_update(m->st, &a));
     int flag = 0;
     CK(cudaMemcpyAsync(&flag, m->flag, sizeof(int), cudaMemcpyDeviceToHost, m->st));
     SYNC(m);
@@ -149,7 +149,7 @@ extern "C" sp_status sp_accum_add(sp_accum *a, sp_model *m, sp_batch *b, double 
     if (n != a->n) return INVALID("sp_accum_add: the batch has %lld losses but the accumulator %lld", (long long)n, (long long)a->n);
     if (!b->has_losses) return INVALID("sp_accum_add: no forward has run on this batch yet");
     if (!isfinite(phi)) return INVALID("sp_accum_add: phi %g is not finite", phi);
-    TRY(accum_add(m->st, a->sum_l, a->sum_phil, b->losses, n, phi));
+    PROF(m, "accum_add", 0, accum_add(m->st, a->sum_l, a->sum_phil, b->losses, n, phi));
     SYNC(m);
     return SP_OK;
 }

@@ -166,6 +166,7 @@ static void model_free(sp_model *m) {
     if (m->d_bstart) cudaFree(m->d_bstart);
     free(m->h_last);
     if (m->gemm) sp_gemm_ctx_destroy(m->gemm);
+    prof_free(m);
     if (m->st) cudaStreamDestroy(m->st);
     cudaGetLastError();
     free(m->off);

@@ -15,6 +15,7 @@
 #include <time.h>
 
 extern "C" const char *sp_cuda_describe(const sp_model *m);
+extern "C" const char *sp_cuda_profile(sp_model *m, int steps);
 
 static double now(void) {
     struct timespec ts;
@@ -77,6 +78,16 @@ static void bench_shape(const char *name, sp_config cfg, int B, int T, int steps
         dt = (now() - t0) / steps;
         printf("  forward:          %.1f ms/step, %.0f tokens/s, %.1f TFLOP/s, MFU %.1f%%\n", dt * 1e3, toks / dt,
                flops / 3 / dt / 1e12, flops / 3 / dt / peak * 100);
+        fflush(stdout);
+        /* where the time goes: device time per op (profile.cu), measured in separate, profiled steps */
+        sp_cuda_profile(m, -1);
+        for (int i = 0; i < 3; i++) OK(sp_forward_backward(m, b, NULL, NULL, &mean));
+        printf("\n  device time per op, forward+backward (3 profiled steps; the un-profiled step above: %.1f ms)\n\n%s\n",
+               dtf * 1e3, sp_cuda_profile(m, 3));
+        sp_cuda_profile(m, -1);
+        for (int i = 0; i < 3; i++) OK(sp_forward(m, b, NULL, &mean));
+        printf("  device time per op, forward only (3 profiled steps; un-profiled: %.1f ms)\n\n%s\n", dt * 1e3,
+               sp_cuda_profile(m, 3));
         fflush(stdout);
         /* restriction-aware fast path: head 0 of the top layer, batch cached at the top layer */
         int l = L - 1;

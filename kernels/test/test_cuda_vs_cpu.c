@@ -161,6 +161,27 @@ static void run_case(api *cpu, api *gpu, const char *name, sp_config cfg, int B,
         tname(L, wi, nm, sizeof nm);
         report(!bad, "%s all %d gradient tensors: worst %s rel %.2e", tag, nt, nm, worst);
     }
+    /* the per-op profiler (profile.cu) times the same launches: losses and gradients bit for bit as without it
+     * (all but d embed_in, whose scatter uses atomics: docs/cuda.md) */
+    {
+        const char *(*prof)(sp_model *, int) = (const char *(*)(sp_model *, int))dlsym(gpu->h, "sp_cuda_profile");
+        float *lp = (float *)malloc(sizeof(float) * nl), *gp = (float *)malloc(sizeof(float) * P);
+        if (prof && lp && gp) {
+            prof(mg, -1);
+            CALL(gpu, sp_forward_backward(mg, bg, NULL, lp, NULL));
+            CALL(gpu, sp_grads_read(mg, 0, P, gp));
+            const char *table = prof(mg, 1);
+            report(!memcmp(lp, lg, sizeof(float) * nl) && !memcmp(gp + off[1], gg + off[1], sizeof(float) * (P - off[1])) && strstr(table, "| gemm qkv |")
+                       && strstr(table, "| attention_backward |"),
+                   "%s profiled forward+backward: same losses and gradients bit for bit, table of %zu bytes", tag,
+                   strlen(table));
+            if (precision == SP_PRECISION_BF16 && L > 2) printf("%s\n", table);
+        } else {
+            report(0, "%s sp_cuda_profile missing or out of host memory", tag);
+        }
+        free(lp);
+        free(gp);
+    }
     /* restricted: head (nh-1) of the top layer with the batch cached at that layer */
     {
         int l = L - 1, h = nh - 1, base = 1 + 12 * l;

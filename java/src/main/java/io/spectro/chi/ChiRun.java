@@ -87,7 +87,7 @@ public final class ChiRun {
             model.load(params);
             if (o.progress() && o.fastPath()) {
                 long need = obs.cacheBytesNeeded(), budget = obs.cacheBudgetBytes();
-                System.err.printf("chi: fast-path caches need %.0f MiB, budget %.0f MiB%s%s%n", need / 1048576.0, budget / 1048576.0,
+                System.err.printf("chi: fast-path caches need %.1f MiB, budget %.1f MiB%s%s%n", need / 1048576.0, budget / 1048576.0,
                         o.cacheBudgetBytes() == Observables.AUTO_BUDGET ? " (auto, from the backend's free memory)" : "",
                         need > budget ? ": some batches run uncached (slower, same results); raise --cache-mb" : "");
             }
