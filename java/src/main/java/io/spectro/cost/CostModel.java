@@ -245,15 +245,15 @@ public final class CostModel {
     private Estimate run(List<Component> comps, Options o) {
         SamplerOptions so = o.sampler();
         int T = o.seq();
-        // the batches of Observables, in its cache order: probe chunks, sampling chunks, minibatch pool
+        // the batches of Observables, in its cache order: minibatch pool, sampling chunks, probe chunks
         long perChunk = Math.max(1, o.maxBatchTokens() / T);
         long bytesPerRow = (long) T * c.dModel() * 4L;
         long[] budget = {o.cacheBudgetBytes()}, need = {0};
-        List<Batch> probe = chunks(o.probeSequences(), perChunk, bytesPerRow, budget, need);
-        List<Batch> sampling = chunks(o.samplingSequences(), perChunk, bytesPerRow, budget, need);
         long pool = Math.max(1, o.samplingSequences() / so.batch());
         List<Batch> mini = new ArrayList<>();
         for (long k = 0; k < pool; k++) mini.add(batch(so.batch(), bytesPerRow, budget, need));
+        List<Batch> sampling = chunks(o.samplingSequences(), perChunk, bytesPerRow, budget, need);
+        List<Batch> probe = chunks(o.probeSequences(), perChunk, bytesPerRow, budget, need);
 
         long steps = so.stepsPerChain();
         long cachedSteps = 0;                                  // steps of a chain whose minibatch is cached

@@ -22,8 +22,9 @@ import java.util.SplittableRandom;
  *       minibatches of {@code batch} sequences that every chain cycles through in the same order.</li>
  * </ul>
  * The fast path caches, per component, the residual stream at the input of its lowest layer in every
- * one of these batches ({@link #cacheAt}); when the cache would exceed the memory budget, minibatches
- * are left uncached first, then sampling and probe chunks (results are the same, only slower).
+ * one of these batches ({@link #cacheAt}); when the cache would exceed the memory budget, probe chunks
+ * are left uncached first, then sampling chunks, then minibatches, the most often run (results are the
+ * same, only slower).
  */
 public final class Observables implements AutoCloseable {
     private final NativeModel model;
@@ -145,7 +146,7 @@ public final class Observables implements AutoCloseable {
         if (layer <= 0) return 0;
         long used = 0;
         int cached = 0;
-        for (NativeBatch b : all()) { // probe first, then sampling, then minibatches
+        for (NativeBatch b : all()) { // minibatches first, then sampling, then probe
             long bytes = (long) b.B() * b.T() * cfg.dModel() * 4L;
             if (used + bytes > cacheBudgetBytes) continue;
             try {
@@ -202,10 +203,15 @@ public final class Observables implements AutoCloseable {
     }
 
     /** Every batch, in cache priority order: probe, sampling, minibatches. */
+    /**
+     * Every batch, in the order the cache budget is spent on them: by how often each is run per cached
+     * byte. A pool minibatch runs chains x steps / pool times per component (64,000 / pool at the
+     * published settings), a sampling or probe chunk chains x draws times (400).
+     */
     private List<NativeBatch> all() {
-        List<NativeBatch> l = new ArrayList<>(probe);
+        List<NativeBatch> l = new ArrayList<>(minibatches);
         l.addAll(sampling);
-        l.addAll(minibatches);
+        l.addAll(probe);
         return l;
     }
 

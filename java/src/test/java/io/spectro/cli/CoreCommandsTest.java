@@ -194,7 +194,7 @@ class CoreCommandsTest {
         r = run("cost", "--model", dir.toString(), "--probe-tokens", "100000", "--seq", "64", "--per-run", "--cache-mb", "1");
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("| l1h3 (layer 1) | 1 |"), r.out());
-        assertTrue(r.out().contains("cached 3% of probe, 2% of sampling, 6% of minibatch"), r.out());
+        assertTrue(r.out().contains("cached 0% of probe, 0% of sampling, 50% of minibatch"), r.out());
         for (String[] bad : new String[][]{{"--mfu", "0"}, {"--mfu", "1.5"}, {"--seq", "1"}, {"--seq", "4096"},
                 {"--probe-tokens", "0"}, {"--batch", "1000"}, {"--settings", "huge"}, {"--cache-mb", "lots"}, {"--cache-mb", "-1"}}) {
             String[] args = bad[0].equals("--probe-tokens") ? new String[]{"cost", "--preset", "pythia-160m", bad[0], bad[1]}

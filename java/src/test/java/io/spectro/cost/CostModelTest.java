@@ -124,14 +124,14 @@ class CostModelTest {
         assertEquals("l1h0", first1.name());
         assertEquals(22.0 * T * (fwd0 - fwd1), first1.setupFlops(), 1e-6);
         assertEquals(0, h.setupFlops());
-        // a budget of 5 rows (Observables fills it in order and skips what does not fit): the first probe chunk
-        // (4 rows) fits, nothing else fits in the 1 row left
+        // a budget of 5 rows (Observables fills it in order, minibatches first, and skips what does not fit):
+        // two of the three 2-row minibatches, nothing else fits in the 1 row left
         CostModel.Estimate some = CostModel.estimate(c, new CostModel.Options(so, "default", T, 10, 6, true, 5 * rowBytes, 64));
-        assertArrayEquals(new long[]{4 * T, 0, 0}, some.cachedTokens());
+        assertArrayEquals(new long[]{0, 0, 4 * T}, some.cachedTokens());
         CostModel.Run hs = some.runs().stream().filter(r -> r.name().equals("l1h2")).findFirst().orElseThrow();
-        assertEquals(2 * 3 * (4.0 * T * fwd1 + 12.0 * T * fwd0), hs.observableFlops(), 1e-6);
-        double uncachedStep = step(c, T, "l1h2") + fwd0 - fwd1;
-        assertEquals(2 * 3 * 2.0 * T * uncachedStep, hs.sgldFlops(), 1e-6);
+        assertEquals(2 * 3 * 16.0 * T * fwd0, hs.observableFlops(), 1e-6);
+        double uncachedStep = step(c, T, "l1h2") + fwd0 - fwd1;   // steps 0, 1, 2 use minibatches 0, 1, 2
+        assertEquals(2 * 2.0 * T * (2 * step(c, T, "l1h2") + uncachedStep), hs.sgldFlops(), 1e-6);
         assertTrue(some.totalFlops() > all.totalFlops());
         // budget 0: nothing cached, but the backward still stops at the component
         CostModel.Estimate none = CostModel.estimate(c, new CostModel.Options(so, "default", T, 10, 6, true, 0, 64));
