@@ -142,7 +142,7 @@ public class ChiThroughputBench {
     public float engine(Setting s, Engine e, Vectors v) throws IOException {
         Path dir = Files.createTempDirectory(e.root, "run");
         ChiRun.Options o = new ChiRun.Options(s.sampler(), "default", e.fastPath, 1L << 30, s.threads, "cpu",
-                s.rows * s.T, false);
+                s.rows * s.T, false, false);
         ChiRun.Result r = ChiRun.run(s.cfg, s.params, new ChiRun.Inputs(s.probe, s.rows, s.T, s.sampling, s.rows, s.T), dir, o);
         delete(dir); // a fresh directory every op: a finished run directory would be resumed, not recomputed
         v.vectors += r.rows();

@@ -43,8 +43,12 @@ public final class ChiRun {
     /** Test hook: called with the number of finished components after each one (simulates a kill by throwing). */
     static IntConsumer afterComponent = k -> {};
 
+    /**
+     * @param bf16 the CUDA backend's bf16 mode (bf16 GEMM operands and attention, fp32 accumulation and
+     *             state; docs/cuda.md); false: fp32 everywhere (the only mode of the CPU backend)
+     */
     public record Options(SamplerOptions sampler, String components, boolean fastPath, long cacheBudgetBytes,
-                          int threads, String backend, int maxBatchTokens, boolean progress) {
+                          int threads, String backend, int maxBatchTokens, boolean progress, boolean bf16) {
         public Options {
             if (sampler == null) throw new IllegalArgumentException("sampler options missing");
             if (cacheBudgetBytes < 0 && cacheBudgetBytes != Observables.AUTO_BUDGET)
@@ -76,12 +80,14 @@ public final class ChiRun {
         checkOrWriteManifest(runDir, manifest);
 
         Backend backend = Backend.load(o.backend());
+        if (o.bf16() && !backend.name().equals("cuda"))
+            throw new SpectroException("--precision bf16 needs the cuda backend; the " + backend.name() + " backend computes in fp32");
         SamplerOptions so = o.sampler();
         int n = in.probeTokens();
         List<Diagnostics> diags = new ArrayList<>();
         float[] chi = new float[n * comps.size()];
         int computed = 0;
-        try (NativeModel model = NativeModel.create(backend, cfg, o.threads(), o.maxBatchTokens(), false);
+        try (NativeModel model = NativeModel.create(backend, cfg, o.threads(), o.maxBatchTokens(), o.bf16());
              Observables obs = new Observables(model, cfg, in.probe(), in.nProbe(), in.probeT(), in.sampling(),
                      in.nSampling(), in.samplingT(), so.batch(), so.seed(), o.maxBatchTokens(), o.cacheBudgetBytes())) {
             model.load(params);
@@ -244,6 +250,7 @@ public final class ChiRun {
         m.put("probeShape", in.nProbe() + "x" + in.probeT());
         m.put("samplingShape", in.nSampling() + "x" + in.samplingT());
         m.put("maxBatchTokens", o.maxBatchTokens()); // fixes the chunking, hence the summation order
+        m.put("precision", o.bf16() ? "bf16" : "fp32");
         return m;
     }
 
@@ -252,6 +259,7 @@ public final class ChiRun {
         try {
             if (Files.exists(f)) {
                 JsonNode old = JSON.readTree(f.toFile());
+                if (old instanceof ObjectNode on && !on.has("precision")) on.put("precision", "fp32"); // runs before the field
                 manifest = (ObjectNode) JSON.readTree(JSON.writeValueAsString(manifest)); // same number types as the file
                 Iterator<String> it = manifest.propertyNames().iterator();
                 while (it.hasNext()) {

@@ -32,6 +32,7 @@ public final class ChiCommand implements Callable<Integer> {
     @Option(names = "--baseline", description = "nbeta = 0: sample the Gaussian N(w*, 1/gamma) on each component (the control run)") boolean baseline;
     @Mixin SweepFlags sweep;
     @Option(names = "--backend", defaultValue = "auto", description = "cpu | cuda | auto") String backend;
+    @Option(names = "--precision", defaultValue = "fp32", description = "fp32 | bf16 (cuda only: bf16 GEMM operands and attention, fp32 accumulation; docs/cuda.md) (default ${DEFAULT-VALUE})") String precision;
     @Option(names = "--threads", defaultValue = "0", description = "CPU threads (0 = all cores)") int threads;
     @Option(names = "--no-plots") boolean noPlots;
     @Option(names = "--quiet", description = "no progress bar") boolean quiet;
@@ -46,7 +47,8 @@ public final class ChiCommand implements Callable<Integer> {
             ChiRun.Inputs in = new ChiRun.Inputs(p.tokens(), p.rows(), p.T(), s.tokens(), s.rows(), s.T());
             ChiRun.Options o;
             try {
-                o = new ChiRun.Options(so, sweep.components, !sweep.noFast, sweep.cacheBudgetBytes(), threads, backend, sweep.maxBatchTokens, !quiet);
+                o = new ChiRun.Options(so, sweep.components, !sweep.noFast, sweep.cacheBudgetBytes(), threads, backend, sweep.maxBatchTokens, !quiet,
+                        Inputs.bf16(precision));
             } catch (IllegalArgumentException e) {
                 throw new SpectroException(e.getMessage());
             }

@@ -33,7 +33,7 @@ class ChiRunTest {
     }
 
     static ChiRun.Options opts(int threads) {
-        return new ChiRun.Options(SO, "default", true, 1 << 20, threads, "cpu", 4096, false);
+        return new ChiRun.Options(SO, "default", true, 1 << 20, threads, "cpu", 4096, false, false);
     }
 
     private static void assertBitIdentical(float[] a, float[] b) {
@@ -69,7 +69,7 @@ class ChiRunTest {
     @Test
     void aDifferentRunInTheSameDirectoryIsRefused(@TempDir Path dir) {
         ChiRun.run(TINY, params, in, dir, opts(1));
-        ChiRun.Options other = new ChiRun.Options(SO.withNbeta(10f), "default", true, 1 << 20, 1, "cpu", 4096, false);
+        ChiRun.Options other = new ChiRun.Options(SO.withNbeta(10f), "default", true, 1 << 20, 1, "cpu", 4096, false, false);
         SpectroException e = assertThrows(SpectroException.class, () -> ChiRun.run(TINY, params, in, dir, other));
         assertTrue(e.getMessage().contains("sampler differs"), e.getMessage());
     }

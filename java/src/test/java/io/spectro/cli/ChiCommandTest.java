@@ -49,6 +49,20 @@ class ChiCommandTest {
         byte[] first = Files.readAllBytes(out.resolve("chi.npy"));
         assertEquals(0, run(args));
         assertArrayEquals(first, Files.readAllBytes(out.resolve("chi.npy")));
+        // a run directory written before the manifest had "precision" resumes as fp32
+        Path manifest = out.resolve("manifest.json");
+        String withPrecision = Files.readString(manifest);
+        assertTrue(withPrecision.contains("\"precision\" : \"fp32\""), withPrecision);
+        Files.writeString(manifest, withPrecision.replaceAll(",\\s*\"precision\" : \"fp32\"", ""));
+        assertFalse(Files.readString(manifest).contains("precision"));
+        assertEquals(0, run(args));
+        assertArrayEquals(first, Files.readAllBytes(out.resolve("chi.npy")));
+        // bf16 is the CUDA backend's mode: refused on the CPU backend with a clear message (exit 2)
+        String[] bf16 = java.util.Arrays.copyOf(args, args.length + 2);
+        bf16[8] = dir.resolve("run-bf16").toString();
+        bf16[args.length] = "--precision";
+        bf16[args.length + 1] = "bf16";
+        assertEquals(2, run(bf16));
         // the cache budget changes only speed: nothing cached (--cache-mb 0) gives the same bytes as auto
         String[] noCache = java.util.Arrays.copyOf(args, args.length + 2);
         noCache[8] = dir.resolve("run-nocache").toString();

@@ -54,7 +54,7 @@ class ChiVsTorchTest {
 
         // one minibatch = the whole sampling set (nSampling == batch), so the engine's row permutation cannot matter
         ChiRun.Result engine = ChiRun.run(TINY, params, new ChiRun.Inputs(probe, nProbe, probeT, sampling, nSampling, samplingT),
-                dir, new ChiRun.Options(so, "default", fastPath, 1 << 20, 1, "cpu", 4096, false));
+                dir, new ChiRun.Options(so, "default", fastPath, 1 << 20, 1, "cpu", 4096, false, false));
 
         List<Component> comps = Decomposition.resolve(TINY, "default");
         double[] pd = new double[p.length];
