@@ -44,17 +44,58 @@ public final class ChiRun {
     static IntConsumer afterComponent = k -> {};
 
     /**
-     * @param bf16 the CUDA backend's bf16 mode (bf16 GEMM operands and attention, fp32 accumulation and
-     *             state; docs/cuda.md); false: fp32 everywhere (the only mode of the CPU backend)
+     * @param bf16   the CUDA backend's bf16 mode (bf16 GEMM operands and attention, fp32 accumulation and
+     *               state; docs/cuda.md); false: fp32 everywhere (the only mode of the CPU backend)
+     * @param device CUDA device index (ignored by the CPU backend)
+     * @param shard  which of the sweep's runs this process computes ({@link Shard#ALL}: every one)
      */
     public record Options(SamplerOptions sampler, String components, boolean fastPath, long cacheBudgetBytes,
-                          int threads, String backend, int maxBatchTokens, boolean progress, boolean bf16) {
+                          int threads, String backend, int maxBatchTokens, boolean progress, boolean bf16,
+                          int device, Shard shard) {
         public Options {
             if (sampler == null) throw new IllegalArgumentException("sampler options missing");
             if (cacheBudgetBytes < 0 && cacheBudgetBytes != Observables.AUTO_BUDGET)
                 throw new IllegalArgumentException("cache budget must be >= 0 bytes or Observables.AUTO_BUDGET");
             if (threads < 0) throw new IllegalArgumentException("threads must be >= 0");
             if (maxBatchTokens < 2) throw new IllegalArgumentException("max batch tokens must be >= 2");
+            if (device < 0) throw new IllegalArgumentException("device must be >= 0, got " + device);
+            if (shard == null) throw new IllegalArgumentException("shard missing");
+        }
+
+        /** Device 0, every run. */
+        public Options(SamplerOptions sampler, String components, boolean fastPath, long cacheBudgetBytes, int threads,
+                       String backend, int maxBatchTokens, boolean progress, boolean bf16) {
+            this(sampler, components, fastPath, cacheBudgetBytes, threads, backend, maxBatchTokens, progress, bf16, 0, Shard.ALL);
+        }
+    }
+
+    /**
+     * Shard {@code index} of {@code count} computes the runs r (-1 = the full run, then the components
+     * 0, 1, ...) with (r + 1) mod count == index, so the full run belongs to shard 0. Shards share one run
+     * directory (state files are written atomically and never by two shards); every shard skips what
+     * another has finished, and the unsharded command writes the outputs once all runs are there.
+     */
+    public record Shard(int index, int count) {
+        public static final Shard ALL = new Shard(0, 1);
+
+        public Shard {
+            if (count < 1 || index < 0 || index >= count)
+                throw new IllegalArgumentException("shard " + index + "/" + count + ": need 0 <= index < count");
+        }
+
+        /** "K/M", e.g. "0/4". */
+        public static Shard parse(String s) {
+            String[] p = s.split("/", -1);
+            try {
+                if (p.length == 2) return new Shard(Integer.parseInt(p[0].strip()), Integer.parseInt(p[1].strip()));
+            } catch (NumberFormatException e) {
+                // reported below
+            }
+            throw new IllegalArgumentException("shard '" + s + "': expected K/M with 0 <= K < M, e.g. 0/4");
+        }
+
+        public boolean owns(int run) {
+            return (run + 1) % count == index;
         }
     }
 
@@ -65,8 +106,13 @@ public final class ChiRun {
         }
     }
 
+    /**
+     * @param missingRuns runs (the full run counts) that neither this process computed nor found finished
+     *                    (other shards' work); while it is > 0, chi holds NaN in their columns (every column
+     *                    when the full run is missing) and the run's outputs must not be written
+     */
     public record Result(float[] chi, int rows, List<String> components, List<Diagnostics> diagnostics,
-                         double loss0, double seconds, int componentsComputed) {}
+                         double loss0, double seconds, int componentsComputed, int missingRuns) {}
 
     private ChiRun() {}
 
@@ -87,7 +133,7 @@ public final class ChiRun {
         List<Diagnostics> diags = new ArrayList<>();
         float[] chi = new float[n * comps.size()];
         int computed = 0;
-        try (NativeModel model = NativeModel.create(backend, cfg, o.threads(), o.maxBatchTokens(), o.bf16());
+        try (NativeModel model = NativeModel.create(backend, cfg, o.threads(), o.device(), o.maxBatchTokens(), o.bf16());
              Observables obs = new Observables(model, cfg, in.probe(), in.nProbe(), in.probeT(), in.sampling(),
                      in.nSampling(), in.samplingT(), so.batch(), so.seed(), o.maxBatchTokens(), o.cacheBudgetBytes())) {
             model.load(params);
@@ -100,28 +146,39 @@ public final class ChiRun {
             double loss0 = obs.samplingLoss();
             if (!Double.isFinite(loss0)) throw new SpectroException("the loss at the checkpoint's weights is " + loss0 + ": the model is broken");
             long pending = 0;
-            for (int c = -1; c < comps.size(); c++) if (!Files.exists(statePath(stateDir, c))) pending++;
+            for (int c = -1; c < comps.size(); c++) if (o.shard().owns(c) && !Files.exists(statePath(stateDir, c))) pending++;
             Progress progress = new Progress("chi", pending * so.chains() * so.stepsPerChain(), System.err, o.progress());
 
             // the unrestricted full run gives Delta_full
             Component full = Decomposition.full(cfg);
-            ComponentSums fullSums = sums(model, obs, full, -1, so, loss0, false, stateDir, progress, null);
-            if (fullSums == null) throw new SpectroException("the unrestricted full run produced NaN/inf: see " + stateDir.resolve("full.json"));
-            double[] delta = ChiEstimator.deltaFull(fullSums);
+            int missing = 0;
+            double[] delta = null;
+            if (o.shard().owns(-1) || Files.exists(statePath(stateDir, -1))) {
+                ComponentSums fullSums = sums(model, obs, full, -1, so, loss0, false, stateDir, progress, null);
+                if (fullSums == null) throw new SpectroException("the unrestricted full run produced NaN/inf: see " + stateDir.resolve("full.json"));
+                delta = ChiEstimator.deltaFull(fullSums);
+            } else {
+                missing++;
+            }
             for (int c = 0; c < comps.size(); c++) {
                 Component comp = comps.get(c);
+                if (!o.shard().owns(c) && !Files.exists(statePath(stateDir, c))) { // another shard's, not done yet
+                    missing++;
+                    for (int t = 0; t < n; t++) chi[t * comps.size() + c] = Float.NaN;
+                    continue;
+                }
                 boolean fresh = !Files.exists(statePath(stateDir, c));
                 ComponentSums s = sums(model, obs, comp, c, so, loss0, o.fastPath(), stateDir, progress, diags);
                 if (fresh) {
                     computed++;
                     afterComponent.accept(c + 1);
                 }
-                double[] col = s == null ? null : ChiEstimator.chi(s, delta);
+                double[] col = s == null || delta == null ? null : ChiEstimator.chi(s, delta);
                 for (int t = 0; t < n; t++) chi[t * comps.size() + c] = col == null ? Float.NaN : (float) col[t];
             }
             progress.finish();
             List<String> names = comps.stream().map(Component::name).toList();
-            return new Result(chi, n, names, diags, loss0, (System.nanoTime() - t0) / 1e9, computed);
+            return new Result(chi, n, names, diags, loss0, (System.nanoTime() - t0) / 1e9, computed, missing);
         }
     }
 
@@ -271,7 +328,10 @@ public final class ChiRun {
                 return;
             }
             Files.createDirectories(runDir);
-            Files.writeString(f, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(manifest));
+            // atomically: shards starting together may write it at the same time (the same bytes)
+            Path tmp = Files.createTempFile(runDir, "manifest", ".tmp");
+            Files.writeString(tmp, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(manifest));
+            Files.move(tmp, f, java.nio.file.StandardCopyOption.ATOMIC_MOVE, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
         } catch (IOException e) {
             throw new SpectroException(f + ": " + e.getMessage(), e);
         }

@@ -32,6 +32,9 @@ public final class ChiCommand implements Callable<Integer> {
     @Option(names = "--baseline", description = "nbeta = 0: sample the Gaussian N(w*, 1/gamma) on each component (the control run)") boolean baseline;
     @Mixin SweepFlags sweep;
     @Option(names = "--backend", defaultValue = "auto", description = "cpu | cuda | auto") String backend;
+    @Option(names = "--device", defaultValue = "0", description = "CUDA device index (default ${DEFAULT-VALUE})") int device;
+    @Option(names = "--shard", description = "K/M: compute only the runs of shard K of M (one process per GPU, same --out); "
+            + "afterwards the same command without --shard writes the outputs") String shard;
     @Option(names = "--precision", defaultValue = "fp32", description = "fp32 | bf16 (cuda only: bf16 GEMM operands and attention, fp32 accumulation; docs/cuda.md) (default ${DEFAULT-VALUE})") String precision;
     @Option(names = "--threads", defaultValue = "0", description = "CPU threads (0 = all cores)") int threads;
     @Option(names = "--no-plots") boolean noPlots;
@@ -48,11 +51,18 @@ public final class ChiCommand implements Callable<Integer> {
             ChiRun.Options o;
             try {
                 o = new ChiRun.Options(so, sweep.components, !sweep.noFast, sweep.cacheBudgetBytes(), threads, backend, sweep.maxBatchTokens, !quiet,
-                        Inputs.bf16(precision));
+                        Inputs.bf16(precision), device, shard == null ? ChiRun.Shard.ALL : ChiRun.Shard.parse(shard));
             } catch (IllegalArgumentException e) {
                 throw new SpectroException(e.getMessage());
             }
             ChiRun.Result r = ChiRun.run(ck.config(), ck.params(), in, out, o);
+            if (o.shard().count() > 1 || r.missingRuns() > 0) {
+                System.out.printf("chi: shard %d/%d computed %d component(s) in %.1f s; %d run(s) of other shards %s%n",
+                        o.shard().index(), o.shard().count(), r.componentsComputed(), r.seconds(), r.missingRuns(),
+                        r.missingRuns() > 0 ? "not finished yet" : "finished too");
+                System.out.println("chi: when every shard has finished, run the same command without --shard to write the outputs in " + out);
+                return 0;
+            }
             IntFunction<String> text = tok == null ? id -> "#" + id : tok::token;
             RunOutputs.write(out, r, in, text, !noPlots);
             long failed = r.diagnostics().stream().filter(d -> !d.status().equals("ok")).count();

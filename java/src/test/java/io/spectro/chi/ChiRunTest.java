@@ -11,6 +11,11 @@ import org.junit.jupiter.api.io.TempDir;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 
 import static io.spectro.sampling.TinyFixture.TINY;
 import static org.junit.jupiter.api.Assertions.*;
@@ -64,6 +69,43 @@ class ChiRunTest {
         ChiRun.Result resumed = ChiRun.run(TINY, params, in, dir.resolve("killed"), opts(2));
         assertEquals(5, resumed.componentsComputed());
         assertBitIdentical(whole.chi(), resumed.chi());
+    }
+
+    static ChiRun.Options shardOpts(int k, int m) {
+        return new ChiRun.Options(SO, "default", true, 1 << 20, 1, "cpu", 4096, false, false, 0, new ChiRun.Shard(k, m));
+    }
+
+    @Test
+    void shardsComputeTheirRunsAndTheUnshardedRunAssemblesThemBitIdentical(@TempDir Path dir) throws Exception {
+        ChiRun.Result whole = ChiRun.run(TINY, params, in, dir.resolve("whole"), opts(1));
+        // one shard alone: runs r with (r + 1) % 3 == 1 are components 0, 3, 6; the full run is shard 0's
+        ChiRun.Result alone = ChiRun.run(TINY, params, in, dir.resolve("alone"), shardOpts(1, 3));
+        assertEquals(3, alone.componentsComputed());
+        assertEquals(1 + 5, alone.missingRuns());
+        for (float v : alone.chi()) assertTrue(Float.isNaN(v)); // no full run yet: no column can be formed
+        assertTrue(Files.exists(dir.resolve("alone/state/0006.bin")) && !Files.exists(dir.resolve("alone/state/0001.bin")));
+        // three shards at the same time in one directory, then the unsharded run computes nothing
+        Path shared = dir.resolve("shared");
+        ExecutorService pool = Executors.newFixedThreadPool(3);
+        try {
+            List<Future<ChiRun.Result>> fs = new ArrayList<>();
+            for (int k = 0; k < 3; k++) {
+                int kk = k;
+                fs.add(pool.submit(() -> ChiRun.run(TINY, params, in, shared, shardOpts(kk, 3))));
+            }
+            int computed = 0;
+            for (Future<ChiRun.Result> f : fs) computed += f.get().componentsComputed();
+            assertEquals(8, computed); // every component exactly once
+        } finally {
+            pool.shutdownNow();
+        }
+        ChiRun.Result assembled = ChiRun.run(TINY, params, in, shared, opts(2));
+        assertEquals(0, assembled.componentsComputed());
+        assertEquals(0, assembled.missingRuns());
+        assertBitIdentical(whole.chi(), assembled.chi());
+        assertEquals("0/4", new ChiRun.Shard(0, 4).index() + "/" + ChiRun.Shard.parse(" 0/4").count());
+        for (String bad : new String[]{"4/4", "-1/2", "1", "a/b", "1/0"})
+            assertThrows(IllegalArgumentException.class, () -> ChiRun.Shard.parse(bad), bad);
     }
 
     @Test

@@ -58,22 +58,31 @@ class ChiCommandTest {
         assertEquals(0, run(args));
         assertArrayEquals(first, Files.readAllBytes(out.resolve("chi.npy")));
         // bf16 is the CUDA backend's mode: refused on the CPU backend with a clear message (exit 2)
-        String[] bf16 = java.util.Arrays.copyOf(args, args.length + 2);
-        bf16[8] = dir.resolve("run-bf16").toString();
-        bf16[args.length] = "--precision";
-        bf16[args.length + 1] = "bf16";
-        assertEquals(2, run(bf16));
+        assertEquals(2, run(with(args, dir.resolve("run-bf16"), "--precision", "bf16")));
+        // two shards (e.g. two GPUs) into one directory write no outputs; the unsharded command assembles them
+        Path sharded = dir.resolve("run-sharded");
+        for (String k : new String[]{"1/2", "0/2"}) {
+            assertEquals(0, run(with(args, sharded, "--shard", k)));
+            assertFalse(Files.exists(sharded.resolve("chi.npy")));
+        }
+        assertEquals(0, run(with(args, sharded)));
+        assertArrayEquals(first, Files.readAllBytes(sharded.resolve("chi.npy")));
+        assertEquals(2, run(with(args, dir.resolve("run-badshard"), "--shard", "2/2")));
         // the cache budget changes only speed: nothing cached (--cache-mb 0) gives the same bytes as auto
-        String[] noCache = java.util.Arrays.copyOf(args, args.length + 2);
-        noCache[8] = dir.resolve("run-nocache").toString();
-        noCache[args.length] = "--cache-mb";
-        noCache[args.length + 1] = "0";
-        assertEquals(0, run(noCache));
+        assertEquals(0, run(with(args, dir.resolve("run-nocache"), "--cache-mb", "0")));
         assertArrayEquals(first, Files.readAllBytes(dir.resolve("run-nocache").resolve("chi.npy")));
         // bad input: exit code 2
         Npy.write(dir.resolve("bad.npy"), new int[]{1, 2, 3}, 3);
         args[4] = dir.resolve("bad.npy").toString();
         args[8] = dir.resolve("run2").toString();
         assertEquals(2, run(args));
+    }
+
+    /** args with --out (at index 8) replaced and extra options appended. */
+    private static String[] with(String[] args, Path out, String... extra) {
+        String[] a = java.util.Arrays.copyOf(args, args.length + extra.length);
+        a[8] = out.toString();
+        System.arraycopy(extra, 0, a, args.length, extra.length);
+        return a;
     }
 }
