@@ -34,6 +34,7 @@ public final class CostCommand implements Callable<Integer> {
     @Option(names = "--peak-tflops", defaultValue = "989", description = "device peak in TFLOP/s (default ${DEFAULT-VALUE}: H100/H200 SXM dense bf16)") double peakTflops;
     @Option(names = "--mfu", defaultValue = "0.35", description = "model-FLOP utilisation to assume (default ${DEFAULT-VALUE}: about what the CUDA backend sustains at 1.4B on an H100, docs/benchmarks.md)") double mfu;
     @Option(names = "--per-run", description = "one line per run (component) instead of one per kind") boolean perRun;
+    @Option(names = "--shards", defaultValue = "1", description = "devices working on the sweep (spectro chi --shard K/M): the wall time is the largest shard's (default ${DEFAULT-VALUE})") int shards;
     @Spec CommandSpec spec;
 
     @Override
@@ -44,6 +45,7 @@ public final class CostCommand implements Callable<Integer> {
         if (probeTokens < 1) throw new SpectroException("--probe-tokens must be >= 1, got " + probeTokens);
         if (samplingTokens < 1) throw new SpectroException("--sampling-tokens must be >= 1, got " + samplingTokens);
         if (seq < 2) throw new SpectroException("--seq must be >= 2, got " + seq);
+        if (shards < 1) throw new SpectroException("--shards must be >= 1, got " + shards);
         if (seq > cfg.maxSeq()) throw new SpectroException("--seq " + seq + " exceeds the model's max_seq " + cfg.maxSeq());
         long budget = sweep.autoCache() ? Long.MAX_VALUE : sweep.cacheBudgetBytes();
         SamplerOptions so = sampler.options(false);
@@ -110,6 +112,16 @@ public final class CostCommand implements Callable<Integer> {
         out.printf("| chi vectors per device-hour | %.0f | %.0f |%n", 3600 * e.vectors() / s1, 3600 * e.vectors() / sm);
         out.printf("| vs the published %.1f H200-s per vector | %.1fx | %.1fx |%n", CostModel.PUBLISHED_SECONDS_PER_VECTOR,
                 CostModel.PUBLISHED_SECONDS_PER_VECTOR * e.vectors() / s1, CostModel.PUBLISHED_SECONDS_PER_VECTOR * e.vectors() / sm);
+        if (shards > 1) {
+            double[] f = e.shardFlops(shards);
+            double max = 0, sum = 0;
+            for (double x : f) { max = Math.max(max, x); sum += x; }
+            out.printf("| wall time on %d devices (--shard K/%d; the largest shard), hours | %.1f | %.1f |%n", shards, shards,
+                    max / peak / 3600, max / (peak * mfu) / 3600);
+            out.printf("| device-hours of all shards (each computes L0 and its own caches) | %.1f | %.1f |%n",
+                    sum / peak / 3600, sum / (peak * mfu) / 3600);
+            out.printf("(largest shard / mean shard: %.3f)%n", max / (sum / shards));
+        }
         out.flush();
     }
 

@@ -64,9 +64,10 @@ public final class CostModel {
      * @param sgldFlops         all SGLD steps of all chains
      * @param observableFlops   all per-draw forwards over the sampling and probe sets
      * @param setupFlops        building the fast path's caches when this run moves to a new layer
+     * @param cacheLayer        the layer its caches are at (-1: none, the full run or no fast path)
      */
     public record Run(String name, int lowestLayer, long elements, double stepFlopsPerToken, double sgldFlops,
-                      double observableFlops, double setupFlops) {
+                      double observableFlops, double setupFlops, int cacheLayer) {
         public double totalFlops() {
             return sgldFlops + observableFlops + setupFlops;
         }
@@ -78,9 +79,10 @@ public final class CostModel {
      * @param cacheBytes     bytes the fast path's caches would need for every batch
      * @param cachedTokens   {probe, sampling, minibatch-pool} tokens whose batches fit the cache budget
      * @param totalTokens    {probe, sampling, minibatch-pool} tokens
+     * @param cacheBuildFlops FLOPs of building every cache at layer l (index l; 0 at layer 0)
      */
     public record Estimate(ModelConfig config, Options options, List<Run> runs, long vectors, double loss0Flops,
-                           long cacheBytes, long[] cachedTokens, long[] totalTokens) {
+                           long cacheBytes, long[] cachedTokens, long[] totalTokens, double[] cacheBuildFlops) {
         public double sgldFlops() {
             return runs.stream().mapToDouble(Run::sgldFlops).sum();
         }
@@ -99,6 +101,29 @@ public final class CostModel {
 
         public double flopsPerVector() {
             return totalFlops() / vectors;
+        }
+
+        /**
+         * FLOPs of each of {@code count} shards ({@code spectro chi --shard K/count}: run i of the list,
+         * the full run first, belongs to shard i mod count); each shard computes L0 and builds the caches
+         * of the layers it visits itself.
+         */
+        public double[] shardFlops(int count) {
+            if (count < 1) throw new IllegalArgumentException("shard count must be >= 1, got " + count);
+            double[] f = new double[count];
+            int[] layer = new int[count];
+            java.util.Arrays.fill(layer, -1);
+            java.util.Arrays.fill(f, loss0Flops);
+            for (int i = 0; i < runs.size(); i++) {
+                Run r = runs.get(i);
+                int k = i % count;
+                f[k] += r.sgldFlops() + r.observableFlops();
+                if (r.cacheLayer() != layer[k]) {
+                    layer[k] = r.cacheLayer();
+                    if (r.cacheLayer() > 0) f[k] += cacheBuildFlops[r.cacheLayer()];
+                }
+            }
+            return f;
         }
 
         /** Device seconds of the sweep at {@code peakFlops} (FLOP/s) and model-FLOP utilisation {@code mfu}. */
@@ -261,6 +286,10 @@ public final class CostModel {
         cachedSteps += (steps / pool) * cachedInPool;
         for (long s = 0; s < steps % pool; s++) if (mini.get((int) s).cached()) cachedSteps++;
 
+        double[] buildFlops = new double[L + 1];              // every cached batch through layers 0 .. l-1
+        for (int l = 1; l <= L; l++)
+            for (List<Batch> set : List.of(probe, sampling, mini))
+                for (Batch b : set) if (b.cached()) buildFlops[l] += b.rows() * T * (forwardFrom(0) - forwardFrom(l));
         List<Run> runs = new ArrayList<>();
         int cacheLayer = -1;                                   // Observables' cachedLayer
         List<Component> all = new ArrayList<>();
@@ -278,11 +307,7 @@ public final class CostModel {
             double setup = 0;
             if (layer != cacheLayer) {
                 cacheLayer = layer;
-                if (cacheOn) {
-                    double build = forwardFrom(0) - forwardFrom(layer); // layers 0 .. layer-1
-                    for (List<Batch> set : List.of(probe, sampling, mini))
-                        for (Batch b : set) if (b.cached()) setup += b.rows() * T * build;
-                }
+                if (cacheOn) setup = buildFlops[layer];
             }
             int start = cacheOn && layer <= lo ? layer : 0;
             double stepCached = forwardFrom(start) + bwd, stepUncached = forwardFrom(0) + bwd;
@@ -292,13 +317,13 @@ public final class CostModel {
             for (List<Batch> set : List.of(sampling, probe))
                 for (Batch b : set) perDraw += b.rows() * T * forwardFrom(cacheOn && b.cached() ? layer : 0);
             double observable = (double) so.chains() * so.draws() * perDraw;
-            runs.add(new Run(comp.name(), comp.lowestLayer(), comp.numel(), stepCached, sgld, observable, setup));
+            runs.add(new Run(comp.name(), comp.lowestLayer(), comp.numel(), stepCached, sgld, observable, setup, layer));
         }
         double loss0 = 0;
         for (Batch b : sampling) loss0 += b.rows() * T * forwardFrom(0);
         long[] cachedTok = {tokens(probe, T), tokens(sampling, T), cachedInPool * so.batch() * T};
         long[] totalTok = {o.probeSequences() * T, o.samplingSequences() * T, pool * so.batch() * T};
-        return new Estimate(c, o, List.copyOf(runs), o.probeSequences() * (T - 1), loss0, need[0], cachedTok, totalTok);
+        return new Estimate(c, o, List.copyOf(runs), o.probeSequences() * (T - 1), loss0, need[0], cachedTok, totalTok, buildFlops);
     }
 
     private static List<Batch> chunks(long rows, long perChunk, long bytesPerRow, long[] budget, long[] need) {

@@ -189,6 +189,9 @@ class CoreCommandsTest {
         assertTrue(r.out().contains("| heads | 384 |"), r.out());
         assertTrue(r.out().contains("cached 100% of probe"), r.out());
         assertTrue(r.out().contains("| seconds per chi vector | 0.4098 |"), r.out());
+        r = run("cost", "--preset", "pythia-1.4b", "--settings", "pythia-1.4b", "--probe-tokens", "4250000", "--shards", "8");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("| wall time on 8 devices (--shard K/8; the largest shard), hours |"), r.out());
         // from a checkpoint's config, every run listed; the default budget leaves most of a big probe set uncached
         Path dir = tiny();
         r = run("cost", "--model", dir.toString(), "--probe-tokens", "100000", "--seq", "64", "--per-run", "--cache-mb", "1");
@@ -196,7 +199,7 @@ class CoreCommandsTest {
         assertTrue(r.out().contains("| l1h3 (layer 1) | 1 |"), r.out());
         assertTrue(r.out().contains("cached 0% of probe, 0% of sampling, 50% of minibatch"), r.out());
         for (String[] bad : new String[][]{{"--mfu", "0"}, {"--mfu", "1.5"}, {"--seq", "1"}, {"--seq", "4096"},
-                {"--probe-tokens", "0"}, {"--batch", "1000"}, {"--settings", "huge"}, {"--cache-mb", "lots"}, {"--cache-mb", "-1"}}) {
+                {"--probe-tokens", "0"}, {"--batch", "1000"}, {"--settings", "huge"}, {"--cache-mb", "lots"}, {"--cache-mb", "-1"}, {"--shards", "0"}}) {
             String[] args = bad[0].equals("--probe-tokens") ? new String[]{"cost", "--preset", "pythia-160m", bad[0], bad[1]}
                     : new String[]{"cost", "--preset", "pythia-160m", "--probe-tokens", "1000", bad[0], bad[1]};
             r = run(args);

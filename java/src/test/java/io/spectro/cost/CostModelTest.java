@@ -140,6 +140,31 @@ class CostModelTest {
     }
 
     @Test
+    void shardsSplitTheRunsRoundRobin() {
+        ModelConfig c = ModelConfig.preset("tiny");
+        int T = 16;
+        CostModel.Estimate e = CostModel.estimate(c, new CostModel.Options(sampler(2, 3, 1, 0, 2), "default", T, 10, 6, true,
+                1L << 30, 64));
+        assertEquals(e.totalFlops(), e.shardFlops(1)[0], 1e-9 * e.totalFlops());
+        // 13 runs (full + 12) over 2 shards: shard 0 has runs 0, 2, ..., 12, shard 1 runs 1, 3, ..., 11
+        double[] two = e.shardFlops(2);
+        double[] work = new double[2];
+        for (int i = 0; i < e.runs().size(); i++) work[i % 2] += e.runs().get(i).sgldFlops() + e.runs().get(i).observableFlops();
+        // each shard computes L0 and builds caches at the layers it visits: runs are full, embed, l0h0..l0mlp
+        // (layer 0: no cache), l1h0..l1mlp (runs 7-11, layer 1), unembed (run 12, layer 2: shard 0's only)
+        double builds = e.cacheBuildFlops()[1] + e.cacheBuildFlops()[2];
+        assertTrue(e.cacheBuildFlops()[1] > 0 && e.cacheBuildFlops()[2] > e.cacheBuildFlops()[1]);
+        assertEquals(work[0] + e.loss0Flops() + builds, two[0], 1e-9 * two[0]);
+        assertEquals(work[1] + e.loss0Flops() + e.cacheBuildFlops()[1], two[1], 1e-9 * two[1]);
+        assertEquals(e.setupFlops(), e.loss0Flops() + builds, 1e-9 * builds); // unsharded: each layer built once
+        // one shard per run: the largest is the full run's
+        double[] each = e.shardFlops(13);
+        double full = e.runs().getFirst().sgldFlops() + e.runs().getFirst().observableFlops() + e.loss0Flops();
+        assertEquals(full, java.util.Arrays.stream(each).max().orElseThrow(), 1e-9 * full);
+        assertThrows(IllegalArgumentException.class, () -> e.shardFlops(0));
+    }
+
+    @Test
     void publishedSettingsBoundIsTheDocumentedNumber() {
         // docs/benchmarks.md, "Cost model": 410 + 1 runs, 4.25M probe tokens, T 512, every batch cached
         SamplerOptions so = SamplerOptions.pythia14b(0);
