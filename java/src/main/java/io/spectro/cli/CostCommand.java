@@ -3,6 +3,10 @@ package io.spectro.cli;
 import io.spectro.SpectroException;
 import io.spectro.cost.CostModel;
 import io.spectro.model.ModelConfig;
+import io.spectro.model.RandomInit;
+import io.spectro.nativeabi.Backend;
+import io.spectro.nativeabi.NativeBatch;
+import io.spectro.nativeabi.NativeModel;
 import io.spectro.sampling.SamplerOptions;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -11,8 +15,10 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 import java.io.PrintWriter;
+import java.lang.foreign.Arena;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 
 /** {@code spectro cost}: the FLOPs and device time of a {@code spectro chi} sweep, before running it. */
@@ -34,6 +40,12 @@ public final class CostCommand implements Callable<Integer> {
     @Option(names = "--peak-tflops", defaultValue = "989", description = "device peak in TFLOP/s (default ${DEFAULT-VALUE}: H100/H200 SXM dense bf16)") double peakTflops;
     @Option(names = "--mfu", defaultValue = "0.35", description = "model-FLOP utilisation to assume (default ${DEFAULT-VALUE}: about what the CUDA backend sustains at 1.4B on an H100, docs/benchmarks.md)") double mfu;
     @Option(names = "--per-run", description = "one line per run (component) instead of one per kind") boolean perRun;
+    @Option(names = "--calibrate", description = "measure forward and forward+backward FLOP/s on this machine (random weights of the "
+            + "model's shape, the sweep's batch shapes) and predict the sweep's time from them") boolean calibrate;
+    @Option(names = "--backend", defaultValue = "auto", description = "with --calibrate: cpu | cuda | auto") String backend;
+    @Option(names = "--precision", defaultValue = "fp32", description = "with --calibrate: fp32 | bf16 (cuda)") String precision;
+    @Option(names = "--threads", defaultValue = "0", description = "with --calibrate: CPU threads (0 = all cores)") int threads;
+    @Option(names = "--device", defaultValue = "0", description = "with --calibrate: CUDA device") int device;
     @Option(names = "--shards", defaultValue = "1", description = "devices working on the sweep (spectro chi --shard K/M): the wall time is the largest shard's (default ${DEFAULT-VALUE})") int shards;
     @Spec CommandSpec spec;
 
@@ -57,8 +69,42 @@ public final class CostCommand implements Callable<Integer> {
         } catch (IllegalArgumentException ex) {
             throw new SpectroException(ex.getMessage());
         }
-        print(spec.commandLine().getOut(), cfg, so, e);
+        PrintWriter out = spec.commandLine().getOut();
+        print(out, cfg, so, e);
+        if (calibrate) calibrated(out, cfg, so, e);
         return 0;
+    }
+
+    /** Median of 5 full forward+backward steps on a minibatch and of 5 forwards on a probe chunk, after one of each. */
+    private void calibrated(PrintWriter out, ModelConfig cfg, SamplerOptions so, CostModel.Estimate e) {
+        Inputs.checkThreads(threads);
+        boolean bf16 = Inputs.bf16(precision);
+        Backend b = Backend.load(backend);
+        int chunkRows = (int) Math.min(Math.max(1, sweep.maxBatchTokens / seq), e.options().probeSequences());
+        int maxTokens = Math.max(so.batch(), chunkRows) * seq;
+        double tfb, tf;
+        try (Arena arena = Arena.ofConfined(); NativeModel m = NativeModel.create(b, cfg, threads, device, maxTokens, bf16)) {
+            m.load(RandomInit.init(cfg, 1, arena));
+            SplittableRandom rng = new SplittableRandom(1);
+            try (NativeBatch mb = m.batch(rng.ints((long) so.batch() * seq, 0, cfg.vocabSize()).toArray(), so.batch(), seq);
+                 NativeBatch pb = m.batch(rng.ints((long) chunkRows * seq, 0, cfg.vocabSize()).toArray(), chunkRows, seq)) {
+                tfb = median(() -> m.forwardBackward(mb, 0, null, null));
+                tf = median(() -> m.forward(pb, null));
+            }
+        }
+        double rfb = CostModel.stepFlopsPerToken(cfg, seq, null, 0, 0) * so.batch() * seq / tfb;
+        double rf = CostModel.forwardFlopsPerToken(cfg, seq, 0) * chunkRows * seq / tf;
+        double secs = e.sgldFlops() / rfb + (e.observableFlops() + e.setupFlops()) / rf;
+        out.println();
+        out.printf("measured     backend %s, %s, random weights: forward+backward %.1f GFLOP/s (%d x %d, %.1f ms), "
+                        + "forward %.1f GFLOP/s (%d x %d, %.1f ms)%s%n",
+                b.name(), bf16 ? "bf16" : "fp32", rfb / 1e9, so.batch(), seq, tfb * 1e3, rf / 1e9, chunkRows, seq, tf * 1e3,
+                b.name().equals("cuda") ? String.format("; MFU %.1f%% / %.1f%% of --peak-tflops", 100 * rfb / (peakTflops * 1e12),
+                        100 * rf / (peakTflops * 1e12)) : "");
+        out.printf("predicted    on this machine: %s for the sweep, %.4f s per chi vector (SGLD steps at the "
+                + "forward+backward rate, forwards and cache builds at the forward rate; the SGLD update itself is not counted)%n",
+                duration(secs), secs / e.vectors());
+        out.flush();
     }
 
     private void print(PrintWriter out, ModelConfig cfg, SamplerOptions so, CostModel.Estimate e) {
@@ -123,6 +169,24 @@ public final class CostCommand implements Callable<Integer> {
             out.printf("(largest shard / mean shard: %.3f)%n", max / (sum / shards));
         }
         out.flush();
+    }
+
+    private static double median(Runnable step) {
+        step.run();
+        double[] t = new double[5];
+        for (int i = 0; i < t.length; i++) {
+            long t0 = System.nanoTime();
+            step.run();
+            t[i] = (System.nanoTime() - t0) / 1e9;
+        }
+        java.util.Arrays.sort(t);
+        return t[t.length / 2];
+    }
+
+    private static String duration(double s) {
+        if (s < 120) return String.format("%.1f s", s);
+        if (s < 7200) return String.format("%.1f min", s / 60);
+        return String.format("%.1f h", s / 3600);
     }
 
     private static String kind(String name) {

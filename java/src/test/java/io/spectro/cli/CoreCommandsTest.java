@@ -206,6 +206,15 @@ class CoreCommandsTest {
             assertEquals(2, r.code(), String.join(" ", bad) + ": " + r.err());
             assertTrue(r.err().startsWith("spectro cost: "), r.err());
         }
+        if (cpuPresent()) { // --calibrate: measured rates and the predicted time on this machine
+            r = run("cost", "--model", dir.toString(), "--probe-tokens", "300", "--seq", "16", "--batch", "2", "--calibrate",
+                    "--backend", "cpu", "--threads", "1");
+            assertEquals(0, r.code(), r.err());
+            assertTrue(r.out().contains("measured     backend cpu, fp32, random weights: forward+backward "), r.out());
+            assertTrue(r.out().matches("(?s).*predicted    on this machine: [0-9.]+ (s|min|h) for the sweep, [0-9.]+ s per chi vector.*"), r.out());
+            assertEquals(2, run("cost", "--preset", "tiny", "--probe-tokens", "300", "--calibrate", "--backend", "cpu",
+                    "--precision", "bf16").code());
+        }
         r = run("cost", "--probe-tokens", "1000");
         assertEquals(2, r.code());
         assertTrue(r.err().contains("exactly one of --model DIR and --preset NAME"), r.err());
