@@ -112,8 +112,8 @@ sp_status sp_model_create(const sp_config *cfg, const sp_options *opt, sp_model 
     if (s) return s;
     if (!opt) return sp_fail(SP_ERR_INVALID, fn, "options is NULL");
     if (opt->precision != SP_PRECISION_FP32)
-        return sp_fail(SP_ERR_INVALID, fn, "precision %d not supported: the CPU backend computes in fp32 only",
-                       opt->precision);
+        return sp_fail(SP_ERR_INVALID, fn, "precision %d%s not supported: the CPU backend computes in fp32 only",
+                       opt->precision, opt->precision == SP_PRECISION_BF16 ? " (bf16, the CUDA backend's)" : "");
     if (opt->n_threads < 0 || opt->n_threads > MAX_THREADS)
         return sp_fail(SP_ERR_INVALID, fn, "n_threads %d outside [0, %d]", opt->n_threads, MAX_THREADS);
     if (opt->max_batch < 2 || opt->max_batch > (1 << 24))

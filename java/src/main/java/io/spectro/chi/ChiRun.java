@@ -126,8 +126,6 @@ public final class ChiRun {
         checkOrWriteManifest(runDir, manifest);
 
         Backend backend = Backend.load(o.backend());
-        if (o.bf16() && !backend.name().equals("cuda"))
-            throw new SpectroException("--precision bf16 needs the cuda backend; the " + backend.name() + " backend computes in fp32");
         SamplerOptions so = o.sampler();
         int n = in.probeTokens();
         List<Diagnostics> diags = new ArrayList<>();
@@ -161,17 +159,16 @@ public final class ChiRun {
                 missing++;
             }
             for (int c = 0; c < comps.size(); c++) {
-                Component comp = comps.get(c);
-                if (!o.shard().owns(c) && !Files.exists(statePath(stateDir, c))) { // another shard's, not done yet
-                    missing++;
-                    for (int t = 0; t < n; t++) chi[t * comps.size() + c] = Float.NaN;
-                    continue;
-                }
-                boolean fresh = !Files.exists(statePath(stateDir, c));
-                ComponentSums s = sums(model, obs, comp, c, so, loss0, o.fastPath(), stateDir, progress, diags);
-                if (fresh) {
-                    computed++;
-                    afterComponent.accept(c + 1);
+                boolean done = Files.exists(statePath(stateDir, c));
+                ComponentSums s = null;
+                if (done || o.shard().owns(c)) {
+                    s = sums(model, obs, comps.get(c), c, so, loss0, o.fastPath(), stateDir, progress, diags);
+                    if (!done) {
+                        computed++;
+                        afterComponent.accept(c + 1);
+                    }
+                } else {
+                    missing++; // another shard's, not finished yet: a NaN column
                 }
                 double[] col = s == null || delta == null ? null : ChiEstimator.chi(s, delta);
                 for (int t = 0; t < n; t++) chi[t * comps.size() + c] = col == null ? Float.NaN : (float) col[t];

@@ -94,8 +94,13 @@ public final class Observables implements AutoCloseable {
     /** Bytes the caches of every batch would take (what a budget must hold for everything to be cached). */
     public long cacheBytesNeeded() {
         long n = 0;
-        for (NativeBatch b : all()) n += (long) b.B() * b.T() * cfg.dModel() * 4L;
+        for (NativeBatch b : all()) n += cacheBytes(b);
         return n;
+    }
+
+    /** Bytes of one batch's cache: its residual stream at one layer, [B, T, d] floats. */
+    private long cacheBytes(NativeBatch b) {
+        return (long) b.B() * b.T() * cfg.dModel() * 4L;
     }
 
     /** The cache budget in bytes (the automatic one resolved). */
@@ -147,7 +152,7 @@ public final class Observables implements AutoCloseable {
         long used = 0;
         int cached = 0;
         for (NativeBatch b : all()) { // minibatches first, then sampling, then probe
-            long bytes = (long) b.B() * b.T() * cfg.dModel() * 4L;
+            long bytes = cacheBytes(b);
             if (used + bytes > cacheBudgetBytes) continue;
             try {
                 b.cacheAt(layer);
@@ -202,7 +207,6 @@ public final class Observables implements AutoCloseable {
         return new double[][]{sumL, sumPhiL};
     }
 
-    /** Every batch, in cache priority order: probe, sampling, minibatches. */
     /**
      * Every batch, in the order the cache budget is spent on them: by how often each is run per cached
      * byte. A pool minibatch runs chains x steps / pool times per component (64,000 / pool at the

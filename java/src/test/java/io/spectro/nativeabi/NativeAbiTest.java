@@ -130,6 +130,7 @@ class NativeAbiTest {
         Backend b = cpu();
         NativeException e = assertThrows(NativeException.class, () -> NativeModel.create(b, TINY, 1, 64, true));
         assertEquals("sp_model_create", e.function());
+        assertTrue(e.nativeMessage().contains("bf16"), e.nativeMessage());
     }
 
     @Test
