@@ -7,8 +7,8 @@ import io.spectro.model.RandomInit;
 import io.spectro.nativeabi.Backend;
 import io.spectro.nativeabi.NativeBatch;
 import io.spectro.nativeabi.NativeModel;
-import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -18,7 +18,6 @@ import tools.jackson.databind.node.ObjectNode;
 import java.io.PrintWriter;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.nio.file.Path;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 
@@ -27,15 +26,8 @@ import java.util.concurrent.Callable;
         description = {"Measure forward and forward+backward (full gradient) throughput in tokens/s on random tokens.",
                 "Prints a table and one JSON line starting with {\"bench\": for scripts."})
 public final class BenchCommand implements Callable<Integer> {
-    static final class Source {
-        @Option(names = "--model", paramLabel = "DIR", description = "checkpoint folder")
-        Path model;
-        @Option(names = "--preset", paramLabel = "NAME", description = "random weights of a preset shape (pythia-14m ... pythia-2.8b, tiny)")
-        String preset;
-    }
-
-    @ArgGroup(exclusive = true, multiplicity = "1")
-    Source source;
+    @Mixin
+    ModelSource source; // --preset: random weights of that shape
 
     @Option(names = "--batch", defaultValue = "4", description = "rows B (default ${DEFAULT-VALUE})")
     int batch;
@@ -49,14 +41,8 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--warmup", defaultValue = "1", description = "untimed iterations first (default ${DEFAULT-VALUE})")
     int warmup;
 
-    @Option(names = "--threads", defaultValue = "0", description = "CPU threads (0 = library default)")
-    int threads;
-
-    @Option(names = "--backend", defaultValue = "auto", description = "cpu, cuda or auto (default ${DEFAULT-VALUE})")
-    String backend;
-
-    @Option(names = "--precision", defaultValue = "fp32", description = "fp32 or bf16 (bf16: cuda only)")
-    String precision;
+    @Mixin
+    BackendFlags backend;
 
     @Option(names = "--seed", defaultValue = "0", description = "seed of the random tokens and (with --preset) weights")
     long seed;
@@ -74,9 +60,9 @@ public final class BenchCommand implements Callable<Integer> {
         if (iters < 1) throw new SpectroException("--iters must be >= 1, got " + iters);
         if (warmup < 0) throw new SpectroException("--warmup must be >= 0, got " + warmup);
         if ((long) batch * seq > Integer.MAX_VALUE / 2) throw new SpectroException("--batch x --seq is too large");
-        Inputs.checkThreads(threads);
-        boolean bf16 = Inputs.bf16(precision);
-        Backend b = Backend.load(backend);
+        backend.check();
+        source.check();
+        Backend b = backend.load();
         ModelConfig c;
         String name;
         Checkpoint ck = null;
@@ -95,7 +81,7 @@ public final class BenchCommand implements Callable<Integer> {
             if (seq > c.maxSeq()) throw new SpectroException("--seq " + seq + " exceeds the model's max_seq " + c.maxSeq());
             int[] tokens = new SplittableRandom(seed).ints((long) batch * seq, 0, c.vocabSize()).toArray();
             double fwdS, bwdS = Double.NaN, loss;
-            try (NativeModel m = NativeModel.create(b, c, threads, batch * seq, bf16)) {
+            try (NativeModel m = backend.create(b, c, batch * seq)) {
                 m.load(params);
                 if (ck != null) {
                     ck.close();
@@ -119,7 +105,7 @@ public final class BenchCommand implements Callable<Integer> {
             long tok = (long) batch * seq * iters;
             PrintWriter out = spec.commandLine().getOut();
             out.printf("model %s (%,d parameters), backend %s, threads %s, precision %s, B %d x T %d, %d iterations after %d warm-up%n",
-                    name, c.paramCount(), b.name(), threads == 0 ? "default" : threads, precision, batch, seq, iters, warmup);
+                    name, c.paramCount(), b.name(), backend.threads == 0 ? "default" : backend.threads, backend.precision, batch, seq, iters, warmup);
             out.printf("%-18s %12s %14s%n", "pass", "ms/iter", "tokens/s");
             out.printf("%-18s %12.2f %14.1f%n", "forward", fwdS * 1e3 / iters, tok / fwdS);
             if (!noBackward) out.printf("%-18s %12.2f %14.1f%n", "forward+backward", bwdS * 1e3 / iters, tok / bwdS);
@@ -129,8 +115,8 @@ public final class BenchCommand implements Callable<Integer> {
             j.put("model", name);
             j.put("params", c.paramCount());
             j.put("backend", b.name());
-            j.put("threads", threads);
-            j.put("precision", precision);
+            j.put("threads", backend.threads);
+            j.put("precision", backend.precision);
             j.put("batch", batch);
             j.put("seq", seq);
             j.put("iters", iters);

@@ -31,18 +31,16 @@ public final class ChiCommand implements Callable<Integer> {
     @Mixin SamplerFlags sampler;
     @Option(names = "--baseline", description = "nbeta = 0: sample the Gaussian N(w*, 1/gamma) on each component (the control run)") boolean baseline;
     @Mixin SweepFlags sweep;
-    @Option(names = "--backend", defaultValue = "auto", description = "cpu | cuda | auto") String backend;
-    @Option(names = "--device", defaultValue = "0", description = "CUDA device index (default ${DEFAULT-VALUE})") int device;
+    @Mixin BackendFlags backend;
     @Option(names = "--shard", description = "K/M: compute only the runs of shard K of M (one process per GPU, same --out); "
             + "afterwards the same command without --shard writes the outputs") String shard;
-    @Option(names = "--precision", defaultValue = "fp32", description = "fp32 | bf16 (cuda only: bf16 GEMM operands and attention, fp32 accumulation; docs/cuda.md) (default ${DEFAULT-VALUE})") String precision;
-    @Option(names = "--threads", defaultValue = "0", description = "CPU threads (0 = all cores)") int threads;
     @Option(names = "--no-plots") boolean noPlots;
     @Option(names = "--quiet", description = "no progress bar") boolean quiet;
 
     @Override
     public Integer call() {
         SamplerOptions so = sampler.options(baseline);
+        backend.check();
         try (Checkpoint ck = Checkpoint.open(model)) {
             Tokenizer tok = ck.tokenizerJson() == null ? null : Tokenizer.load(ck.tokenizerJson());
             TokenSets.Set p = TokenSets.load(probe, tok, seq, maxSeqs);
@@ -50,8 +48,8 @@ public final class ChiCommand implements Callable<Integer> {
             ChiRun.Inputs in = new ChiRun.Inputs(p.tokens(), p.rows(), p.T(), s.tokens(), s.rows(), s.T());
             ChiRun.Options o;
             try {
-                o = new ChiRun.Options(so, sweep.components, !sweep.noFast, sweep.cacheBudgetBytes(), threads, backend, sweep.maxBatchTokens, !quiet,
-                        Inputs.bf16(precision), device, shard == null ? ChiRun.Shard.ALL : ChiRun.Shard.parse(shard));
+                o = new ChiRun.Options(so, sweep.components, !sweep.noFast, sweep.cacheBudgetBytes(), backend.threads, backend.backend,
+                        sweep.maxBatchTokens, !quiet, backend.bf16(), backend.device, shard == null ? ChiRun.Shard.ALL : ChiRun.Shard.parse(shard));
             } catch (IllegalArgumentException e) {
                 throw new SpectroException(e.getMessage());
             }

@@ -27,7 +27,7 @@ import java.util.concurrent.Callable;
                 "options) and turn them into device time: a lower bound at 100%% of the peak",
                 "and an estimate at --mfu. The published Pythia-1.4B run, for example:",
                 "  spectro cost --preset pythia-1.4b --settings pythia-1.4b --seq 512 \\",
-                "    --probe-tokens 4250000 --cache-mb 40000",
+                "    --probe-tokens 4250000",
                 "Counting convention and what is left out: docs/benchmarks.md, Cost model."})
 public final class CostCommand implements Callable<Integer> {
     @Mixin
@@ -41,11 +41,9 @@ public final class CostCommand implements Callable<Integer> {
     @Option(names = "--mfu", defaultValue = "0.35", description = "model-FLOP utilisation to assume (default ${DEFAULT-VALUE}: about what the CUDA backend sustains at 1.4B on an H100, docs/benchmarks.md)") double mfu;
     @Option(names = "--per-run", description = "one line per run (component) instead of one per kind") boolean perRun;
     @Option(names = "--calibrate", description = "measure forward and forward+backward FLOP/s on this machine (random weights of the "
-            + "model's shape, the sweep's batch shapes) and predict the sweep's time from them") boolean calibrate;
-    @Option(names = "--backend", defaultValue = "auto", description = "with --calibrate: cpu | cuda | auto") String backend;
-    @Option(names = "--precision", defaultValue = "fp32", description = "with --calibrate: fp32 | bf16 (cuda)") String precision;
-    @Option(names = "--threads", defaultValue = "0", description = "with --calibrate: CPU threads (0 = all cores)") int threads;
-    @Option(names = "--device", defaultValue = "0", description = "with --calibrate: CUDA device") int device;
+            + "model's shape, the sweep's batch shapes; --backend, --precision, --threads, --device say where) and predict "
+            + "the sweep's time from them") boolean calibrate;
+    @Mixin BackendFlags backend;
     @Option(names = "--shards", defaultValue = "1", description = "devices working on the sweep (spectro chi --shard K/M): the wall time is the largest shard's (default ${DEFAULT-VALUE})") int shards;
     @Spec CommandSpec spec;
 
@@ -77,13 +75,13 @@ public final class CostCommand implements Callable<Integer> {
 
     /** Median of 5 full forward+backward steps on a minibatch and of 5 forwards on a probe chunk, after one of each. */
     private void calibrated(PrintWriter out, ModelConfig cfg, SamplerOptions so, CostModel.Estimate e) {
-        Inputs.checkThreads(threads);
-        boolean bf16 = Inputs.bf16(precision);
-        Backend b = Backend.load(backend);
+        backend.check();
+        boolean bf16 = backend.bf16();
+        Backend b = backend.load();
         int chunkRows = (int) Math.min(Math.max(1, sweep.maxBatchTokens / seq), e.options().probeSequences());
         int maxTokens = Math.max(so.batch(), chunkRows) * seq;
         double tfb, tf;
-        try (Arena arena = Arena.ofConfined(); NativeModel m = NativeModel.create(b, cfg, threads, device, maxTokens, bf16)) {
+        try (Arena arena = Arena.ofConfined(); NativeModel m = backend.create(b, cfg, maxTokens)) {
             m.load(RandomInit.init(cfg, 1, arena));
             SplittableRandom rng = new SplittableRandom(1);
             try (NativeBatch mb = m.batch(rng.ints((long) so.batch() * seq, 0, cfg.vocabSize()).toArray(), so.batch(), seq);

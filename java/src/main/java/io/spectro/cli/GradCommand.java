@@ -9,6 +9,7 @@ import io.spectro.nativeabi.Backend;
 import io.spectro.nativeabi.NativeBatch;
 import io.spectro.nativeabi.NativeModel;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -36,17 +37,11 @@ public final class GradCommand implements Callable<Integer> {
     @Option(names = "--out", required = true, paramLabel = "G.safetensors", description = "output gradient file")
     Path out;
 
-    @Option(names = "--backend", defaultValue = "auto", description = "cpu, cuda or auto (default ${DEFAULT-VALUE})")
-    String backend;
-
-    @Option(names = "--threads", defaultValue = "0", description = "CPU threads (0 = library default)")
-    int threads;
+    @Mixin
+    BackendFlags backend;
 
     @Option(names = "--max-batch-tokens", defaultValue = "16384", description = "largest B*T per native call; rows are processed in chunks and their gradients combined (default ${DEFAULT-VALUE})")
     int maxBatchTokens;
-
-    @Option(names = "--precision", defaultValue = "fp32", description = "fp32 or bf16 (bf16: cuda only)")
-    String precision;
 
     @Spec
     CommandSpec spec;
@@ -56,11 +51,10 @@ public final class GradCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        Inputs.checkThreads(threads);
-        boolean bf16 = Inputs.bf16(precision);
+        backend.check();
         ModelConfig c = Checkpoint.inspect(model).config(); // validate every input before loading anything big
         Npy.Ints x = Inputs.tokens(tokens, c);
-        Backend b = Backend.load(backend);
+        Backend b = backend.load();
         try (Checkpoint ck = Checkpoint.open(model); Arena arena = Arena.ofShared()) {
             ParamLayout layout = ck.layout();
             int B = x.dim(0), T = x.dim(1);
@@ -68,7 +62,7 @@ public final class GradCommand implements Callable<Integer> {
             long n = layout.total();
             MemorySegment grad = arena.allocate(4 * n, 64);
             double meanLoss = 0;
-            try (NativeModel m = NativeModel.create(b, c, threads, rows * T, bf16)) {
+            try (NativeModel m = backend.create(b, c, rows * T)) {
                 m.load(ck.params());
                 if (rows == B) {
                     try (NativeBatch nb = m.batch(x.data(), B, T)) {

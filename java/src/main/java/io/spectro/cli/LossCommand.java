@@ -9,6 +9,7 @@ import io.spectro.nativeabi.NativeBatch;
 import io.spectro.nativeabi.NativeModel;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -47,35 +48,28 @@ public final class LossCommand implements Callable<Integer> {
     @Option(names = "--tokenizer", paramLabel = "FILE", description = "with --text: tokenizer.json (default: the checkpoint's)")
     Path tokenizer;
 
-    @Option(names = "--backend", defaultValue = "auto", description = "cpu, cuda or auto (default ${DEFAULT-VALUE})")
-    String backend;
-
-    @Option(names = "--threads", defaultValue = "0", description = "CPU threads (0 = library default)")
-    int threads;
+    @Mixin
+    BackendFlags backend;
 
     @Option(names = "--max-batch-tokens", defaultValue = "16384", description = "largest B*T per native call; rows are processed in chunks (default ${DEFAULT-VALUE})")
     int maxBatchTokens;
-
-    @Option(names = "--precision", defaultValue = "fp32", description = "fp32 or bf16 (bf16: cuda only)")
-    String precision;
 
     @Spec
     CommandSpec spec;
 
     @Override
     public Integer call() {
-        Inputs.checkThreads(threads);
-        boolean bf16 = Inputs.bf16(precision);
+        backend.check();
         Checkpoint.Info info = Checkpoint.inspect(model); // validate every input before loading anything big
         ModelConfig c = info.config();
         Npy.Ints x = input.tokens != null ? Inputs.tokens(input.tokens, c) : textTokens(info, c);
-        Backend b = Backend.load(backend);
+        Backend b = backend.load();
         try (Checkpoint ck = Checkpoint.open(model)) {
             int B = x.dim(0), T = x.dim(1);
             int rows = Inputs.rowsPerChunk(B, T, maxBatchTokens);
             float[] losses = new float[B * (T - 1)];
             double sum = 0;
-            try (NativeModel m = NativeModel.create(b, c, threads, rows * T, bf16)) {
+            try (NativeModel m = backend.create(b, c, rows * T)) {
                 m.load(ck.params());
                 for (int r0 = 0; r0 < B; r0 += rows) {
                     int r = Math.min(rows, B - r0);

@@ -7,7 +7,7 @@ import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
 
-/** A model shape from a checkpoint folder or a preset name: the picocli mixin of info and cost (exactly one of the two). */
+/** A model shape from a checkpoint folder or a preset name: the picocli mixin of info, bench and cost (exactly one of the two). */
 final class ModelSource {
     @Option(names = "--model", paramLabel = "DIR", description = "checkpoint folder (config.json + model.safetensors, sharded, or an HF cache folder)")
     Path model;
