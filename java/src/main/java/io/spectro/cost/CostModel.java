@@ -111,18 +111,9 @@ public final class CostModel {
         public double[] shardFlops(int count) {
             if (count < 1) throw new IllegalArgumentException("shard count must be >= 1, got " + count);
             double[] f = new double[count];
-            int[] layer = new int[count];
-            java.util.Arrays.fill(layer, -1);
             java.util.Arrays.fill(f, loss0Flops);
-            for (int i = 0; i < runs.size(); i++) {
-                Run r = runs.get(i);
-                int k = i % count;
-                f[k] += r.sgldFlops() + r.observableFlops();
-                if (r.cacheLayer() != layer[k]) {
-                    layer[k] = r.cacheLayer();
-                    if (r.cacheLayer() > 0) f[k] += cacheBuildFlops[r.cacheLayer()];
-                }
-            }
+            double[] builds = builds(runs.stream().mapToInt(Run::cacheLayer).toArray(), cacheBuildFlops, count);
+            for (int i = 0; i < runs.size(); i++) f[i % count] += runs.get(i).sgldFlops() + runs.get(i).observableFlops() + builds[i];
             return f;
         }
 
@@ -291,24 +282,21 @@ public final class CostModel {
             for (List<Batch> set : List.of(probe, sampling, mini))
                 for (Batch b : set) if (b.cached()) buildFlops[l] += b.rows() * T * (forwardFrom(0) - forwardFrom(l));
         List<Run> runs = new ArrayList<>();
-        int cacheLayer = -1;                                   // Observables' cachedLayer
         List<Component> all = new ArrayList<>();
         all.add(Decomposition.full(c));
         all.addAll(comps);
+        int[] layers = new int[all.size()];                    // the layer each run caches at (-1: none)
+        for (int i = 0; i < all.size(); i++) layers[i] = i > 0 && o.fastPath() ? all.get(i).lowestLayer() : -1;
+        double[] setups = builds(layers, buildFlops, 1);
         for (int i = 0; i < all.size(); i++) {
             Component comp = all.get(i);
             boolean fast = i > 0 && o.fastPath();               // the full run never uses the fast path
             int stop = fast ? comp.lowestLayer() : 0;
-            int layer = fast ? comp.lowestLayer() : -1;
+            int layer = layers[i];
             boolean[] touched = touched(fast ? comp.blockArray() : null, stop);
             double bwd = backward(touched, stop);
             int lo = lowestEntered(touched, stop);
             boolean cacheOn = layer > 0;                       // cacheAt(<= 0) drops every cache
-            double setup = 0;
-            if (layer != cacheLayer) {
-                cacheLayer = layer;
-                if (cacheOn) setup = buildFlops[layer];
-            }
             int start = cacheOn && layer <= lo ? layer : 0;
             double stepCached = forwardFrom(start) + bwd, stepUncached = forwardFrom(0) + bwd;
             double tokPerStep = (double) so.batch() * T;
@@ -317,13 +305,30 @@ public final class CostModel {
             for (List<Batch> set : List.of(sampling, probe))
                 for (Batch b : set) perDraw += b.rows() * T * forwardFrom(cacheOn && b.cached() ? layer : 0);
             double observable = (double) so.chains() * so.draws() * perDraw;
-            runs.add(new Run(comp.name(), comp.lowestLayer(), comp.numel(), stepCached, sgld, observable, setup, layer));
+            runs.add(new Run(comp.name(), comp.lowestLayer(), comp.numel(), stepCached, sgld, observable, setups[i], layer));
         }
         double loss0 = 0;
         for (Batch b : sampling) loss0 += b.rows() * T * forwardFrom(0);
         long[] cachedTok = {tokens(probe, T), tokens(sampling, T), cachedInPool * so.batch() * T};
         long[] totalTok = {o.probeSequences() * T, o.samplingSequences() * T, pool * so.batch() * T};
         return new Estimate(c, o, List.copyOf(runs), o.probeSequences() * (T - 1), loss0, need[0], cachedTok, totalTok, buildFlops);
+    }
+
+    /**
+     * The cache build each run triggers: Observables.cacheAt rebuilds when a run's layer differs from the
+     * previous run's of the same shard (run i belongs to shard i mod count) and drops the caches for
+     * layers <= 0.
+     */
+    private static double[] builds(int[] layers, double[] buildFlops, int count) {
+        double[] out = new double[layers.length];
+        int[] last = new int[count];
+        java.util.Arrays.fill(last, -1);
+        for (int i = 0; i < layers.length; i++) {
+            int k = i % count;
+            if (layers[i] != last[k] && layers[i] > 0) out[i] = buildFlops[layers[i]];
+            last[k] = layers[i];
+        }
+        return out;
     }
 
     private static List<Batch> chunks(long rows, long perChunk, long bytesPerRow, long[] budget, long[] need) {
