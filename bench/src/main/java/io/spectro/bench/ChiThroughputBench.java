@@ -79,7 +79,7 @@ public class ChiThroughputBench {
         }
 
         SamplerOptions sampler() {
-            return new SamplerOptions(chains, draws, steps, 0, rows, 1e-3f, 30f, 300f, false, 0.99f, 0.1f, 1f, 7);
+            return SamplerOptions.small(7).withChains(chains).withDraws(draws).withStepsBetween(steps).withBurnin(0).withBatch(rows);
         }
 
         int probeTokens() {

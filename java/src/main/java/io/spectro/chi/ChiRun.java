@@ -10,6 +10,7 @@ import io.spectro.nativeabi.NativeModel;
 import io.spectro.sampling.Observables;
 import io.spectro.sampling.RestrictedSampler;
 import io.spectro.sampling.SamplerOptions;
+import io.spectro.util.Progress;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.ObjectMapper;
 import tools.jackson.databind.node.ObjectNode;

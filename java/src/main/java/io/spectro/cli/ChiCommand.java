@@ -3,7 +3,7 @@ package io.spectro.cli;
 import io.spectro.SpectroException;
 import io.spectro.chi.ChiRun;
 import io.spectro.chi.RunOutputs;
-import io.spectro.chi.TokenSets;
+import io.spectro.data.TokenSets;
 import io.spectro.model.Checkpoint;
 import io.spectro.sampling.SamplerOptions;
 import io.spectro.tokenizer.Tokenizer;

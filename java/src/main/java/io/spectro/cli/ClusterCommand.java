@@ -2,8 +2,8 @@ package io.spectro.cli;
 
 import io.spectro.cluster.Metrics;
 import io.spectro.io.Npy;
-import io.spectro.report.Pipeline;
-import io.spectro.report.SyntheticRun;
+import io.spectro.structure.Pipeline;
+import io.spectro.structure.SyntheticRun;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;

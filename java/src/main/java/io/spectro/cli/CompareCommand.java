@@ -2,7 +2,7 @@ package io.spectro.cli;
 
 import io.spectro.SpectroException;
 import io.spectro.report.Compare;
-import io.spectro.report.Pipeline;
+import io.spectro.structure.Pipeline;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;

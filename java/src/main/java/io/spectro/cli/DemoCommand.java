@@ -3,6 +3,7 @@ package io.spectro.cli;
 import io.spectro.demo.Demo;
 import io.spectro.sampling.SamplerOptions;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
@@ -22,21 +23,13 @@ public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--probe-synthetic", defaultValue = "32", description = "synthetic probe sequences (default ${DEFAULT-VALUE})") int probeSyn;
     @Option(names = "--probe-text", defaultValue = "16", description = "text probe sequences (default ${DEFAULT-VALUE})") int probeText;
     @Option(names = "--sampling", defaultValue = "32", description = "sampling-set sequences (default ${DEFAULT-VALUE})") int sampling;
-    @Option(names = "--draws", defaultValue = "50") int draws;
-    @Option(names = "--chains", defaultValue = "4") int chains;
-    @Option(names = "--burnin", defaultValue = "10") int burnin;
-    @Option(names = "--nbeta", defaultValue = "30", description = "inverse temperature of the SGLD run (default ${DEFAULT-VALUE}; the baseline always uses 0)") float nbeta;
-    @Option(names = "--gamma", defaultValue = "300", description = "localisation strength (default ${DEFAULT-VALUE})") float gamma;
-    @Option(names = "--lr", defaultValue = "1e-3", description = "SGLD step size epsilon (default ${DEFAULT-VALUE})") float lr;
-    @Option(names = "--seed", defaultValue = "0") long seed;
+    @Mixin SamplerFlags sampler;
     @Option(names = "--threads", defaultValue = "0") int threads;
     @Option(names = "--text-chars", defaultValue = "3000000", description = "how much system text to read for the corpus") long textChars;
 
     @Override
     public Integer call() {
-        SamplerOptions so = SamplerOptions.small(seed);
-        so = new SamplerOptions(chains, draws, so.stepsBetween(), burnin, so.batch(), lr, nbeta, gamma,
-                so.rmsprop(), so.alpha(), so.rmsEps(), so.noiseScale(), seed);
+        SamplerOptions so = sampler.options(false);
         String repo = System.getProperty("spectro.repo");
         Demo.run(new Demo.Options(out, train, trainSteps, probeText, probeSyn, sampling, so, threads, textChars,
                 repo == null ? null : Path.of(repo), System.err));

@@ -1,7 +1,7 @@
 package io.spectro.cli;
 
 import io.spectro.map.ClusterMap;
-import io.spectro.report.Pipeline;
+import io.spectro.structure.Pipeline;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 

@@ -4,8 +4,8 @@ import io.spectro.SpectroException;
 import io.spectro.cluster.Metrics;
 import io.spectro.io.Npy;
 import io.spectro.map.ClusterMap;
-import io.spectro.report.Pipeline;
-import io.spectro.report.SyntheticRun;
+import io.spectro.report.Report;
+import io.spectro.structure.SyntheticRun;
 import io.spectro.whiten.Whitening;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -45,7 +45,7 @@ public final class ReportCommand implements Callable<Integer> {
         }
         long t0 = System.nanoTime();
         Whitening.Options wo = Whitening.Options.defaults().withComponents(components).withCenterRows(centerRows);
-        Path html = Pipeline.report(run, redo || synthetic != null, wo, opts.knnOptions(), opts.clusterOptions(),
+        Path html = Report.write(run, redo || synthetic != null, wo, opts.knnOptions(), opts.clusterOptions(),
                 ClusterMap.Options.defaults());
         System.err.printf("spectro: report pipeline took %.1f s%n", (System.nanoTime() - t0) / 1e9);
         if (Files.isRegularFile(run.resolve("truth.npy"))) {

@@ -5,21 +5,21 @@ import io.spectro.sampling.SamplerOptions;
 import picocli.CommandLine.Option;
 
 /**
- * The SGLD options {@code spectro chi} and {@code spectro cost} share (a picocli mixin): a base
+ * The SGLD options {@code spectro chi}, {@code cost} and {@code demo} share (a picocli mixin): a base
  * setting ({@code small} or {@code pythia-1.4b}) and per-field overrides.
  */
 final class SamplerFlags {
     @Option(names = "--settings", defaultValue = "small", description = "base settings: small | pythia-1.4b (default ${DEFAULT-VALUE})") String settings;
-    @Option(names = "--chains") Integer chains;
-    @Option(names = "--draws") Integer draws;
-    @Option(names = "--steps-between") Integer stepsBetween;
-    @Option(names = "--burnin") Integer burnin;
-    @Option(names = "--batch") Integer batch;
-    @Option(names = "--lr") Float lr;
-    @Option(names = "--nbeta") Float nbeta;
-    @Option(names = "--gamma") Float gamma;
-    @Option(names = "--sampler", description = "sgld | rmsprop") String sampler;
-    @Option(names = "--seed", defaultValue = "0") long seed;
+    @Option(names = "--chains", description = "chains per component (default from --settings: 4)") Integer chains;
+    @Option(names = "--draws", description = "draws per chain (small: 50, pythia-1.4b: 100)") Integer draws;
+    @Option(names = "--steps-between", description = "SGLD steps between draws (small: 2, pythia-1.4b: 160)") Integer stepsBetween;
+    @Option(names = "--burnin", description = "steps before the first draw period (small: 10, pythia-1.4b: 0)") Integer burnin;
+    @Option(names = "--batch", description = "SGLD minibatch, sequences (small: 8, pythia-1.4b: 16)") Integer batch;
+    @Option(names = "--lr", description = "SGLD step size epsilon (small: 1e-3, pythia-1.4b: 1e-5)") Float lr;
+    @Option(names = "--nbeta", description = "inverse temperature n*beta (small: 30, pythia-1.4b: 10); the baseline uses 0") Float nbeta;
+    @Option(names = "--gamma", description = "localisation strength (default from --settings: 300)") Float gamma;
+    @Option(names = "--sampler", description = "sgld | rmsprop (small: sgld, pythia-1.4b: rmsprop)") String sampler;
+    @Option(names = "--seed", defaultValue = "0", description = "keys the SGLD noise and minibatches (default ${DEFAULT-VALUE})") long seed;
 
     /** The base settings with the overrides applied; {@code baseline} forces nbeta = 0. */
     SamplerOptions options(boolean baseline) {
@@ -29,10 +29,17 @@ final class SamplerFlags {
             default -> throw new SpectroException("--settings: unknown '" + settings + "' (small, pythia-1.4b)");
         };
         try {
-            return new SamplerOptions(or(chains, base.chains()), or(draws, base.draws()), or(stepsBetween, base.stepsBetween()),
-                    or(burnin, base.burnin()), or(batch, base.batch()), or(lr, base.lr()),
-                    baseline ? 0f : or(nbeta, base.nbeta()), or(gamma, base.gamma()),
-                    sampler == null ? base.rmsprop() : parseSampler(sampler), base.alpha(), base.rmsEps(), 1f, seed);
+            SamplerOptions o = base;
+            if (chains != null) o = o.withChains(chains);
+            if (draws != null) o = o.withDraws(draws);
+            if (stepsBetween != null) o = o.withStepsBetween(stepsBetween);
+            if (burnin != null) o = o.withBurnin(burnin);
+            if (batch != null) o = o.withBatch(batch);
+            if (lr != null) o = o.withLr(lr);
+            if (nbeta != null) o = o.withNbeta(nbeta);
+            if (gamma != null) o = o.withGamma(gamma);
+            if (sampler != null) o = o.withRmsprop(parseSampler(sampler));
+            return baseline ? o.withNbeta(0f) : o;
         } catch (IllegalArgumentException e) {
             throw new SpectroException("bad sampler option: " + e.getMessage());
         }

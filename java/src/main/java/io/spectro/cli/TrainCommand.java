@@ -1,23 +1,16 @@
 package io.spectro.cli;
 
 import io.spectro.SpectroException;
-import io.spectro.chi.TokenSets;
-import io.spectro.model.Checkpoint;
+import io.spectro.data.TokenSets;
 import io.spectro.model.ModelConfig;
-import io.spectro.model.RandomInit;
-import io.spectro.nativeabi.Backend;
-import io.spectro.nativeabi.NativeModel;
 import io.spectro.tokenizer.BpeTrainer;
 import io.spectro.tokenizer.Tokenizer;
-import io.spectro.train.LossCurve;
 import io.spectro.train.TrainOptions;
 import io.spectro.train.Trainer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -81,29 +74,8 @@ public final class TrainCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new SpectroException(e.getMessage());
         }
-        train(cfg, all, rows, T, o, tok, out, !quiet);
+        Trainer.trainNew(cfg, all, rows, T, o, tok, out, !quiet);
         System.out.println("train: wrote " + out);
         return 0;
-    }
-
-    /** Trains from a random initialisation and writes checkpoint, tokenizer and loss curve to {@code out}. */
-    public static Trainer.Result train(ModelConfig cfg, int[] data, int rows, int T, TrainOptions o, Tokenizer tok, Path out, boolean progress) {
-        if (T > cfg.maxSeq()) throw new SpectroException("sequence length " + T + " exceeds the model's context " + cfg.maxSeq());
-        try (Arena arena = Arena.ofConfined();
-             NativeModel m = NativeModel.create(Backend.load("cpu"), cfg, o.threads(), o.batch() * T, false)) {
-            MemorySegment init = RandomInit.init(cfg, o.seed(), arena);
-            m.load(init);
-            Trainer.Result r = Trainer.fit(m, cfg, data, rows, T, o, progress);
-            m.readParams(0, init);
-            Checkpoint.write(out, cfg, init, "f32");
-            if (tok != null) tok.save(out.resolve("tokenizer.json"));
-            LossCurve.writePng(out.resolve("loss_curve.png"), r.losses(), "training loss");
-            float[] l = r.losses();
-            double tail = 0;
-            int k = Math.min(50, l.length);
-            for (int i = l.length - k; i < l.length; i++) tail += l[i];
-            System.err.printf("train: %d steps in %.1f s, loss %.3f -> %.3f (mean of last %d)%n", l.length, r.seconds(), l[0], tail / k, k);
-            return r;
-        }
     }
 }

@@ -1,6 +1,6 @@
 package io.spectro.cli;
 
-import io.spectro.report.Pipeline;
+import io.spectro.structure.Pipeline;
 import io.spectro.whiten.Whitening;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;

@@ -2,7 +2,7 @@ package io.spectro.cluster;
 
 import io.spectro.SpectroException;
 import io.spectro.graph.Graph;
-import io.spectro.graph.Parallel;
+import io.spectro.util.Parallel;
 
 import java.util.ArrayList;
 import java.util.Arrays;

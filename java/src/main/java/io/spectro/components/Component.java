@@ -1,6 +1,6 @@
 package io.spectro.components;
 
-import io.spectro.nativeabi.Block;
+import io.spectro.model.Block;
 
 import java.util.List;
 

@@ -1,9 +1,9 @@
 package io.spectro.components;
 
 import io.spectro.SpectroException;
+import io.spectro.model.Block;
 import io.spectro.model.ModelConfig;
 import io.spectro.model.ParamLayout;
-import io.spectro.nativeabi.Block;
 
 import java.io.IOException;
 import java.nio.file.Files;

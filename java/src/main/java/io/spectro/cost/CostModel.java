@@ -2,9 +2,9 @@ package io.spectro.cost;
 
 import io.spectro.components.Component;
 import io.spectro.components.Decomposition;
+import io.spectro.model.Block;
 import io.spectro.model.ModelConfig;
 import io.spectro.model.ParamLayout;
-import io.spectro.nativeabi.Block;
 import io.spectro.sampling.SamplerOptions;
 
 import java.util.ArrayList;

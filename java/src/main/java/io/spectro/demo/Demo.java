@@ -3,8 +3,7 @@ package io.spectro.demo;
 import io.spectro.SpectroException;
 import io.spectro.chi.ChiRun;
 import io.spectro.chi.RunOutputs;
-import io.spectro.chi.TokenSets;
-import io.spectro.cli.TrainCommand;
+import io.spectro.data.TokenSets;
 import io.spectro.io.Npy;
 import io.spectro.model.Checkpoint;
 import io.spectro.model.ModelConfig;
@@ -12,6 +11,7 @@ import io.spectro.sampling.SamplerOptions;
 import io.spectro.tokenizer.BpeTrainer;
 import io.spectro.tokenizer.Tokenizer;
 import io.spectro.train.TrainOptions;
+import io.spectro.train.Trainer;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -82,7 +82,7 @@ public final class Demo {
             ChiRun.Result sgld = chi(o, cfg, model, tok, in, work.resolve("run"), o.sampler());
             ChiRun.Result base = chi(o, cfg, model, tok, in, work.resolve("baseline"), o.sampler().withNbeta(0f));
             // 4. structure: whiten, cluster, map, explorer
-            Path html = io.spectro.report.Pipeline.report(work.resolve("run"), false,
+            Path html = io.spectro.report.Report.write(work.resolve("run"), false,
                     io.spectro.whiten.Whitening.Options.defaults(), io.spectro.graph.Knn.Options.defaults(),
                     io.spectro.cluster.PprClustering.Options.defaults(), io.spectro.map.ClusterMap.Options.defaults());
             // 5. the induction result: the ablations beside the chi separation
@@ -180,7 +180,7 @@ public final class Demo {
         TrainOptions to = TrainOptions.induction(o.trainSteps(), 1);
         to = new TrainOptions(to.steps(), to.batch(), to.lr(), Math.min(to.warmup(), o.trainSteps() / 5), to.minLrFraction(),
                 to.weightDecay(), to.beta1(), to.beta2(), to.adamEps(), to.clip(), to.seed(), o.threads());
-        TrainCommand.train(cfg, all, rows, T, to, tok, model, true);
+        Trainer.trainNew(cfg, all, rows, T, to, tok, model, true);
         Files.writeString(model.resolve("TRAINED_WITH.txt"), "spectro demo --train --train-steps " + o.trainSteps() + "\n");
     }
 

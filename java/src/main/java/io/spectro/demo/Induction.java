@@ -1,10 +1,10 @@
 package io.spectro.demo;
 
-import io.spectro.graph.Vectors;
 import io.spectro.model.ModelConfig;
 import io.spectro.model.ParamLayout;
 import io.spectro.nativeabi.NativeBatch;
 import io.spectro.nativeabi.NativeModel;
+import io.spectro.util.Vectors;
 import io.spectro.whiten.Whitening;
 import org.apache.commons.math3.stat.correlation.PearsonsCorrelation;
 

@@ -1,6 +1,9 @@
 package io.spectro.graph;
 
 import io.spectro.SpectroException;
+import io.spectro.util.Kernels;
+import io.spectro.util.Parallel;
+import io.spectro.util.Vectors;
 
 import java.util.Arrays;
 import java.util.SplittableRandom;

@@ -1,7 +1,7 @@
 package io.spectro.map;
 
 import io.spectro.SpectroException;
-import io.spectro.graph.Vectors;
+import io.spectro.util.Vectors;
 import org.apache.commons.math3.linear.Array2DRowRealMatrix;
 import org.apache.commons.math3.linear.EigenDecomposition;
 import tagbio.umap.Umap;

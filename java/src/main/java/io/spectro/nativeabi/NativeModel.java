@@ -1,5 +1,6 @@
 package io.spectro.nativeabi;
 
+import io.spectro.model.Block;
 import io.spectro.model.ModelConfig;
 
 import java.lang.foreign.Arena;

@@ -1,5 +1,7 @@
 package io.spectro.nativeabi;
 
+import io.spectro.model.Block;
+
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
 import java.lang.foreign.MemoryLayout;

@@ -1,5 +1,8 @@
 package io.spectro.report;
 
+import io.spectro.structure.Cards;
+import io.spectro.structure.Pipeline;
+
 import java.nio.file.Path;
 import java.util.List;
 import java.util.stream.Collectors;

@@ -1,6 +1,8 @@
 package io.spectro.report;
 
 import io.spectro.SpectroException;
+import io.spectro.structure.Cards;
+import io.spectro.structure.Pipeline;
 
 import java.io.IOException;
 import java.io.InputStream;

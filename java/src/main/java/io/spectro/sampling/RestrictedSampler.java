@@ -1,7 +1,7 @@
 package io.spectro.sampling;
 
 import io.spectro.components.Component;
-import io.spectro.nativeabi.Block;
+import io.spectro.model.Block;
 import io.spectro.nativeabi.NativeBatch;
 import io.spectro.nativeabi.NativeBuffer;
 import io.spectro.nativeabi.NativeException;

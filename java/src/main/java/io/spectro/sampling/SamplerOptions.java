@@ -1,7 +1,11 @@
 package io.spectro.sampling;
 
+import io.spectro.nativeabi.SgldParams;
+
 /**
- * Hyperparameters of restricted SGLD (method.md section 2). Validated on construction.
+ * Hyperparameters of restricted SGLD (method.md section 2). Validated on construction: the chain-shape
+ * bounds here, the per-step bounds in {@link SgldParams#check} (the same numbers the native
+ * {@code sp_sgld_update} checks). Change one field with the {@code withX} methods.
  *
  * @param chains       independent chains per component (pooled by the estimator)
  * @param draws        draws per chain
@@ -26,12 +30,7 @@ public record SamplerOptions(int chains, int draws, int stepsBetween, int burnin
         req(stepsBetween >= 1, "steps-between must be >= 1, got " + stepsBetween);
         req(burnin >= 0, "burn-in must be >= 0, got " + burnin);
         req(batch >= 1, "batch must be >= 1, got " + batch);
-        req(lr > 0 && Float.isFinite(lr), "lr must be a positive number, got " + lr);
-        req(nbeta >= 0 && Float.isFinite(nbeta), "nbeta must be >= 0, got " + nbeta);
-        req(gamma >= 0 && Float.isFinite(gamma), "gamma must be >= 0, got " + gamma);
-        req(alpha > 0 && alpha < 1, "alpha must be in (0, 1), got " + alpha);
-        req(rmsEps > 0, "rms-eps must be > 0, got " + rmsEps);
-        req(noiseScale >= 0, "noise scale must be >= 0, got " + noiseScale);
+        SgldParams.check(lr, nbeta, gamma, rmsprop, alpha, rmsEps, noiseScale);
     }
 
     private static void req(boolean ok, String msg) {
@@ -62,7 +61,57 @@ public record SamplerOptions(int chains, int draws, int stepsBetween, int burnin
         return new SamplerOptions(4, 50, 2, 10, 8, 1e-3f, 30f, 300f, false, 0.99f, 0.1f, 1f, seed);
     }
 
-    public SamplerOptions withNbeta(float nb) {
-        return new SamplerOptions(chains, draws, stepsBetween, burnin, batch, lr, nb, gamma, rmsprop, alpha, rmsEps, noiseScale, seed);
+    // ---- the same settings with one field changed (validated like the constructor) ----
+
+    public SamplerOptions withChains(int v) {
+        return new SamplerOptions(v, draws, stepsBetween, burnin, batch, lr, nbeta, gamma, rmsprop, alpha, rmsEps, noiseScale, seed);
+    }
+
+    public SamplerOptions withDraws(int v) {
+        return new SamplerOptions(chains, v, stepsBetween, burnin, batch, lr, nbeta, gamma, rmsprop, alpha, rmsEps, noiseScale, seed);
+    }
+
+    public SamplerOptions withStepsBetween(int v) {
+        return new SamplerOptions(chains, draws, v, burnin, batch, lr, nbeta, gamma, rmsprop, alpha, rmsEps, noiseScale, seed);
+    }
+
+    public SamplerOptions withBurnin(int v) {
+        return new SamplerOptions(chains, draws, stepsBetween, v, batch, lr, nbeta, gamma, rmsprop, alpha, rmsEps, noiseScale, seed);
+    }
+
+    public SamplerOptions withBatch(int v) {
+        return new SamplerOptions(chains, draws, stepsBetween, burnin, v, lr, nbeta, gamma, rmsprop, alpha, rmsEps, noiseScale, seed);
+    }
+
+    public SamplerOptions withLr(float v) {
+        return new SamplerOptions(chains, draws, stepsBetween, burnin, batch, v, nbeta, gamma, rmsprop, alpha, rmsEps, noiseScale, seed);
+    }
+
+    public SamplerOptions withNbeta(float v) {
+        return new SamplerOptions(chains, draws, stepsBetween, burnin, batch, lr, v, gamma, rmsprop, alpha, rmsEps, noiseScale, seed);
+    }
+
+    public SamplerOptions withGamma(float v) {
+        return new SamplerOptions(chains, draws, stepsBetween, burnin, batch, lr, nbeta, v, rmsprop, alpha, rmsEps, noiseScale, seed);
+    }
+
+    public SamplerOptions withRmsprop(boolean v) {
+        return new SamplerOptions(chains, draws, stepsBetween, burnin, batch, lr, nbeta, gamma, v, alpha, rmsEps, noiseScale, seed);
+    }
+
+    public SamplerOptions withAlpha(float v) {
+        return new SamplerOptions(chains, draws, stepsBetween, burnin, batch, lr, nbeta, gamma, rmsprop, v, rmsEps, noiseScale, seed);
+    }
+
+    public SamplerOptions withRmsEps(float v) {
+        return new SamplerOptions(chains, draws, stepsBetween, burnin, batch, lr, nbeta, gamma, rmsprop, alpha, v, noiseScale, seed);
+    }
+
+    public SamplerOptions withNoiseScale(float v) {
+        return new SamplerOptions(chains, draws, stepsBetween, burnin, batch, lr, nbeta, gamma, rmsprop, alpha, rmsEps, v, seed);
+    }
+
+    public SamplerOptions withSeed(long v) {
+        return new SamplerOptions(chains, draws, stepsBetween, burnin, batch, lr, nbeta, gamma, rmsprop, alpha, rmsEps, noiseScale, v);
     }
 }

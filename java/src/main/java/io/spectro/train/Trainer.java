@@ -1,12 +1,19 @@
 package io.spectro.train;
 
 import io.spectro.SpectroException;
-import io.spectro.chi.Progress;
+import io.spectro.model.Checkpoint;
 import io.spectro.model.ModelConfig;
 import io.spectro.model.ParamLayout;
+import io.spectro.model.RandomInit;
+import io.spectro.nativeabi.Backend;
 import io.spectro.nativeabi.NativeBatch;
 import io.spectro.nativeabi.NativeModel;
+import io.spectro.tokenizer.Tokenizer;
+import io.spectro.util.Progress;
 
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
 import java.util.SplittableRandom;
 
 /**
@@ -78,5 +85,26 @@ public final class Trainer {
                 java.util.Arrays.fill(mask, (int) t.offset(), (int) (t.offset() + t.numel()), true);
         }
         return mask;
+    }
+
+    /** Trains from a random initialisation and writes checkpoint, tokenizer and loss curve to {@code out}. */
+    public static Result trainNew(ModelConfig cfg, int[] data, int rows, int T, TrainOptions o, Tokenizer tok, Path out, boolean progress) {
+        if (T > cfg.maxSeq()) throw new SpectroException("sequence length " + T + " exceeds the model's context " + cfg.maxSeq());
+        try (Arena arena = Arena.ofConfined();
+             NativeModel m = NativeModel.create(Backend.load("cpu"), cfg, o.threads(), o.batch() * T, false)) {
+            MemorySegment init = RandomInit.init(cfg, o.seed(), arena);
+            m.load(init);
+            Result r = fit(m, cfg, data, rows, T, o, progress);
+            m.readParams(0, init);
+            Checkpoint.write(out, cfg, init, "f32");
+            if (tok != null) tok.save(out.resolve("tokenizer.json"));
+            LossCurve.writePng(out.resolve("loss_curve.png"), r.losses(), "training loss");
+            float[] l = r.losses();
+            double tail = 0;
+            int k = Math.min(50, l.length);
+            for (int i = l.length - k; i < l.length; i++) tail += l[i];
+            System.err.printf("train: %d steps in %.1f s, loss %.3f -> %.3f (mean of last %d)%n", l.length, r.seconds(), l[0], tail / k, k);
+            return r;
+        }
     }
 }

@@ -1,9 +1,9 @@
 package io.spectro.whiten;
 
 import io.spectro.SpectroException;
-import io.spectro.graph.Kernels;
-import io.spectro.graph.Parallel;
-import io.spectro.graph.Vectors;
+import io.spectro.util.Kernels;
+import io.spectro.util.Parallel;
+import io.spectro.util.Vectors;
 import org.apache.commons.math3.linear.Array2DRowRealMatrix;
 import org.apache.commons.math3.linear.EigenDecomposition;
 import tools.jackson.core.JacksonException;

@@ -1,7 +1,7 @@
 package io.spectro.cli;
 
 import io.spectro.io.Npy;
-import io.spectro.report.SyntheticRun;
+import io.spectro.structure.SyntheticRun;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

@@ -1,5 +1,7 @@
 package io.spectro.graph;
 
+import io.spectro.util.Kernels;
+import io.spectro.util.Vectors;
 import org.junit.jupiter.api.Test;
 
 import java.util.Arrays;

@@ -1,6 +1,7 @@
 package io.spectro.nativeabi;
 
 import io.spectro.SpectroException;
+import io.spectro.model.Block;
 import io.spectro.model.ModelConfig;
 import io.spectro.model.ParamLayout;
 import io.spectro.model.RandomInit;

@@ -2,10 +2,10 @@ package io.spectro.oracle;
 
 import io.spectro.components.Component;
 import io.spectro.components.Decomposition;
+import io.spectro.model.Block;
 import io.spectro.model.ModelConfig;
 import io.spectro.model.ParamLayout;
 import io.spectro.nativeabi.Backend;
-import io.spectro.nativeabi.Block;
 import io.spectro.nativeabi.NativeBatch;
 import io.spectro.nativeabi.NativeModel;
 import org.junit.jupiter.api.Assumptions;

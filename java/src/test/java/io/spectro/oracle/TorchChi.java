@@ -1,7 +1,7 @@
 package io.spectro.oracle;
 
 import io.spectro.components.Component;
-import io.spectro.nativeabi.Block;
+import io.spectro.model.Block;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Generator;

@@ -1,5 +1,7 @@
 package io.spectro.report;
 
+import io.spectro.structure.Cards;
+import io.spectro.structure.Pipeline;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

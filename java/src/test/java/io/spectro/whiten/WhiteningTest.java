@@ -1,7 +1,7 @@
 package io.spectro.whiten;
 
 import io.spectro.SpectroException;
-import io.spectro.graph.Vectors;
+import io.spectro.util.Vectors;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

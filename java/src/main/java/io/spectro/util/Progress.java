@@ -1,8 +1,12 @@
-package io.spectro.chi;
+package io.spectro.util;
 
 import java.io.PrintStream;
 
-/** A text progress bar with ETA on stderr, redrawn at most twice a second. */
+/**
+ * Progress with ETA on stderr: on a terminal a bar redrawn at most twice a second; otherwise (a log
+ * file, CI) one plain line every {@value #LINE_SECONDS} seconds and one at the end, so a log holds
+ * a few lines instead of thousands of redraws. {@code -Dspectro.progress=bar|lines} overrides the choice.
+ */
 public final class Progress {
     private final PrintStream out;
     private final long total;
@@ -11,6 +15,8 @@ public final class Progress {
     private long done, lastDraw;
     private String label = "";
     private final boolean enabled;
+    private final boolean lines = lineMode();
+    static final int LINE_SECONDS = 5;
 
     public Progress(String what, long total, PrintStream out, boolean enabled) {
         this.what = what;
@@ -26,7 +32,8 @@ public final class Progress {
     public void advance(long n) {
         done += n;
         long now = System.nanoTime();
-        if (enabled && (now - lastDraw > 500_000_000L || done >= total)) {
+        long every = lines ? LINE_SECONDS * 1_000_000_000L : 500_000_000L;
+        if (enabled && (now - lastDraw > every || (!lines && done >= total))) {
             lastDraw = now;
             draw(now);
         }
@@ -41,6 +48,10 @@ public final class Progress {
         int w = 30, fill = (int) Math.round(f * w);
         double el = (now - start) / 1e9;
         String eta = done == 0 ? "?" : fmt(el / done * (total - done));
+        if (lines) {
+            out.println(what + " " + String.format("%3d%% %s ETA %s  %s", (int) (f * 100), fmt(el), eta, label).stripTrailing());
+            return;
+        }
         out.print("\r" + what + " [" + "=".repeat(fill) + " ".repeat(w - fill) + "] "
                 + String.format("%3d%% %s ETA %s  %-12s", (int) (f * 100), fmt(el), eta, label));
         out.flush();
@@ -49,8 +60,16 @@ public final class Progress {
     public void finish() {
         if (enabled) {
             draw(System.nanoTime());
-            out.println();
+            if (!lines) out.println();
         }
+    }
+
+    private static boolean lineMode() {
+        String p = System.getProperty("spectro.progress", "");
+        if (p.equals("lines")) return true;
+        if (p.equals("bar")) return false;
+        java.io.Console c = System.console();
+        return c == null || !c.isTerminal();
     }
 
     static String fmt(double s) {

@@ -1,4 +1,4 @@
-package io.spectro.report;
+package io.spectro.structure;
 
 import io.spectro.SpectroException;
 import io.spectro.io.Npy;

@@ -1,4 +1,4 @@
-package io.spectro.graph;
+package io.spectro.util;
 
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;

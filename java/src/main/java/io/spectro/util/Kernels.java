@@ -1,4 +1,4 @@
-package io.spectro.graph;
+package io.spectro.util;
 
 /**
  * Distance kernels with a Vector API implementation and a scalar fallback. The Vector API is used
@@ -43,7 +43,7 @@ public final class Kernels {
         return VECTOR ? VectorKernels.sqdist(a, ao, b, bo, d) : scalarSqdist(a, ao, b, bo, d);
     }
 
-    static float scalarDot(float[] a, int ao, float[] b, int bo, int d) {
+    public static float scalarDot(float[] a, int ao, float[] b, int bo, int d) {
         float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
         int i = 0;
         for (; i + 3 < d; i += 4) {
@@ -56,7 +56,7 @@ public final class Kernels {
         return (s0 + s1) + (s2 + s3);
     }
 
-    static float scalarSqdist(float[] a, int ao, float[] b, int bo, int d) {
+    public static float scalarSqdist(float[] a, int ao, float[] b, int bo, int d) {
         float s0 = 0, s1 = 0;
         int i = 0;
         for (; i + 1 < d; i += 2) {

@@ -1,7 +1,8 @@
-package io.spectro.report;
+package io.spectro.structure;
 
 import io.spectro.SpectroException;
 import io.spectro.io.Npy;
+import io.spectro.report.Fixtures;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

@@ -1,13 +1,13 @@
-package io.spectro.report;
+package io.spectro.structure;
 
 import io.spectro.SpectroException;
 import io.spectro.cluster.PprClustering;
 import io.spectro.graph.Graph;
 import io.spectro.graph.Knn;
 import io.spectro.graph.KnnGraph;
-import io.spectro.graph.Vectors;
 import io.spectro.io.Npy;
 import io.spectro.map.ClusterMap;
+import io.spectro.util.Vectors;
 import io.spectro.whiten.Whitening;
 import tools.jackson.core.JacksonException;
 import tools.jackson.databind.json.JsonMapper;
@@ -146,7 +146,7 @@ public final class Pipeline {
         secs.put("knn", since(t1));
         if (!exact) {
             long t2 = System.nanoTime();
-            double rec = Knn.recall(white, knn, 500, 7, ko.threads() == 0 ? io.spectro.graph.Parallel.defaultThreads() : ko.threads());
+            double rec = Knn.recall(white, knn, 500, 7, ko.threads() == 0 ? io.spectro.util.Parallel.defaultThreads() : ko.threads());
             knnInfo.put("recall_sample_500", Math.round(rec * 10000) / 10000.0);
             knnInfo.put("stats", Knn.lastStats());
             secs.put("knn_recall_check", since(t2));
@@ -165,7 +165,7 @@ public final class Pipeline {
             if (chi.rows() != n)
                 throw new SpectroException(chiFile + ": has " + chi.rows() + " rows, the whitened vectors " + n);
             z = new Whitening(transform.mean(), transform.std(), false, new double[chi.cols()], null, 0, null, null)
-                    .standardize(chi, io.spectro.graph.Parallel.defaultThreads());
+                    .standardize(chi, io.spectro.util.Parallel.defaultThreads());
             comps = components(chiFile.getParent(), chi.cols());
         } else comps = null;
         TokenTable tokens = TokenTable.read(runDir, n);
@@ -272,11 +272,12 @@ public final class Pipeline {
         return mf;
     }
 
-    // ---- report ----
-
-    /** Runs whatever stage is missing for RUN and writes RUN/report/index.html; returns its path. */
-    public static Path report(Path run, boolean redo, Whitening.Options wo, Knn.Options ko, PprClustering.Options po,
-                              ClusterMap.Options mo) {
+    /**
+     * Runs whatever structure stage is missing for RUN (all of them with {@code redo}): whiten, cluster,
+     * map; returns the clusters directory.
+     */
+    public static Path ensureStages(Path run, boolean redo, Whitening.Options wo, Knn.Options ko, PprClustering.Options po,
+                                    ClusterMap.Options mo) {
         if (!Files.isDirectory(run)) throw new SpectroException(run + ": run directory does not exist");
         Path chi = run.resolve("chi.npy");
         if (!Files.isRegularFile(chi)) throw new SpectroException(run + ": no chi.npy in the run directory");
@@ -286,11 +287,7 @@ public final class Pipeline {
         if (redo || !Files.isRegularFile(cdir.resolve("clusters.json")))
             cluster(wdir.resolve("whitened.npy"), cdir, ko, po, run);
         if (redo || !Files.isRegularFile(cdir.resolve("map.json"))) map(cdir, mo);
-        long t0 = System.nanoTime();
-        Path html = run.resolve("report").resolve("index.html");
-        Explorer.write(html, readClusters(cdir), readMap(cdir), run.toAbsolutePath().getFileName().toString());
-        info("explorer written in " + since(t0) + " s");
-        return html;
+        return cdir;
     }
 
     /** Makes sure RUN has clusters (running whiten and cluster with defaults when missing). */

@@ -1,7 +1,7 @@
-package io.spectro.report;
+package io.spectro.structure;
 
 import io.spectro.cluster.PprClustering;
-import io.spectro.graph.Vectors;
+import io.spectro.util.Vectors;
 
 import java.util.ArrayList;
 import java.util.Arrays;

@@ -1,10 +1,10 @@
-package io.spectro.chi;
+package io.spectro.data;
 
 import io.spectro.SpectroException;
-import io.spectro.io.Npy;
-import io.spectro.tokenizer.Tokenizer;
 import io.spectro.data.CorpusOptions;
 import io.spectro.data.TextReaders;
+import io.spectro.io.Npy;
+import io.spectro.tokenizer.Tokenizer;
 
 import java.nio.file.Files;
 import java.nio.file.Path;

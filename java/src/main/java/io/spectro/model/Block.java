@@ -1,4 +1,4 @@
-package io.spectro.nativeabi;
+package io.spectro.model;
 
 /**
  * A strided 2-D block of the flat parameter buffer (spectro.h {@code sp_block}): element (r, c) is at

@@ -1,4 +1,4 @@
-package io.spectro.graph;
+package io.spectro.util;
 
 import io.spectro.SpectroException;
 import io.spectro.io.Npy;

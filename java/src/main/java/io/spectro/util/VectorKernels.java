@@ -1,4 +1,4 @@
-package io.spectro.graph;
+package io.spectro.util;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;

@@ -1,0 +1,26 @@
+package io.spectro.report;
+
+import io.spectro.cluster.PprClustering;
+import io.spectro.graph.Knn;
+import io.spectro.map.ClusterMap;
+import io.spectro.structure.Pipeline;
+import io.spectro.whiten.Whitening;
+
+import java.nio.file.Path;
+
+/** {@code RUN/report/index.html}: the explorer of a run, after whatever structure stage is missing. */
+public final class Report {
+    private Report() {}
+
+    /** Runs whatever stage is missing for RUN and writes RUN/report/index.html; returns its path. */
+    public static Path write(Path run, boolean redo, Whitening.Options wo, Knn.Options ko, PprClustering.Options po,
+                             ClusterMap.Options mo) {
+        Path cdir = Pipeline.ensureStages(run, redo, wo, ko, po, mo);
+        long t0 = System.nanoTime();
+        Path html = run.resolve("report").resolve("index.html");
+        Explorer.write(html, Pipeline.readClusters(cdir), Pipeline.readMap(cdir), run.toAbsolutePath().getFileName().toString());
+        if (Pipeline.log != null)
+            Pipeline.log.println("spectro: explorer written in " + Math.round((System.nanoTime() - t0) / 1e7) / 100.0 + " s");
+        return html;
+    }
+}
