@@ -1,8 +1,9 @@
 /*
  * sgld.cu -- the SGLD chain of the CUDA backend (the counterpart of native/src/sgld.c): device
- * buffers (the RMSProp state), sp_sgld_update and its fused kernel, sp_noise (host side of
- * native/src/philox.h), sp_params_reset's kernel and the loss accumulators. The argument checks are
- * native/src/abi_common.c's, run before any CUDA call. See abi.cuh and docs/cuda.md.
+ * buffers (the RMSProp state), sp_sgld_update and its fused kernel (noise from native/src/philox.h),
+ * sp_params_reset's kernel and the loss accumulators. The argument checks and sp_noise (the host
+ * side of the noise) are native/src/abi_common.c's, shared with the CPU library. See abi.cuh and
+ * docs/cuda.md.
  */
 #include "abi.cuh"
 #include "philox.h"   /* native/src/philox.h: the one Philox of both backends */
@@ -202,19 +203,6 @@ extern "C" sp_status sp_sgld_update(sp_model *m, const sp_block *blocks, int32_t
     SYNC(m);
     if (flag) return sp_set_error(SP_ERR_NUMERIC, "sp_sgld_update: a parameter became NaN or inf (step %llu, stream %u)",
                                   (unsigned long long)p->step, p->stream);
-    return SP_OK;
-}
-
-extern "C" sp_status sp_noise(uint64_t seed, uint32_t stream, uint64_t step, int64_t first, int64_t n, float *host_out) {
-    ENTER("sp_noise");
-    TRY(sp_check_noise("sp_noise", first, n, host_out));
-    int64_t i = 0;
-    while (i < n) {
-        int64_t e = first + i;
-        float q[4];
-        sp_noise_block(seed, stream, step, (uint64_t)(e >> 2), q);
-        for (int j = (int)(e & 3); j < 4 && i < n; j++, i++) host_out[i] = q[j];
-    }
     return SP_OK;
 }
 

@@ -4,6 +4,7 @@
  * libspectro_cpu.so and into the object that libspectro_cuda.so links.
  */
 #include "abi_common.h"
+#include "philox.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -344,5 +345,30 @@ sp_status sp_check_noise(const char *fn, int64_t first, int64_t n, const float *
     if (n < 0) return sp_fail(SP_ERR_INVALID, fn, "n = %lld < 0", (long long)n);
     if (first < 0) return sp_fail(SP_ERR_INVALID, fn, "first = %lld < 0", (long long)first);
     if (n > 0 && !out) return sp_fail(SP_ERR_INVALID, fn, "out is NULL");
+    return SP_OK;
+}
+
+/* ---------------------------------------------------------------- noise */
+
+/* The host side of the noise (spectro.h sp_noise): the same loop in both libraries; the CPU build
+ * (-fopenmp) spreads a long range over its threads. */
+sp_status sp_noise(uint64_t seed, uint32_t stream, uint64_t step, int64_t first, int64_t n, float *host_out) {
+    const char *fn = "sp_noise";
+    sp_enter(fn);
+    sp_status s = sp_check_noise(fn, first, n, host_out);
+    if (s || n == 0) return s;
+    /* one Philox block serves 4 consecutive elements: loop over the blocks the range touches */
+    int64_t g0 = first >> 2, g1 = (first + n - 1) >> 2;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (n > 65536)
+#endif
+    for (int64_t g = g0; g <= g1; g++) {
+        float xi[4];
+        sp_noise_block(seed, stream, step, (uint64_t)g, xi);
+        for (int q = 0; q < 4; q++) {
+            int64_t e = g * 4 + q;
+            if (e >= first && e < first + n) host_out[e - first] = xi[q];
+        }
+    }
     return SP_OK;
 }

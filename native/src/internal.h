@@ -14,8 +14,8 @@
 
 /* ---------------------------------------------------------------- allocation (backend.c) */
 /* 64-byte aligned, zero-filled allocation of n floats-or-bytes; NULL on failure or overflow. */
-void *sp_alloc(size_t count, size_t size);
-void sp_free(void *p);
+SP_HIDDEN void *sp_alloc(size_t count, size_t size);
+SP_HIDDEN void sp_free(void *p);
 
 /* ---------------------------------------------------------------- handles */
 /* Activations of one forward pass, sized for max_batch tokens N (row n = b*T + t). */
@@ -73,7 +73,7 @@ struct sp_model {
 };
 
 /* model.c: note a write to w[offset .. offset + n) (marks the packed embed_out stale if it overlaps) */
-void sp_note_write(sp_model *m, int64_t offset, int64_t n);
+SP_HIDDEN void sp_note_write(sp_model *m, int64_t offset, int64_t n);
 
 struct sp_batch {
     sp_model *m;        /* owner */
@@ -99,6 +99,6 @@ struct sp_accum {
 };
 
 /* model.c helper used by sgld.c */
-void sp_use_threads(const sp_model *m);
+SP_HIDDEN void sp_use_threads(const sp_model *m);
 
 #endif

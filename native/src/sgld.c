@@ -1,6 +1,6 @@
 /*
- * sgld.c -- SGLD / RMSProp-SGLD update over strided blocks, the Philox noise, buffers and the
- * streaming accumulators of the chi estimator.
+ * sgld.c -- SGLD / RMSProp-SGLD update over strided blocks (Philox noise), buffers and the
+ * streaming accumulators of the chi estimator. sp_noise itself is in abi_common.c (both backends).
  */
 #include "internal.h"
 #include "philox.h"
@@ -9,28 +9,6 @@
 #include <stdint.h>
 #include <omp.h>
 #include <string.h>
-
-/* ---------------------------------------------------------------- noise */
-
-sp_status sp_noise(uint64_t seed, uint32_t stream, uint64_t step, int64_t first, int64_t n,
-                   float *host_out) {
-    const char *fn = "sp_noise";
-    sp_enter(fn);
-    sp_status s = sp_check_noise(fn, first, n, host_out);
-    if (s || n == 0) return s;
-    /* one Philox block serves 4 consecutive elements: loop over the blocks the range touches */
-    int64_t g0 = first >> 2, g1 = (first + n - 1) >> 2;
-    #pragma omp parallel for schedule(static) if (n > 65536)
-    for (int64_t g = g0; g <= g1; g++) {
-        float xi[4];
-        sp_noise_block(seed, stream, step, (uint64_t)g, xi);
-        for (int q = 0; q < 4; q++) {
-            int64_t e = g * 4 + q;
-            if (e >= first && e < first + n) host_out[e - first] = xi[q];
-        }
-    }
-    return SP_OK;
-}
 
 /* ---------------------------------------------------------------- SGLD */
 
