@@ -1,21 +1,22 @@
 /*
- * abi.cuh -- what the three ABI files of the CUDA backend share: the handle structs, the tensor
- * indices of the canonical layout, the entry macros and a few helpers. The ABI is split by subject:
- *   spectro_cuda.cu      errors, library, layout, model / params / blocks / batches lifecycle
- *   forward_backward.cu  the forward / backward orchestration (sp_forward, sp_forward_backward,
- *                        sp_batch_cache_at)
- *   sgld_accum.cu        buffers, SGLD, sp_noise, accumulators
- * Only sp_* symbols leave the library (exports.map), so the helpers here stay internal.
+ * abi.cuh -- what the ABI files of the CUDA backend share: the handle structs, the entry macros and
+ * a few helpers. The ABI is split by subject, mirroring native/src (docs/cuda.md has the mapping):
+ *   backend.cu   library name, probe, device check, CUDA errors     (native/src/backend.c)
+ *   model.cu     model / params / blocks / batches, forward, backward (native/src/model.c)
+ *   sgld.cu      buffers, SGLD, sp_noise, accumulators, their kernels (native/src/sgld.c)
+ * and native/src/abi_common.c (errors, layout, every argument check) is compiled into both.
+ * Only sp_* symbols leave the library (exports.map; abi_common's are hidden), so the helpers here
+ * stay internal.
  */
 #ifndef SPECTRO_CUDA_ABI_CUH
 #define SPECTRO_CUDA_ABI_CUH
 
 #include "common.cuh"
 
-#define ENTER(name) sp_set_fn(name)
+/* Every entry: ENTER(name), the abi_common checks of its arguments, then SET_DEVICE (the first CUDA call). */
+#define ENTER(name) sp_enter(name)
 #define INVALID(...) sp_set_error(SP_ERR_INVALID, __VA_ARGS__)
-#define MODEL_ENTER(name, m) do { ENTER(name); if (!(m)) return INVALID("%s: model is NULL", name); \
-    cudaError_t e0_ = cudaSetDevice((m)->device); if (e0_ != cudaSuccess) return sp_cuda_fail(e0_, "cudaSetDevice", __FILE__, __LINE__); } while (0)
+#define SET_DEVICE(m) CK(cudaSetDevice((m)->device))
 #define SYNC(m) CK(cudaStreamSynchronize((m)->st))
 
 /* ------------------------------------------------------------------ handles */
@@ -63,20 +64,12 @@ struct sp_batch {
 struct sp_buffer { sp_model *m; int64_t n; float *d; };
 struct sp_accum { sp_model *m; int64_t n; double *sum_l, *sum_phil; };
 
-/* tensor indices */
-#define T_EMBED 0
-#define T_L(l, k) (1 + 12 * (l) + (k))
-enum { K_LN1W = 0, K_LN1B, K_LN2W, K_LN2B, K_QKVW, K_QKVB, K_DENSEW, K_DENSEB, K_FCW, K_FCB, K_PROJW, K_PROJB };
-#define T_LNFW(L) (1 + 12 * (L))
-#define T_LNFB(L) (2 + 12 * (L))
-#define T_OUT(L) (3 + 12 * (L))
-
-/* layer of a tensor: -1 embed_in, L for the final LN and embed_out */
-static inline int tensor_layer(int L, int i) {
-    if (i == T_EMBED) return -1;
-    if (i >= T_LNFW(L)) return L;
-    return (i - 1) / 12;
-}
+/* tensor indices: abi_common.h's canonical layout, under short names */
+#define T_EMBED SP_T_EMBED
+#define T_L(l, k) SP_T_LAYER(l, k)
+#define T_LNFW(L) SP_T_LNFW(L)
+#define T_LNFB(L) SP_T_LNFB(L)
+#define T_OUT(L) SP_T_OUT(L)
 
 /* ------------------------------------------------------------------ per-op profiling (profile.cu) */
 /* PROF(m, name, flops, call) runs `call` (an sp_status expression) like TRY; while sp_cuda_profile
@@ -91,17 +84,17 @@ void prof_free(sp_model *m);
 #define PROF_CK(m, name, call) do { if ((m)->prof) TRY(prof_begin((m), (name), 0)); CK(call); \
     if ((m)->prof) TRY(prof_end(m)); } while (0)
 
-/* ------------------------------------------------------------------ shared helpers (spectro_cuda.cu) */
-/* Copies the floats [offset, offset + n) of the device array dev (of `total` floats, on m's device)
- * to host_out, or from host_in when host_out is NULL, after checking the range and the host pointer;
- * synchronises m's stream. A write into m->w refreshes its bf16 copy (bf16 mode). */
-sp_status copy_range(const char *fn, sp_model *m, float *dev, int64_t total, int64_t offset, int64_t n, float *host_out,
-                     const float *host_in);
-/* checks the blocks against the model; *total = their element count */
-sp_status validate_blocks(const char *fn, const sp_model *m, const sp_block *blocks, int32_t nb, int64_t *total);
-/* uploads blocks and their element starts to the model's device scratch (skipped when unchanged) */
+/* ------------------------------------------------------------------ shared helpers */
+/* backend.cu: device `device` exists, has compute capability >= 8.0 and takes a context (it
+ * becomes current); fills the capability and name when asked. */
+sp_status check_device(int device, int *cc_major, int *cc_minor, char *name, size_t name_cap);
+/* model.cu: copies the floats [offset, offset + n) of the device array dev (on m's device; the range
+ * already checked) to host_out, or from host_in when host_out is NULL; synchronises m's stream. A
+ * write into m->w refreshes its bf16 copy (bf16 mode). */
+sp_status copy_range(sp_model *m, float *dev, int64_t offset, int64_t n, float *host_out, const float *host_in);
+/* model.cu: uploads blocks and their element starts to the model's device scratch (skipped when unchanged) */
 sp_status upload_blocks(sp_model *m, const sp_block *blocks, int nb);
-/* b is non-NULL and belongs to m */
-sp_status check_batch(const char *fn, sp_model *m, sp_batch *b);
+/* model.cu: sp_enter(fn), m and b not NULL, b belongs to m, then m's device selected */
+sp_status enter_model_batch(const char *fn, sp_model *m, sp_batch *b);
 
 #endif

@@ -1,6 +1,6 @@
 /*
- * common.cuh -- shared definitions of the CUDA backend: error handling, the handle structs,
- * and the launchers of every op (kernels live in ops.cu, attention.cu, gemm.cu).
+ * common.cuh -- shared definitions of the CUDA backend: error handling and the launchers of every
+ * op (kernels live in ops.cu, attention*.cu, gemm.cu and, for SGLD / reset / accumulators, sgld.cu).
  */
 #ifndef SPECTRO_CUDA_COMMON_CUH
 #define SPECTRO_CUDA_COMMON_CUH
@@ -10,16 +10,13 @@
 #include <stdint.h>
 #include <stddef.h>
 #include "spectro.h"
+#include "abi_common.h"   /* native/src/abi_common.h: errors, layout and argument checks of both backends */
 
 typedef __nv_bfloat16 bf16;
 
 /* ------------------------------------------------------------------ errors */
-/* Sets the thread-local error text (printf style) and returns st. */
-sp_status sp_set_error(sp_status st, const char *fmt, ...);
-/* The ABI function currently running on this thread (for messages). */
-void sp_set_fn(const char *fn);
-const char *sp_fn(void);
-/* Turns a CUDA error into SP_ERR_INTERNAL (SP_ERR_OOM for allocation failures) with text. */
+/* sp_set_error, sp_fail, sp_enter and sp_fn (the ABI call now running) come from abi_common.h.
+ * Turns a CUDA error into SP_ERR_INTERNAL (SP_ERR_OOM for allocation failures) with text. */
 sp_status sp_cuda_fail(cudaError_t e, const char *what, const char *file, int line);
 
 #define CK(call) do { cudaError_t e_ = (call); \
@@ -30,6 +27,13 @@ sp_status sp_cuda_fail(cudaError_t e, const char *what, const char *file, int li
 #define TRY(x) do { sp_status s_ = (x); if (s_ != SP_OK) return s_; } while (0)
 
 static inline unsigned int cdiv(int64_t a, int64_t b) { return (unsigned int)((a + b - 1) / b); }
+/* blocks of a grid-stride launch over n items */
+static inline int grid_for(int64_t n, int threads) {
+    int64_t b = (n + threads - 1) / threads;
+    if (b > 65535LL * 32) b = 65535LL * 32;   /* grid-stride loops cover the rest */
+    if (b < 1) b = 1;
+    return (int)b;
+}
 
 /* ------------------------------------------------------------------ GEMM (gemm.cu) */
 /* Column-major GEMM as in BLAS: D(m,n) = alpha op(A) op(B) + beta D (+ bias[m] per row when bias
@@ -77,7 +81,7 @@ sp_status convert_bf16(cudaStream_t st, bf16 *out, const float *in, int64_t n);
  * also writes dlogits = (softmax - onehot) * dscale (rows t = T-1: zeros), fp32 in place or bf16. */
 sp_status fused_classifier(cudaStream_t st, float *logits, float *dlog_f, bf16 *dlog_b, float *losses,
                            const int32_t *tokens, int row0, int R, int V, int T, float dscale);
-/* SGLD over strided blocks (see sgld in ops.cu). binfo: device [nb] blocks, bstart: device [nb+1]. */
+/* SGLD over strided blocks (sgld.cu). binfo: device [nb] blocks, bstart: device [nb+1]. */
 typedef struct {
     float *w; const float *anchor; const float *grad; bf16 *wb; float *rms;
     const sp_block *blocks; const int64_t *bstart; int nb; int64_t total;

@@ -1,11 +1,11 @@
 /*
  * ops.cu -- the element-wise / row-wise kernels of the CUDA backend and their launchers.
  * Names mirror the CPU backend op for op: encoder_*, layernorm_*, rotary_*, gelu_*,
- * fused_classifier, sgld_update, accum_add (plus helpers colsum, convert_bf16, reset_blocks).
+ * fused_classifier (plus helpers colsum, convert_bf16). The SGLD, reset and accumulator kernels
+ * are in sgld.cu, next to their ABI calls, as in native/src/sgld.c.
  * Everything is fp32 with fp32 accumulation; every launcher checks the launch.
  */
 #include "common.cuh"
-#include "philox.h"   /* native/src/philox.h: the one Philox of both backends */
 #include <math.h>
 
 #define WARP 32
@@ -13,13 +13,6 @@
 __device__ __forceinline__ float warp_sum(float v) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;
-}
-
-static inline int grid_for(int64_t n, int threads) {
-    int64_t b = (n + threads - 1) / threads;
-    if (b > 65535LL * 32) b = 65535LL * 32;   /* grid-stride loops cover the rest */
-    if (b < 1) b = 1;
-    return (int)b;
 }
 
 /* ------------------------------------------------------------------ encoder */
@@ -320,132 +313,5 @@ sp_status fused_classifier(cudaStream_t st, float *logits, float *dlog_f, bf16 *
     if (R <= 0) return SP_OK;
     fused_classifier_kernel<<<R, CE_THREADS, 0, st>>>(logits, dlog_f, dlog_b, losses, tokens, row0, V, T, dscale);
     CK_LAUNCH("fused_classifier_kernel");
-    return SP_OK;
-}
-
-/* ------------------------------------------------------------------ SGLD (one fused kernel) */
-/* element e of the component -> flat parameter index (blocks numbered in order, row-major inside) */
-__device__ __forceinline__ int64_t block_elem_addr(const sp_block *blocks, const int64_t *bstart, int nb, int64_t e) {
-    int lo = 0, hi = nb - 1;
-    while (lo < hi) {                          /* last b with bstart[b] <= e */
-        int mid = (lo + hi + 1) >> 1;
-        if (bstart[mid] <= e) lo = mid; else hi = mid - 1;
-    }
-    const sp_block bl = blocks[lo];
-    int64_t local = e - bstart[lo];
-    int64_t r = local / bl.cols, c = local - r * bl.cols;
-    return bl.offset + r * bl.stride + c;
-}
-
-/* One element of the update (the arithmetic of the CPU reference, in the same order). */
-__device__ __forceinline__ float sgld_one(const sp_sgld_params &p, float half_lr, float sqrt_lr, float g, float w,
-                                          float ws, float *v, float xi) {
-    float G = 1.0f, sG = 1.0f;
-    if (p.rmsprop) {
-        const float vn = p.alpha * *v + (1.0f - p.alpha) * g * g;
-        *v = vn;
-        G = 1.0f / (sqrtf(vn) + p.rms_eps);
-        sG = sqrtf(G);
-    }
-    return w - half_lr * G * (p.nbeta * g + p.gamma * (w - ws)) + sqrt_lr * sG * xi * p.noise_scale;
-}
-
-/* One thread per group of 4 elements = one Philox call = its 4 normals. When the 4 elements are
- * consecutive in one row of one block and 16-byte aligned (every component of the default
- * decomposition: tensor offsets and row strides are multiples of 4 when d is), g, w, w*, V move as
- * float4 and the bf16 copy as 8 bytes, with one block search per group; otherwise element by element. */
-__global__ void __launch_bounds__(256) sgld_update_kernel(sgld_args a) {
-    const sp_sgld_params p = a.p;
-    const float half_lr = 0.5f * p.lr, sqrt_lr = sqrtf(p.lr);
-    const bool noise = p.noise_scale != 0.0f;
-    const int64_t nquads = (a.total + 3) / 4;
-    for (int64_t q = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; q < nquads; q += (int64_t)gridDim.x * blockDim.x) {
-        float xi[4] = {0.f, 0.f, 0.f, 0.f};
-        if (noise) sp_noise_block(p.seed, p.stream, p.step, (uint64_t)q, xi);
-        const int64_t e0 = q * 4;
-        int lo = 0, hi = a.nb - 1;
-        while (lo < hi) {                          /* last b with bstart[b] <= e0 */
-            int mid = (lo + hi + 1) >> 1;
-            if (a.bstart[mid] <= e0) lo = mid; else hi = mid - 1;
-        }
-        const sp_block bl = a.blocks[lo];
-        const int64_t local = e0 - a.bstart[lo];
-        const int64_t r = local / bl.cols, c = local - r * bl.cols;
-        const int64_t at = bl.offset + r * bl.stride + c;
-        if (e0 + 3 < a.total && c + 3 < bl.cols && (at & 3) == 0) {
-            const float4 g4 = __ldg(reinterpret_cast<const float4 *>(a.grad + at));
-            const float4 s4 = __ldg(reinterpret_cast<const float4 *>(a.anchor + at));
-            float4 w4 = *reinterpret_cast<const float4 *>(a.w + at);
-            float4 v4 = make_float4(0.f, 0.f, 0.f, 0.f);
-            if (p.rmsprop) v4 = *reinterpret_cast<const float4 *>(a.rms + e0);
-            w4.x = sgld_one(p, half_lr, sqrt_lr, g4.x, w4.x, s4.x, &v4.x, xi[0]);
-            w4.y = sgld_one(p, half_lr, sqrt_lr, g4.y, w4.y, s4.y, &v4.y, xi[1]);
-            w4.z = sgld_one(p, half_lr, sqrt_lr, g4.z, w4.z, s4.z, &v4.z, xi[2]);
-            w4.w = sgld_one(p, half_lr, sqrt_lr, g4.w, w4.w, s4.w, &v4.w, xi[3]);
-            *reinterpret_cast<float4 *>(a.w + at) = w4;
-            if (p.rmsprop) *reinterpret_cast<float4 *>(a.rms + e0) = v4;
-            if (a.wb) {
-                __nv_bfloat162 b0 = __floats2bfloat162_rn(w4.x, w4.y), b1 = __floats2bfloat162_rn(w4.z, w4.w);
-                uint2 u;
-                u.x = *reinterpret_cast<uint32_t *>(&b0);
-                u.y = *reinterpret_cast<uint32_t *>(&b1);
-                *reinterpret_cast<uint2 *>(a.wb + at) = u;
-            }
-            if (!(isfinite(w4.x) && isfinite(w4.y) && isfinite(w4.z) && isfinite(w4.w))) atomicExch(a.nonfinite, 1);
-            continue;
-        }
-#pragma unroll
-        for (int j = 0; j < 4; j++) {
-            int64_t e = e0 + j;
-            if (e >= a.total) break;
-            int64_t ae = block_elem_addr(a.blocks, a.bstart, a.nb, e);
-            float v = p.rmsprop ? a.rms[e] : 0.f;
-            float wn = sgld_one(p, half_lr, sqrt_lr, a.grad[ae], a.w[ae], a.anchor[ae], &v, xi[j]);
-            if (p.rmsprop) a.rms[e] = v;
-            a.w[ae] = wn;
-            if (a.wb) a.wb[ae] = __float2bfloat16_rn(wn);
-            if (!isfinite(wn)) atomicExch(a.nonfinite, 1);
-        }
-    }
-}
-
-sp_status sgld_update(cudaStream_t st, const sgld_args *a) {
-    if (a->total <= 0) return SP_OK;
-    sgld_update_kernel<<<grid_for((a->total + 3) / 4, 256), 256, 0, st>>>(*a);
-    CK_LAUNCH("sgld_update_kernel");
-    return SP_OK;
-}
-
-__global__ void reset_blocks_kernel(float *w, bf16 *wb, const float *anchor, const sp_block *blocks,
-                                    const int64_t *bstart, int nb, int64_t total) {
-    for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x) {
-        int64_t at = block_elem_addr(blocks, bstart, nb, e);
-        float v = anchor[at];
-        w[at] = v;
-        if (wb) wb[at] = __float2bfloat16_rn(v);
-    }
-}
-
-sp_status reset_blocks(cudaStream_t st, float *w, bf16 *wb, const float *anchor, const sp_block *blocks,
-                       const int64_t *bstart, int nb, int64_t total) {
-    if (total <= 0) return SP_OK;
-    reset_blocks_kernel<<<grid_for(total, 256), 256, 0, st>>>(w, wb, anchor, blocks, bstart, nb, total);
-    CK_LAUNCH("reset_blocks_kernel");
-    return SP_OK;
-}
-
-/* ------------------------------------------------------------------ accumulation */
-__global__ void accum_add_kernel(double *sum_l, double *sum_phil, const float *l, int64_t n, double phi) {
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-        double v = (double)l[i];
-        sum_l[i] += v;
-        sum_phil[i] += phi * v;
-    }
-}
-
-sp_status accum_add(cudaStream_t st, double *sum_l, double *sum_phil, const float *l, int64_t n, double phi) {
-    if (n <= 0) return SP_OK;
-    accum_add_kernel<<<grid_for(n, 256), 256, 0, st>>>(sum_l, sum_phil, l, n, phi);
-    CK_LAUNCH("accum_add_kernel");
     return SP_OK;
 }

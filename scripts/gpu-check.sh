@@ -82,6 +82,7 @@ step() {
 step "build CPU backend" 150 20 "make -C native OUT='$OUTDIR' -j$JOBS"
 step "build CUDA backend, tests and bench" 300 60 "make -C kernels OUT='$OUTDIR' WERROR= -j$JOBS all tests bench"
 step "probe test" 60 10 "'$OUTDIR/test_probe' '$OUTDIR/libspectro_cuda.so'"
+step "ABI argument checks (the same test as the CPU library's, with models on the GPU)" 60 10 "'$OUTDIR/test_abi_checks' '$OUTDIR/libspectro_cuda.so'"
 step "CUDA vs CPU" 150 40 "'$OUTDIR/test_cuda_vs_cpu' '$OUTDIR'"
 step "correctness vs PyTorch (float64 autograd) and HF transformers" 180 40 "$PY kernels/bench/torch_ref.py correctness --lib '$OUTDIR/libspectro_cuda.so'"
 step "CUDA benchmark (bf16)" 200 60 "'$OUTDIR/bench_cuda' --shapes 160m,410m,1.4b --B 16 --T 512 --steps 5 --precision bf16"

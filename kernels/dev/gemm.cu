@@ -32,7 +32,7 @@ static void round_bf16(float *h, size_t n) {       /* host copy of the operand a
 
 int main(void) {
     sp_gemm_ctx *lt = NULL;
-    sp_set_fn("dev/gemm");
+    sp_enter("dev/gemm");
     SCK(sp_gemm_ctx_create(0, &lt));
     printf("gemm context: %s\n", sp_gemm_ctx_describe(lt));
     int shapes[3][3] = {{37, 53, 29}, {128, 64, 200}, {100, 130, 70}};

@@ -1,5 +1,5 @@
 /*
- * dev/sgld_update.cu -- the fused SGLD kernel (ops.cu sgld_update) on strided blocks: validated
+ * dev/sgld_update.cu -- the fused SGLD kernel (sgld.cu sgld_update) on strided blocks: validated
  * against sgld_update_cpu (same Philox noise), then timed; GB/s against cudaMemcpy D2D.
  */
 #include "common_dev.cuh"

@@ -6,6 +6,10 @@
  *   libspectro_cuda.so  kernels/*.cu        (CUDA; bf16 or fp32 compute, fp32 accumulation)
  * Java loads exactly one of them per model through the FFM API (io.spectro.nativeabi).
  *
+ * Architecture, the CPU <-> CUDA file mapping and the sampler bounds: ../../docs/architecture.md.
+ * Both backends run the same argument checks (native/src/abi_common.c, compiled into both) before
+ * touching backend memory, so they refuse the same arguments with the same message.
+ *
  * Rules every function follows:
  *   - returns sp_status (SP_OK == 0) unless documented otherwise;
  *   - on failure, sp_last_error() returns a thread-local, NUL-terminated message that names the
@@ -74,10 +78,10 @@ typedef struct {
 typedef enum { SP_PRECISION_FP32 = 0, SP_PRECISION_BF16 = 1 } sp_precision;
 
 typedef struct {
-    int32_t n_threads;     /* CPU: OpenMP threads (0 = library default). CUDA: ignored */
-    int32_t device;        /* CUDA device ordinal. CPU: ignored */
+    int32_t n_threads;     /* 0 .. 1024. CPU: OpenMP threads (0 = library default). CUDA: unused */
+    int32_t device;        /* >= 0. CUDA device ordinal. CPU: unused */
     int32_t precision;     /* sp_precision. CPU: only FP32 (BF16 is SP_ERR_INVALID) */
-    int32_t max_batch;     /* largest B*T the model will see (activation memory is sized by it) */
+    int32_t max_batch;     /* 2 .. 2^24: largest B*T the model will see (activation memory is sized by it) */
 } sp_options;
 
 /* A strided 2-D block of the flat parameter buffer: element (r, c) is at
@@ -107,7 +111,8 @@ sp_status sp_backend_probe(void);
 /* ---------------------------------------------------------------- layout */
 sp_status sp_config_validate(const sp_config *cfg);
 int64_t sp_param_count(const sp_config *cfg);    /* -1 on invalid config */
-/* offsets[i], i < SP_TENSORS(L): float offset of canonical tensor i in the flat buffer. */
+/* offsets[i], i < SP_TENSORS(L): float offset of canonical tensor i in the flat buffer; n must be
+ * SP_TENSORS(L). */
 sp_status sp_param_offsets(const sp_config *cfg, int64_t *offsets, int32_t n);
 
 /* ---------------------------------------------------------------- model */
@@ -177,7 +182,10 @@ sp_status sp_buffer_write(sp_buffer *buf, int64_t offset, int64_t n, const float
  *   w <- w - (lr/2) G (nbeta g + gamma (w - w*)) + sqrt(lr) sqrt(G) xi * noise_scale
  * xi ~ N(0,1) from sp_noise(seed, stream, step, element index) below; noise_scale is 1 for SGLD
  * and 0 for the noise-free (gradient descent) test mode. `rms` must hold the component's element
- * count (may be NULL when rmsprop == 0). Returns SP_ERR_NUMERIC if any updated w is not finite. */
+ * count (may be NULL when rmsprop == 0) and belong to m. Returns SP_ERR_NUMERIC if any updated w is
+ * not finite. Bounds (every field, checked before the model handle; docs/architecture.md "Sampler
+ * bounds", the same numbers as the Java side): lr finite > 0, nbeta finite >= 0, gamma finite >= 0,
+ * rmsprop 0 or 1, alpha in [0, 1), rms_eps finite > 0, noise_scale finite >= 0. */
 typedef struct {
     float lr;            /* epsilon */
     float nbeta;         /* n * beta */

@@ -9,21 +9,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* ---------------------------------------------------------------- errors (errors.c) */
-/* Sets the thread-local message ("fn: ...") and returns s. */
-sp_status sp_fail(sp_status s, const char *fn, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-void sp_clear_error(void);
+/* errors, layout and the argument checks shared with the CUDA backend (abi_common.c) */
+#include "abi_common.h"
 
-/* The checks of a host copy of n floats at offset into a store of `size` floats: the handle
- * (named `what` in the message) and the host pointer are not NULL, the range lies inside; the
- * range message reads "outside <unit_before><size><unit_after>". */
-sp_status sp_check_copy(const char *fn, const void *handle, const char *what, const void *host, int64_t offset,
-                        int64_t n, int64_t size, const char *unit_before, const char *unit_after);
-
+/* ---------------------------------------------------------------- allocation (backend.c) */
 /* 64-byte aligned, zero-filled allocation of n floats-or-bytes; NULL on failure or overflow. */
-void *sp_alloc(size_t count, size_t size);
-void sp_free(void *p);
+SP_HIDDEN void *sp_alloc(size_t count, size_t size);
+SP_HIDDEN void sp_free(void *p);
 
 /* ---------------------------------------------------------------- handles */
 /* Activations of one forward pass, sized for max_batch tokens N (row n = b*T + t). */
@@ -81,7 +73,7 @@ struct sp_model {
 };
 
 /* model.c: note a write to w[offset .. offset + n) (marks the packed embed_out stale if it overlaps) */
-void sp_note_write(sp_model *m, int64_t offset, int64_t n);
+SP_HIDDEN void sp_note_write(sp_model *m, int64_t offset, int64_t n);
 
 struct sp_batch {
     sp_model *m;        /* owner */
@@ -94,19 +86,19 @@ struct sp_batch {
 };
 
 struct sp_buffer {
+    sp_model *m;        /* owner */
     int64_t n;
     float *data;
 };
 
 struct sp_accum {
+    sp_model *m;        /* owner */
     int64_t n;
     double *sum_l;
     double *sum_phil;
 };
 
-/* model.c helpers used by sgld.c */
-sp_status sp_check_blocks(const sp_model *m, const sp_block *blocks, int32_t n_blocks,
-                          const char *fn, int64_t *total_out);
-void sp_use_threads(const sp_model *m);
+/* model.c helper used by sgld.c */
+SP_HIDDEN void sp_use_threads(const sp_model *m);
 
 #endif

@@ -12,77 +12,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MAX_THREADS 1024
-
-/* ---------------------------------------------------------------- layout */
-
-static sp_status check_config(const sp_config *c, const char *fn) {
-    if (!c) return sp_fail(SP_ERR_INVALID, fn, "config is NULL");
-    if (c->vocab_size < 1 || c->vocab_size > (1 << 24))
-        return sp_fail(SP_ERR_INVALID, fn, "vocab_size %d outside [1, 16777216]", c->vocab_size);
-    if (c->d_model < 1 || c->d_model > 65536)
-        return sp_fail(SP_ERR_INVALID, fn, "d_model %d outside [1, 65536]", c->d_model);
-    if (c->n_layers < 1 || c->n_layers > 4096)
-        return sp_fail(SP_ERR_INVALID, fn, "n_layers %d outside [1, 4096]", c->n_layers);
-    if (c->n_heads < 1 || c->d_model % c->n_heads != 0)
-        return sp_fail(SP_ERR_INVALID, fn, "n_heads %d must be >= 1 and divide d_model %d",
-                       c->n_heads, c->d_model);
-    if (c->d_ff < 1 || c->d_ff > (1 << 20))
-        return sp_fail(SP_ERR_INVALID, fn, "d_ff %d outside [1, 1048576]", c->d_ff);
-    int hd = c->d_model / c->n_heads;
-    if (c->rotary_dims < 0 || c->rotary_dims > hd || c->rotary_dims % 2 != 0)
-        return sp_fail(SP_ERR_INVALID, fn, "rotary_dims %d must be even and in [0, head_dim %d]",
-                       c->rotary_dims, hd);
-    if (c->max_seq < 2 || c->max_seq > (1 << 20))
-        return sp_fail(SP_ERR_INVALID, fn, "max_seq %d outside [2, 1048576]", c->max_seq);
-    if (!(c->rotary_base > 0.0f) || !isfinite(c->rotary_base))
-        return sp_fail(SP_ERR_INVALID, fn, "rotary_base %g must be finite and > 0", c->rotary_base);
-    if (!(c->ln_eps > 0.0f) || !isfinite(c->ln_eps))
-        return sp_fail(SP_ERR_INVALID, fn, "ln_eps %g must be finite and > 0", c->ln_eps);
-    return SP_OK;
-}
-
-/* number of floats of canonical tensor i (see spectro.h) */
-static int64_t tensor_numel(const sp_config *c, int i) {
-    int64_t V = c->vocab_size, d = c->d_model, f = c->d_ff;
-    int L = c->n_layers;
-    if (i == 0 || i == 3 + 12 * L) return V * d;
-    if (i == 1 + 12 * L || i == 2 + 12 * L) return d;
-    static const int kind[12] = {0, 0, 0, 0, 1, 2, 3, 0, 4, 5, 4, 0};
-    switch (kind[(i - 1) % 12]) {
-    case 1: return 3 * d * d;
-    case 2: return 3 * d;
-    case 3: return d * d;
-    case 4: return f * d;
-    case 5: return f;
-    default: return d;
-    }
-}
-
-sp_status sp_config_validate(const sp_config *cfg) {
-    sp_clear_error();
-    return check_config(cfg, "sp_config_validate");
-}
-
-int64_t sp_param_count(const sp_config *cfg) {
-    if (check_config(cfg, "sp_param_count") != SP_OK) return -1;
-    int64_t V = cfg->vocab_size, d = cfg->d_model, f = cfg->d_ff, L = cfg->n_layers;
-    return 2 * V * d + L * (4 * d + 3 * d * d + 3 * d + d * d + d + 2 * f * d + f + d) + 2 * d;
-}
-
-sp_status sp_param_offsets(const sp_config *cfg, int64_t *offsets, int32_t n) {
-    sp_clear_error();
-    sp_status s = check_config(cfg, "sp_param_offsets");
-    if (s) return s;
-    int nt = SP_TENSORS(cfg->n_layers);
-    if (!offsets) return sp_fail(SP_ERR_INVALID, "sp_param_offsets", "offsets is NULL");
-    if (n != nt)
-        return sp_fail(SP_ERR_INVALID, "sp_param_offsets", "n = %d but the model has %d tensors", n, nt);
-    int64_t o = 0;
-    for (int i = 0; i < nt; i++) { offsets[i] = o; o += tensor_numel(cfg, i); }
-    return SP_OK;
-}
-
 /* ---------------------------------------------------------------- model */
 
 void sp_use_threads(const sp_model *m) { omp_set_num_threads(m->nthreads); }
@@ -93,7 +22,7 @@ static void free_acts(sp_acts *a) {
 }
 
 sp_status sp_model_destroy(sp_model *m) {
-    sp_clear_error();
+    sp_enter(__func__);
     if (!m) return SP_OK;
     free_acts(&m->a);
     sp_free(m->off); sp_free(m->w); sp_free(m->wstar); sp_free(m->g);
@@ -105,25 +34,18 @@ sp_status sp_model_destroy(sp_model *m) {
 
 sp_status sp_model_create(const sp_config *cfg, const sp_options *opt, sp_model **out) {
     const char *fn = "sp_model_create";
-    sp_clear_error();
-    if (!out) return sp_fail(SP_ERR_INVALID, fn, "out is NULL");
-    *out = NULL;
-    sp_status s = check_config(cfg, fn);
+    sp_enter(fn);
+    sp_status s = sp_check_model_args(fn, cfg, opt, out);
     if (s) return s;
-    if (!opt) return sp_fail(SP_ERR_INVALID, fn, "options is NULL");
     if (opt->precision != SP_PRECISION_FP32)
         return sp_fail(SP_ERR_INVALID, fn, "precision %d%s not supported: the CPU backend computes in fp32 only",
                        opt->precision, opt->precision == SP_PRECISION_BF16 ? " (bf16, the CUDA backend's)" : "");
-    if (opt->n_threads < 0 || opt->n_threads > MAX_THREADS)
-        return sp_fail(SP_ERR_INVALID, fn, "n_threads %d outside [0, %d]", opt->n_threads, MAX_THREADS);
-    if (opt->max_batch < 2 || opt->max_batch > (1 << 24))
-        return sp_fail(SP_ERR_INVALID, fn, "max_batch %d outside [2, 16777216]", opt->max_batch);
 
     sp_model *m = sp_alloc(1, sizeof(sp_model));
     if (!m) return sp_fail(SP_ERR_OOM, fn, "out of memory (model struct)");
     m->c = *cfg;
     m->nthreads = opt->n_threads > 0 ? opt->n_threads : omp_get_num_procs();
-    if (m->nthreads > MAX_THREADS) m->nthreads = MAX_THREADS;
+    if (m->nthreads > SP_MAX_THREADS) m->nthreads = SP_MAX_THREADS;
     m->max_batch = opt->max_batch;
     m->ntensors = SP_TENSORS(cfg->n_layers);
     m->P = sp_param_count(cfg);
@@ -177,7 +99,7 @@ sp_status sp_model_create(const sp_config *cfg, const sp_options *opt, sp_model 
         return sp_fail(SP_ERR_OOM, fn, "out of memory allocating about %.0f MiB (params x3 + activations "
                        "for max_batch %d)", mb, opt->max_batch);
     }
-    for (int i = 0; i < m->ntensors; i++) m->off[i + 1] = m->off[i] + tensor_numel(cfg, i);
+    sp_layout(cfg, m->off);
     /* rotary tables as HF computes them in fp32: inv_freq = 1 / base^(2i/rd), angle = t * inv_freq */
     for (size_t t = 0; t < S; t++)
         for (size_t i = 0; i < half; i++) {
@@ -192,12 +114,9 @@ sp_status sp_model_create(const sp_config *cfg, const sp_options *opt, sp_model 
 
 sp_status sp_model_load(sp_model *m, const float *host_params, int64_t n) {
     const char *fn = "sp_model_load";
-    sp_clear_error();
-    if (!m) return sp_fail(SP_ERR_INVALID, fn, "model is NULL");
-    if (!host_params) return sp_fail(SP_ERR_INVALID, fn, "params is NULL");
-    if (n != m->P)
-        return sp_fail(SP_ERR_INVALID, fn, "n = %lld but the model has %lld parameters",
-                       (long long)n, (long long)m->P);
+    sp_enter(fn);
+    sp_status s = sp_check_load(fn, m, host_params, n, m ? m->P : 0);
+    if (s) return s;
     memcpy(m->w, host_params, sizeof(float) * (size_t)n);
     memcpy(m->wstar, host_params, sizeof(float) * (size_t)n);
     sp_note_write(m, 0, n);
@@ -206,11 +125,11 @@ sp_status sp_model_load(sp_model *m, const float *host_params, int64_t n) {
 
 static sp_status check_range(const sp_model *m, int64_t offset, int64_t n, const void *ptr,
                              const char *fn) {
+    sp_enter(fn);
     return sp_check_copy(fn, m, "model", ptr, offset, n, m ? m->P : 0, "the ", " parameters");
 }
 
 sp_status sp_params_read(sp_model *m, int64_t offset, int64_t n, float *host_out) {
-    sp_clear_error();
     sp_status s = check_range(m, offset, n, host_out, "sp_params_read");
     if (s) return s;
     if (n) memcpy(host_out, m->w + offset, sizeof(float) * (size_t)n);
@@ -218,7 +137,6 @@ sp_status sp_params_read(sp_model *m, int64_t offset, int64_t n, float *host_out
 }
 
 sp_status sp_params_write(sp_model *m, int64_t offset, int64_t n, const float *host_in) {
-    sp_clear_error();
     sp_status s = check_range(m, offset, n, host_in, "sp_params_write");
     if (s) return s;
     if (n) memcpy(m->w + offset, host_in, sizeof(float) * (size_t)n);
@@ -227,45 +145,17 @@ sp_status sp_params_write(sp_model *m, int64_t offset, int64_t n, const float *h
 }
 
 sp_status sp_grads_read(sp_model *m, int64_t offset, int64_t n, float *host_out) {
-    sp_clear_error();
     sp_status s = check_range(m, offset, n, host_out, "sp_grads_read");
     if (s) return s;
     if (n) memcpy(host_out, m->g + offset, sizeof(float) * (size_t)n);
     return SP_OK;
 }
 
-sp_status sp_check_blocks(const sp_model *m, const sp_block *blocks, int32_t n_blocks,
-                          const char *fn, int64_t *total_out) {
-    if (n_blocks < 0) return sp_fail(SP_ERR_INVALID, fn, "n_blocks %d < 0", n_blocks);
-    if (n_blocks > 0 && !blocks) return sp_fail(SP_ERR_INVALID, fn, "blocks is NULL but n_blocks = %d", n_blocks);
-    int64_t total = 0;
-    for (int i = 0; i < n_blocks; i++) {
-        const sp_block *bk = &blocks[i];
-        if (bk->offset < 0 || bk->rows < 0 || bk->cols < 0)
-            return sp_fail(SP_ERR_INVALID, fn, "block %d (offset %lld, rows %lld, cols %lld) has a negative field",
-                           i, (long long)bk->offset, (long long)bk->rows, (long long)bk->cols);
-        if (bk->rows == 0 || bk->cols == 0) continue;
-        if (bk->rows > 1 && bk->stride < bk->cols)
-            return sp_fail(SP_ERR_INVALID, fn, "block %d: stride %lld < cols %lld (rows would overlap)",
-                           i, (long long)bk->stride, (long long)bk->cols);
-        if (bk->rows > m->P || bk->cols > m->P || bk->offset >= m->P ||
-            (bk->rows > 1 && bk->stride > m->P) ||
-            bk->offset + (bk->rows - 1) * (bk->rows > 1 ? bk->stride : 0) + bk->cols > m->P)
-            return sp_fail(SP_ERR_INVALID, fn, "block %d (offset %lld, rows %lld, cols %lld, stride %lld) "
-                           "reaches outside the %lld parameters", i, (long long)bk->offset,
-                           (long long)bk->rows, (long long)bk->cols, (long long)bk->stride,
-                           (long long)m->P);
-        total += bk->rows * bk->cols;
-    }
-    if (total_out) *total_out = total;
-    return SP_OK;
-}
-
 sp_status sp_params_reset(sp_model *m, const sp_block *blocks, int32_t n_blocks) {
     const char *fn = "sp_params_reset";
-    sp_clear_error();
-    if (!m) return sp_fail(SP_ERR_INVALID, fn, "model is NULL");
-    sp_status s = sp_check_blocks(m, blocks, n_blocks, fn, NULL);
+    sp_enter(fn);
+    sp_status s = sp_check_handle(fn, m, "model");
+    if (!s) s = sp_check_blocks(fn, m->P, blocks, n_blocks, NULL);
     if (s) return s;
     for (int i = 0; i < n_blocks; i++)
         for (int64_t r = 0; r < blocks[i].rows; r++) {
@@ -282,23 +172,9 @@ sp_status sp_params_reset(sp_model *m, const sp_block *blocks, int32_t n_blocks)
 
 sp_status sp_batch_create(sp_model *m, const int32_t *host_tokens, int32_t B, int32_t T, sp_batch **out) {
     const char *fn = "sp_batch_create";
-    sp_clear_error();
-    if (!out) return sp_fail(SP_ERR_INVALID, fn, "out is NULL");
-    *out = NULL;
-    if (!m) return sp_fail(SP_ERR_INVALID, fn, "model is NULL");
-    if (!host_tokens) return sp_fail(SP_ERR_INVALID, fn, "tokens is NULL");
-    if (B < 1) return sp_fail(SP_ERR_INVALID, fn, "B = %d < 1", B);
-    if (T < 2) return sp_fail(SP_ERR_INVALID, fn, "T = %d < 2 (a batch needs a next token to predict)", T);
-    if (T > m->c.max_seq) return sp_fail(SP_ERR_INVALID, fn, "T = %d > max_seq %d", T, m->c.max_seq);
-    if ((int64_t)B * T > m->max_batch)
-        return sp_fail(SP_ERR_INVALID, fn, "B*T = %lld > max_batch %d of the model",
-                       (long long)B * T, m->max_batch);
-    for (int64_t i = 0; i < (int64_t)B * T; i++) {
-        int32_t id = host_tokens[i];
-        if (id < 0 || id >= m->c.vocab_size)
-            return sp_fail(SP_ERR_INVALID, fn, "token %d at [%lld, %lld] outside vocab %d", id,
-                           (long long)(i / T), (long long)(i % T), m->c.vocab_size);
-    }
+    sp_enter(fn);
+    sp_status s = sp_check_batch_args(fn, m, m ? &m->c : NULL, m ? m->max_batch : 0, host_tokens, B, T, out);
+    if (s) return s;
     sp_batch *b = sp_alloc(1, sizeof(sp_batch));
     if (!b) return sp_fail(SP_ERR_OOM, fn, "out of memory (batch)");
     b->m = m; b->B = B; b->T = T; b->cache_layer = -1;
@@ -314,26 +190,17 @@ sp_status sp_batch_create(sp_model *m, const int32_t *host_tokens, int32_t B, in
 }
 
 sp_status sp_batch_destroy(sp_batch *b) {
-    sp_clear_error();
+    sp_enter(__func__);
     if (!b) return SP_OK;
     sp_free(b->tokens); sp_free(b->losses); sp_free(b->cache); sp_free(b);
     return SP_OK;
 }
 
-int64_t sp_batch_cache_bytes(const sp_config *cfg, int32_t B, int32_t T) {
-    if (check_config(cfg, "sp_batch_cache_bytes") != SP_OK) return -1;
-    if (B < 1 || T < 1) {
-        sp_fail(SP_ERR_INVALID, "sp_batch_cache_bytes", "B = %d and T = %d must be >= 1", B, T);
-        return -1;
-    }
-    return (int64_t)B * T * cfg->d_model * (int64_t)sizeof(float);
-}
-
 sp_status sp_memory_available(sp_model *m, int64_t *bytes_out) {
     const char *fn = "sp_memory_available";
-    sp_clear_error();
-    if (!m) return sp_fail(SP_ERR_INVALID, fn, "model is NULL");
-    if (!bytes_out) return sp_fail(SP_ERR_INVALID, fn, "bytes_out is NULL");
+    sp_enter(fn);
+    sp_status s;
+    if ((s = sp_check_handle(fn, m, "model")) || (s = sp_check_handle(fn, bytes_out, "bytes_out"))) return s;
     long long kib = -1;
     FILE *f = fopen("/proc/meminfo", "r");
     if (f) {
@@ -353,10 +220,8 @@ sp_status sp_memory_available(sp_model *m, int64_t *bytes_out) {
 }
 
 static sp_status check_mb(const sp_model *m, const sp_batch *b, const char *fn) {
-    if (!m) return sp_fail(SP_ERR_INVALID, fn, "model is NULL");
-    if (!b) return sp_fail(SP_ERR_INVALID, fn, "batch is NULL");
-    if (b->m != m) return sp_fail(SP_ERR_INVALID, fn, "batch was created for another model");
-    return SP_OK;
+    sp_enter(fn);
+    return sp_check_model_batch(fn, m, b, b ? b->m : NULL);
 }
 
 /* ---------------------------------------------------------------- forward */
@@ -461,7 +326,6 @@ static int wout_packed(sp_model *m) {
 
 sp_status sp_forward(sp_model *m, sp_batch *b, float *losses_out, double *mean_out) {
     const char *fn = "sp_forward";
-    sp_clear_error();
     sp_status s = check_mb(m, b, fn);
     if (s) return s;
     sp_use_threads(m);
@@ -478,11 +342,9 @@ sp_status sp_forward(sp_model *m, sp_batch *b, float *losses_out, double *mean_o
 
 sp_status sp_batch_cache_at(sp_model *m, sp_batch *b, int32_t layer) {
     const char *fn = "sp_batch_cache_at";
-    sp_clear_error();
     sp_status s = check_mb(m, b, fn);
+    if (!s) s = sp_check_cache_layer(fn, layer, m->c.n_layers);
     if (s) return s;
-    if (layer > m->c.n_layers)
-        return sp_fail(SP_ERR_INVALID, fn, "layer %d > n_layers %d", layer, m->c.n_layers);
     if (layer < 0) {
         sp_free(b->cache);
         b->cache = NULL;
@@ -551,58 +413,20 @@ static void layer_backward(sp_model *m, int l, int B, int T, const unsigned char
 #undef GW
 }
 
-/* Marks the tensors touched by the blocks (binary search over the offsets, row by row). */
-static void mark_touched(const sp_model *m, const sp_block *blocks, int n_blocks, unsigned char *touched) {
-    for (int i = 0; i < n_blocks; i++) {
-        const sp_block *bk = &blocks[i];
-        if (bk->rows == 0 || bk->cols == 0) continue;
-        for (int64_t r = 0; r < bk->rows; r++) {
-            int64_t lo = bk->offset + r * bk->stride, hi = lo + bk->cols; /* [lo, hi) */
-            int a = 0, z = m->ntensors - 1;                               /* last t with off[t] <= lo */
-            while (a < z) {
-                int mid = (a + z + 1) / 2;
-                if (m->off[mid] <= lo) a = mid; else z = mid - 1;
-            }
-            for (int t = a; t < m->ntensors && m->off[t] < hi; t++) touched[t] = 1;
-        }
-    }
-}
-
 sp_status sp_forward_backward(sp_model *m, sp_batch *b, const sp_grad_request *req,
                               float *losses_out, double *mean_out) {
     const char *fn = "sp_forward_backward";
-    sp_clear_error();
     sp_status s = check_mb(m, b, fn);
     if (s) return s;
     const sp_config *c = &m->c;
     int L = c->n_layers, d = c->d_model, N = b->B * b->T;
     int stop = req ? req->stop_layer : 0;
-    if (stop < 0 || stop > L) return sp_fail(SP_ERR_INVALID, fn, "stop_layer %d outside [0, %d]", stop, L);
-    const sp_block *blocks = req ? req->blocks : NULL;
-    int n_blocks = req ? req->n_blocks : 0;
-    if (blocks == NULL && n_blocks != 0)
-        return sp_fail(SP_ERR_INVALID, fn, "blocks is NULL but n_blocks = %d", n_blocks);
-    if (blocks != NULL && n_blocks < 0) return sp_fail(SP_ERR_INVALID, fn, "n_blocks %d < 0", n_blocks);
 
     /* which tensors want weight gradients */
     unsigned char *touched = sp_alloc(m->ntensors, 1);
     if (!touched) return sp_fail(SP_ERR_OOM, fn, "out of memory");
-    if (blocks && n_blocks > 0) {
-        s = sp_check_blocks(m, blocks, n_blocks, fn, NULL);
-        if (s) { sp_free(touched); return s; }
-        mark_touched(m, blocks, n_blocks, touched);
-        for (int t = 0; t < m->ntensors; t++) {
-            int layer = t == 0 ? -1 : (t <= 12 * L ? (t - 1) / 12 : L);
-            if (touched[t] && layer < stop && !(t == 0 && stop == 0)) {
-                sp_free(touched);
-                return sp_fail(SP_ERR_INVALID, fn, "a block touches tensor %d (%s) below stop_layer %d",
-                               t, t == 0 ? "embed_in" : "a lower layer", stop);
-            }
-        }
-    } else {
-        touched[0] = stop == 0;
-        for (int t = 1 + 12 * stop; t < m->ntensors; t++) touched[t] = 1;
-    }
+    s = sp_check_grad_request(fn, c, m->off, req, touched);
+    if (s) { sp_free(touched); return s; }
     /* lowest layer the backward has to enter; need_x0: gradient at the embedding output */
     int need_x0 = stop == 0 && touched[0];
     int lo = L;

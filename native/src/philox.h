@@ -3,7 +3,7 @@
  *
  * The ONE implementation of the generator for both backends: header-only, static inline, compiled
  * by gcc for the CPU backend (native/src/sgld.c, native/test) and by nvcc for the CUDA backend
- * (kernels/ops.cu on the device, kernels/sgld.cu for sp_noise on the host, kernels/test/test_probe.c
+ * (kernels/sgld.cu: the SGLD kernel on the device and sp_noise on the host; kernels/test/test_probe.c
  * by gcc), which includes it through -I../native/src. Under nvcc every function is
  * __host__ __device__ and force-inlined (SP_HD). The definition follows Salmon et al., "Parallel random numbers:
  * as easy as 1, 2, 3" (SC'11) / Random123 philox4x32 with R = 10 rounds:

@@ -1,6 +1,6 @@
 /*
- * sgld.c -- SGLD / RMSProp-SGLD update over strided blocks, the Philox noise, buffers and the
- * streaming accumulators of the chi estimator.
+ * sgld.c -- SGLD / RMSProp-SGLD update over strided blocks (Philox noise), buffers and the
+ * streaming accumulators of the chi estimator. sp_noise itself is in abi_common.c (both backends).
  */
 #include "internal.h"
 #include "philox.h"
@@ -10,55 +10,16 @@
 #include <omp.h>
 #include <string.h>
 
-/* ---------------------------------------------------------------- noise */
-
-sp_status sp_noise(uint64_t seed, uint32_t stream, uint64_t step, int64_t first, int64_t n,
-                   float *host_out) {
-    const char *fn = "sp_noise";
-    sp_clear_error();
-    if (n < 0) return sp_fail(SP_ERR_INVALID, fn, "n = %lld < 0", (long long)n);
-    if (first < 0) return sp_fail(SP_ERR_INVALID, fn, "first = %lld < 0", (long long)first);
-    if (n > 0 && !host_out) return sp_fail(SP_ERR_INVALID, fn, "out is NULL");
-    if (n == 0) return SP_OK;
-    /* one Philox block serves 4 consecutive elements: loop over the blocks the range touches */
-    int64_t g0 = first >> 2, g1 = (first + n - 1) >> 2;
-    #pragma omp parallel for schedule(static) if (n > 65536)
-    for (int64_t g = g0; g <= g1; g++) {
-        float xi[4];
-        sp_noise_block(seed, stream, step, (uint64_t)g, xi);
-        for (int q = 0; q < 4; q++) {
-            int64_t e = g * 4 + q;
-            if (e >= first && e < first + n) host_out[e - first] = xi[q];
-        }
-    }
-    return SP_OK;
-}
-
 /* ---------------------------------------------------------------- SGLD */
 
 sp_status sp_sgld_update(sp_model *m, const sp_block *blocks, int32_t n_blocks, sp_buffer *rms,
                          const sp_sgld_params *p) {
     const char *fn = "sp_sgld_update";
-    sp_clear_error();
-    if (!m) return sp_fail(SP_ERR_INVALID, fn, "model is NULL");
-    if (!p) return sp_fail(SP_ERR_INVALID, fn, "params is NULL");
+    sp_enter(fn);
     int64_t total = 0;
-    sp_status s = sp_check_blocks(m, blocks, n_blocks, fn, &total);
+    sp_status s = sp_check_sgld_update(fn, m, m ? m->P : 0, blocks, n_blocks, rms, rms ? rms->m : NULL,
+                                       rms ? rms->n : 0, p, &total);
     if (s) return s;
-    if (!isfinite(p->lr) || p->lr < 0.0f) return sp_fail(SP_ERR_INVALID, fn, "lr %g must be finite and >= 0", p->lr);
-    if (!isfinite(p->nbeta) || !isfinite(p->gamma) || !isfinite(p->noise_scale))
-        return sp_fail(SP_ERR_INVALID, fn, "nbeta %g, gamma %g and noise_scale %g must be finite",
-                       p->nbeta, p->gamma, p->noise_scale);
-    if (p->rmsprop) {
-        if (!rms) return sp_fail(SP_ERR_INVALID, fn, "rmsprop needs an rms buffer (got NULL)");
-        if (rms->n < total)
-            return sp_fail(SP_ERR_INVALID, fn, "rms buffer holds %lld floats but the blocks have %lld elements",
-                           (long long)rms->n, (long long)total);
-        if (!isfinite(p->alpha) || p->alpha < 0.0f || p->alpha > 1.0f)
-            return sp_fail(SP_ERR_INVALID, fn, "alpha %g outside [0, 1]", p->alpha);
-        if (!isfinite(p->rms_eps) || p->rms_eps <= 0.0f)
-            return sp_fail(SP_ERR_INVALID, fn, "rms_eps %g must be finite and > 0", p->rms_eps);
-    }
     sp_use_threads(m);
     const float half_lr = 0.5f * p->lr, sqrt_lr = sqrtf(p->lr);
     const int noisy = p->noise_scale != 0.0f;
@@ -110,17 +71,17 @@ sp_status sp_sgld_update(sp_model *m, const sp_block *blocks, int32_t n_blocks, 
 
 sp_status sp_buffer_create(sp_model *m, int64_t n, sp_buffer **out) {
     const char *fn = "sp_buffer_create";
-    sp_clear_error();
-    if (!out) return sp_fail(SP_ERR_INVALID, fn, "out is NULL");
-    *out = NULL;
-    if (!m) return sp_fail(SP_ERR_INVALID, fn, "model is NULL");
-    if (n < 0) return sp_fail(SP_ERR_INVALID, fn, "n = %lld < 0", (long long)n);
+    sp_enter(fn);
+    if (out) *out = NULL;
+    sp_status s = sp_check_create(fn, out, m, n, 0);
+    if (s) return s;
     sp_buffer *b = sp_alloc(1, sizeof(sp_buffer));
     float *d = sp_alloc((size_t)n, sizeof(float));
     if (!b || !d) {
         sp_free(b); sp_free(d);
         return sp_fail(SP_ERR_OOM, fn, "out of memory (%lld floats)", (long long)n);
     }
+    b->m = m;
     b->n = n;
     b->data = d;
     *out = b;
@@ -128,17 +89,17 @@ sp_status sp_buffer_create(sp_model *m, int64_t n, sp_buffer **out) {
 }
 
 sp_status sp_buffer_destroy(sp_buffer *buf) {
-    sp_clear_error();
+    sp_enter(__func__);
     if (buf) { sp_free(buf->data); sp_free(buf); }
     return SP_OK;
 }
 
 static sp_status buf_range(const sp_buffer *buf, int64_t offset, int64_t n, const void *p, const char *fn) {
+    sp_enter(fn);
     return sp_check_copy(fn, buf, "buffer", p, offset, n, buf ? buf->n : 0, "the buffer of ", " floats");
 }
 
 sp_status sp_buffer_read(sp_buffer *buf, int64_t offset, int64_t n, float *host_out) {
-    sp_clear_error();
     sp_status s = buf_range(buf, offset, n, host_out, "sp_buffer_read");
     if (s) return s;
     if (n) memcpy(host_out, buf->data + offset, sizeof(float) * (size_t)n);
@@ -146,7 +107,6 @@ sp_status sp_buffer_read(sp_buffer *buf, int64_t offset, int64_t n, float *host_
 }
 
 sp_status sp_buffer_write(sp_buffer *buf, int64_t offset, int64_t n, const float *host_in) {
-    sp_clear_error();
     sp_status s = buf_range(buf, offset, n, host_in, "sp_buffer_write");
     if (s) return s;
     if (n) memcpy(buf->data + offset, host_in, sizeof(float) * (size_t)n);
@@ -157,41 +117,34 @@ sp_status sp_buffer_write(sp_buffer *buf, int64_t offset, int64_t n, const float
 
 sp_status sp_accum_create(sp_model *m, int64_t n, sp_accum **out) {
     const char *fn = "sp_accum_create";
-    sp_clear_error();
-    if (!out) return sp_fail(SP_ERR_INVALID, fn, "out is NULL");
-    *out = NULL;
-    if (!m) return sp_fail(SP_ERR_INVALID, fn, "model is NULL");
-    if (n < 1) return sp_fail(SP_ERR_INVALID, fn, "n = %lld < 1", (long long)n);
+    sp_enter(fn);
+    if (out) *out = NULL;
+    sp_status s = sp_check_create(fn, out, m, n, 1);
+    if (s) return s;
     sp_accum *a = sp_alloc(1, sizeof(sp_accum));
     double *s1 = sp_alloc((size_t)n, sizeof(double)), *s2 = sp_alloc((size_t)n, sizeof(double));
     if (!a || !s1 || !s2) {
         sp_free(a); sp_free(s1); sp_free(s2);
         return sp_fail(SP_ERR_OOM, fn, "out of memory (%lld doubles x 2)", (long long)n);
     }
-    a->n = n; a->sum_l = s1; a->sum_phil = s2;
+    a->m = m; a->n = n; a->sum_l = s1; a->sum_phil = s2;
     *out = a;
     return SP_OK;
 }
 
 sp_status sp_accum_destroy(sp_accum *a) {
-    sp_clear_error();
+    sp_enter(__func__);
     if (a) { sp_free(a->sum_l); sp_free(a->sum_phil); sp_free(a); }
     return SP_OK;
 }
 
 sp_status sp_accum_add(sp_accum *a, sp_model *m, sp_batch *b, double phi) {
     const char *fn = "sp_accum_add";
-    sp_clear_error();
-    if (!a) return sp_fail(SP_ERR_INVALID, fn, "accum is NULL");
-    if (!m) return sp_fail(SP_ERR_INVALID, fn, "model is NULL");
-    if (!b) return sp_fail(SP_ERR_INVALID, fn, "batch is NULL");
-    if (b->m != m) return sp_fail(SP_ERR_INVALID, fn, "batch was created for another model");
-    int64_t n = (int64_t)b->B * (b->T - 1);
-    if (n != a->n)
-        return sp_fail(SP_ERR_INVALID, fn, "batch holds %lld losses but the accumulator has %lld",
-                       (long long)n, (long long)a->n);
-    if (!b->has_losses) return sp_fail(SP_ERR_INVALID, fn, "batch has no losses yet (run sp_forward first)");
-    if (!isfinite(phi)) return sp_fail(SP_ERR_INVALID, fn, "phi %g is not finite", phi);
+    sp_enter(fn);
+    int64_t n = b ? (int64_t)b->B * (b->T - 1) : 0;
+    sp_status s = sp_check_accum_add(fn, a, a ? a->m : NULL, a ? a->n : 0, m, b, b ? b->m : NULL, n,
+                                     b ? b->has_losses : 0, phi);
+    if (s) return s;
     for (int64_t i = 0; i < n; i++) {
         double l = b->losses[i];
         a->sum_l[i] += l;
@@ -201,16 +154,18 @@ sp_status sp_accum_add(sp_accum *a, sp_model *m, sp_batch *b, double phi) {
 }
 
 sp_status sp_accum_read(sp_accum *a, double *host_sum_l, double *host_sum_phil) {
-    sp_clear_error();
-    if (!a) return sp_fail(SP_ERR_INVALID, "sp_accum_read", "accum is NULL");
+    sp_enter("sp_accum_read");
+    sp_status s = sp_check_handle("sp_accum_read", a, "accum");
+    if (s) return s;
     if (host_sum_l) memcpy(host_sum_l, a->sum_l, sizeof(double) * (size_t)a->n);
     if (host_sum_phil) memcpy(host_sum_phil, a->sum_phil, sizeof(double) * (size_t)a->n);
     return SP_OK;
 }
 
 sp_status sp_accum_reset(sp_accum *a) {
-    sp_clear_error();
-    if (!a) return sp_fail(SP_ERR_INVALID, "sp_accum_reset", "accum is NULL");
+    sp_enter("sp_accum_reset");
+    sp_status s = sp_check_handle("sp_accum_reset", a, "accum");
+    if (s) return s;
     memset(a->sum_l, 0, sizeof(double) * (size_t)a->n);
     memset(a->sum_phil, 0, sizeof(double) * (size_t)a->n);
     return SP_OK;
