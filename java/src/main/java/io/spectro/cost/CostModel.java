@@ -17,7 +17,7 @@ import java.util.List;
  * minibatches and, after each draw, a forward over the sampling set and the probe set; the fast path's
  * caches, built once per distinct lowest layer, within the memory budget and in the order
  * {@code Observables} fills it), with the native backends' restriction rules for which matrix products a
- * gradient request runs ({@code sp_forward_backward} in native/src/model.c and kernels/forward_backward.cu).
+ * gradient request runs ({@code sp_forward_backward} in native/src/model.c and kernels/model.cu).
  *
  * <p>Counting convention (the one MFU figures use, and the FLOPs per token of method.md section 5): per
  * token, 2 FLOPs per parameter of every tensor the forward passes through (embed_in is a lookup: 0), 2
