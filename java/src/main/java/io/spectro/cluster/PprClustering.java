@@ -20,7 +20,8 @@ import java.util.SplittableRandom;
  * <li>the main body: the highest-PPR part of that set holding {@code mainBody} of its PPR mass;</li>
  * <li>accepted when it has at least {@code minSize} members and at least {@code minNovelty} of them
  * were not covered before (a guard against near-duplicates from seeds on a known cluster's rim);</li>
- * <li>stop when a round adds less than {@code minGain} of all rows to the coverage.</li>
+ * <li>stop when the last {@link #stopWindow} seeds together added less than {@code minGain} of all rows to
+ * the coverage (the window grows with N, so the rule means the same at any N).</li>
  * </ol>
  * Memberships may overlap. The primary label of a row is the cluster in which its PPR per degree,
  * relative to that cluster's mean PPR per unit volume, is highest; -1 when no cluster holds it.
@@ -34,7 +35,7 @@ public final class PprClustering {
      * @param tol push tolerance per unit degree (1e-7 published)
      * @param mainBody fraction of PPR mass kept by the trim (0.99 published)
      * @param minSize smallest accepted cluster (20 published)
-     * @param minGain stop when a round's coverage gain falls below this fraction of rows (0.001 published)
+     * @param minGain stop when the last {@link #stopWindow} seeds added less than this fraction of rows (0.001 published)
      * @param seed random seed of the seed order
      * @param maxPushWork edge updates per push at most (practical safeguard, see docs/clustering.md)
      * @param seedsPerRound seeds pushed per round (in parallel)
@@ -82,8 +83,13 @@ public final class PprClustering {
         }
     }
 
-    /** One cluster: sorted members, each member's primary-label score, and how it was found. */
-    public record Cluster(int[] members, float[] scores, int seed, double conductance, long pushWork, boolean capped) {
+    /**
+     * One cluster: sorted members, each member's primary-label score, and how it was found (the push's edge
+     * updates, whether the work cap stopped it, and the PPR mass it left as residual: 0 for an exact PPR,
+     * at most tol·vol(G) for a push that finished).
+     */
+    public record Cluster(int[] members, float[] scores, int seed, double conductance, long pushWork, boolean capped,
+                          double residual) {
         public int size() { return members.length; }
     }
 
@@ -95,7 +101,14 @@ public final class PprClustering {
 
     private PprClustering() {}
 
-    private record Candidate(int seed, int[] body, float[] scores, double conductance, long work, boolean capped) {}
+    private record Candidate(int seed, int[] body, float[] scores, double conductance, long work, boolean capped,
+                             double residual) {}
+
+    /** The candidate cluster of one seed as {@link #fit} computes it (diagnostics and tests). */
+    public static Cluster probe(Graph g, int seed, Options o) {
+        Candidate c = candidate(g, seed, o, new Ppr.Workspace(g.nodes()));
+        return new Cluster(c.body, c.scores, seed, c.conductance, c.work, c.capped, c.residual);
+    }
 
     public static Result fit(Graph g, Options o) {
         int n = g.nodes();
@@ -109,6 +122,10 @@ public final class PprClustering {
         int nw = Math.min(threads, o.seedsPerRound());
         Ppr.Workspace[] spaces = new Ppr.Workspace[nw];
         String stop = "no uncovered rows left";
+        int window = stopWindow(n, o);
+        double needed = o.minGain() * n;
+        int[] recent = new int[window]; // rows added by each of the last `window` seeds, a ring in seed order
+        long recentSum = 0;
         while (true) {
             int[] seeds = new int[o.seedsPerRound()];
             int m = 0;
@@ -125,8 +142,10 @@ public final class PprClustering {
                 if (spaces[w] == null) spaces[w] = new Ppr.Workspace(n);
                 for (int s = w; s < batch.length; s += workers) cands[s] = candidate(g, batch[s], o, spaces[w]);
             });
-            int gain = 0;
             for (Candidate c : cands) {
+                int slot = attempts % window;
+                recentSum -= recent[slot];
+                recent[slot] = 0;
                 attempts++;
                 tried[c.seed] = true;
                 totalWork += c.work;
@@ -137,11 +156,13 @@ public final class PprClustering {
                 if (fresh < o.minNovelty() * c.body.length || fresh == 0) continue;
                 for (int v : c.body) covered[v] = true;
                 nCovered += fresh;
-                gain += fresh;
-                clusters.add(new Cluster(c.body, c.scores, c.seed, c.conductance, c.work, c.capped));
+                recent[slot] = fresh;
+                recentSum += fresh;
+                clusters.add(new Cluster(c.body, c.scores, c.seed, c.conductance, c.work, c.capped, c.residual));
             }
-            if (gain < o.minGain() * n) {
-                stop = "a round of " + m + " seeds added " + gain + " rows (< minGain " + o.minGain() + ")";
+            if (attempts >= window && recentSum < needed) {
+                stop = "the last " + window + " seeds added " + recentSum + " rows (< minGain " + o.minGain() + " x "
+                        + n + " rows)";
                 break;
             }
         }
@@ -164,7 +185,7 @@ public final class PprClustering {
 
     /** PPR from one seed, sweep cut, main-body trim. Members come back sorted by node index. */
     static Candidate candidate(Graph g, int seed, Options o, Ppr.Workspace ws) {
-        Ppr.Result pr = Ppr.push(g, seed, o.alpha(), o.tol(), o.maxPushWork(), ws);
+        Ppr.Result pr = Ppr.solve(g, seed, o.alpha(), o.tol(), o.maxPushWork(), ws);
         int m = pr.nodes().length;
         int[] off = g.offsets(), adj = g.adj();
         double[] rank = new double[m];
@@ -228,7 +249,17 @@ public final class PprClustering {
             int a = byMass[(int) (packed[j] & 0xffffffffL)];
             sc[j] = (float) (rank[a] * norm);
         }
-        return new Candidate(seed, body, sc, bestPhi, pr.work(), pr.capped());
+        return new Candidate(seed, body, sc, bestPhi, pr.work(), pr.capped(), pr.residual());
+    }
+
+    /**
+     * Seeds over which the stop rule sums the coverage gain: enough that minimum-size clusters could add
+     * minGain·N rows (⌈minGain·N / minSize⌉), and at least one round. With a fixed window (say one round of
+     * 8 seeds) the rule would ask 8 seeds for 0.1% of N, i.e. clusters of N/8000 rows each: 125 rows at
+     * 1M, 5,750 at 46M, larger than the clusters sought, and the run would stop after its first round.
+     */
+    public static int stopWindow(int n, Options o) {
+        return (int) Math.max(o.seedsPerRound(), Math.ceil(o.minGain() * n / o.minSize()));
     }
 
     static int[] permutation(int n, long seed) {

@@ -38,7 +38,7 @@ public final class Cards {
 
     public record Strength(String c, double v) {}
 
-    public record Card(String id, int size, int seed, double conductance, long pushWork, boolean capped,
+    public record Card(String id, int size, int seed, double conductance, long pushWork, boolean capped, double residual,
                        List<TokenCount> tokens, List<TokenLift> lift, List<Example> examples, float[] profile,
                        List<Strength> strongest, int[] members) {}
 
@@ -71,7 +71,7 @@ public final class Cards {
             }
             lift.sort(Comparator.comparingDouble(TokenLift::lift).reversed().thenComparing(TokenLift::t));
             if (lift.size() > LIFT) lift = new ArrayList<>(lift.subList(0, LIFT));
-            out.add(new Card(id(c), mem.length, cl.seed(), cl.conductance(), cl.pushWork(), cl.capped(), tc, lift,
+            out.add(new Card(id(c), mem.length, cl.seed(), cl.conductance(), cl.pushWork(), cl.capped(), cl.residual(), tc, lift,
                     examples(mem, tokens, new SplittableRandom(seed * 31 + c)), profile(mem, z),
                     strongest(profile(mem, z), components), mem));
         }

@@ -25,42 +25,60 @@ public final class SyntheticRun {
     /**
      * @param rows vectors
      * @param components columns H
-     * @param clusters planted clusters (sizes decay like 1/(1 + 0.35 c))
+     * @param clusters planted clusters (sizes decay like 1/(1 + 0.35 c), or uniform in [sizeLo, sizeHi])
      * @param separation standard deviation of the cluster centres per column (noise has 1)
      * @param uniformMode standard deviation of a per-row offset shared by all columns (0 = none)
      * @param hostile put HTML-hostile token texts into cluster 0's vocabulary
      * @param seqLen tokens per probe sequence (rows are positions 1..seqLen-1)
      * @param seed random seed
+     * @param sizeLo with sizeHi: cluster sizes drawn uniformly in [sizeLo, sizeHi] (then scaled to sum to rows);
+     *               0 = the decaying sizes
+     * @param sizeHi upper end of the uniform sizes
      */
     public record Spec(int rows, int components, int clusters, double separation, double uniformMode, boolean hostile,
-                       int seqLen, long seed) {
+                       int seqLen, long seed, int sizeLo, int sizeHi) {
         public Spec {
             if (rows < 1 || components < 2 || clusters < 1 || clusters > rows || seqLen < 2 || !(separation >= 0)
-                    || !(uniformMode >= 0))
+                    || !(uniformMode >= 0) || sizeLo < 0 || sizeHi < sizeLo || (sizeLo == 0 && sizeHi != 0))
                 throw new SpectroException("bad synthetic run spec: " + rows + " rows, " + components + " components, "
-                        + clusters + " clusters, separation " + separation + ", seqLen " + seqLen);
+                        + clusters + " clusters, separation " + separation + ", seqLen " + seqLen + ", sizes "
+                        + sizeLo + "-" + sizeHi);
         }
 
         public static Spec of(int rows, int components, int clusters, long seed) {
-            return new Spec(rows, components, clusters, 1.0, 0, false, 16, seed);
+            return new Spec(rows, components, clusters, 1.0, 0, false, 16, seed, 0, 0);
         }
 
-        public Spec withHostile(boolean h) { return new Spec(rows, components, clusters, separation, uniformMode, h, seqLen, seed); }
+        public Spec withHostile(boolean h) { return new Spec(rows, components, clusters, separation, uniformMode, h, seqLen, seed, sizeLo, sizeHi); }
 
-        public Spec withSeparation(double s) { return new Spec(rows, components, clusters, s, uniformMode, hostile, seqLen, seed); }
+        public Spec withSeparation(double s) { return new Spec(rows, components, clusters, s, uniformMode, hostile, seqLen, seed, sizeLo, sizeHi); }
 
-        public Spec withUniformMode(double u) { return new Spec(rows, components, clusters, separation, u, hostile, seqLen, seed); }
+        public Spec withUniformMode(double u) { return new Spec(rows, components, clusters, separation, u, hostile, seqLen, seed, sizeLo, sizeHi); }
 
-        /** Parses "ROWSxCOLS" or "ROWSxCOLS:CLUSTERS". */
+        public Spec withSizes(int lo, int hi) { return new Spec(rows, components, clusters, separation, uniformMode, hostile, seqLen, seed, lo, hi); }
+
+        /**
+         * Parses "ROWSxCOLS[:CLUSTERS[:LO-HI[:SEPARATION]]]": e.g. "1000000x32:10000:60-140:4" is 10,000
+         * clusters of 60-140 rows whose centres have standard deviation 4 per column.
+         */
         public static Spec parse(String s, long seed) {
             try {
                 String[] a = s.split(":");
                 String[] rc = a[0].toLowerCase().split("x");
                 int rows = Integer.parseInt(rc[0].replace("_", "")), cols = Integer.parseInt(rc[1]);
                 int cl = a.length > 1 ? Integer.parseInt(a[1]) : Math.max(2, Math.min(400, rows / 500));
-                return of(rows, cols, cl, seed);
+                Spec spec = of(rows, cols, cl, seed);
+                if (a.length > 2) {
+                    String[] lh = a[2].split("-");
+                    spec = spec.withSizes(Integer.parseInt(lh[0]), Integer.parseInt(lh[1]));
+                }
+                if (a.length > 3) spec = spec.withSeparation(Double.parseDouble(a[3]));
+                if (a.length > 4) throw new IllegalArgumentException();
+                return spec;
+            } catch (SpectroException e) {
+                throw new SpectroException("option --synthetic " + s + ": " + e.getMessage());
             } catch (RuntimeException e) {
-                throw new SpectroException("option --synthetic: expected ROWSxCOLS[:CLUSTERS], got " + s);
+                throw new SpectroException("option --synthetic: expected ROWSxCOLS[:CLUSTERS[:LO-HI[:SEPARATION]]], got " + s);
             }
         }
     }
@@ -96,7 +114,9 @@ public final class SyntheticRun {
         SplittableRandom rnd = new SplittableRandom(spec.seed());
         double[] w = new double[c];
         double ws = 0;
-        for (int i = 0; i < c; i++) ws += w[i] = 1.0 / (1 + 0.35 * i);
+        for (int i = 0; i < c; i++)
+            ws += w[i] = spec.sizeLo() > 0 ? spec.sizeLo() + rnd.nextDouble() * (spec.sizeHi() - spec.sizeLo())
+                    : 1.0 / (1 + 0.35 * i);
         int[] labels = new int[n];
         // sizes by largest remainder, then a seeded shuffle of the row order
         int[] size = new int[c];

@@ -66,17 +66,88 @@ class PprClusteringTest {
             Graph g = Graph.fromEdges(n, edges);
             double alpha = trial == 0 ? 0.15 : trial == 1 ? 0.05 : 0.01;
             double[] dense = Ppr.dense(g, 3, alpha, 20_000);
-            Ppr.Result p = Ppr.push(g, 3, alpha, 1e-12, Long.MAX_VALUE, new Ppr.Workspace(n));
-            assertFalse(p.capped());
-            double[] sparse = new double[n];
-            for (int i = 0; i < p.nodes().length; i++) sparse[p.nodes()[i]] = p.values()[i];
-            double sum = 0;
-            for (int i = 0; i < n; i++) {
-                assertEquals(dense[i], sparse[i], 1e-9 + 1e-12 * g.degree(i) / alpha, "node " + i + " alpha " + alpha);
-                sum += sparse[i];
+            Ppr.Workspace ws = new Ppr.Workspace(n);
+            for (boolean cg : new boolean[]{false, true}) {
+                Ppr.Result p = cg ? Ppr.solve(g, 3, alpha, 1e-12, Long.MAX_VALUE, ws)
+                        : Ppr.push(g, 3, alpha, 1e-12, Long.MAX_VALUE, ws);
+                assertFalse(p.capped());
+                double[] sparse = new double[n];
+                for (int i = 0; i < p.nodes().length; i++) sparse[p.nodes()[i]] = p.values()[i];
+                double sum = 0;
+                for (int i = 0; i < n; i++) {
+                    assertEquals(dense[i], sparse[i], 1e-9 + 1e-12 * g.degree(i) / alpha,
+                            "node " + i + " alpha " + alpha + (cg ? " (CG)" : " (push)"));
+                    sum += sparse[i];
+                }
+                if (cg) assertEquals(1.0, sum, 1e-9);
+                else assertEquals(1.0, sum + p.residual(), 1e-9);
             }
-            assertEquals(1.0, sum + p.residual(), 1e-9);
         }
+    }
+
+    /**
+     * The CG solve returns the push's PPR at the published α and tol on a graph of two loosely joined
+     * dense groups, with far less work; the workspace comes back clean for the next seed.
+     */
+    @Test
+    void solveMatchesPushAtPublishedSettings() {
+        SplittableRandom rnd = new SplittableRandom(3);
+        int n = 400;
+        int[][] edges = new int[n * 12 + 4][];
+        for (int i = 0; i < n * 12; i++) {
+            int a = i % n, half = a < n / 2 ? 0 : n / 2;
+            edges[i] = new int[]{a, half + rnd.nextInt(n / 2)};
+            if (edges[i][1] == a) edges[i][1] = half + (a - half + 1) % (n / 2);
+        }
+        for (int i = 0; i < 4; i++) edges[n * 12 + i] = new int[]{i, n / 2 + i};
+        Graph g = Graph.fromEdges(n, edges);
+        Ppr.Workspace ws = new Ppr.Workspace(n);
+        for (int seed : new int[]{5, 300, 5}) {
+            Ppr.Result push = Ppr.push(g, seed, 0.001, 1e-7, Long.MAX_VALUE, ws);
+            Ppr.Result cg = Ppr.solve(g, seed, 0.001, 1e-7, Long.MAX_VALUE, ws);
+            double[] a = new double[n], b = new double[n];
+            for (int i = 0; i < push.nodes().length; i++) a[push.nodes()[i]] = push.values()[i];
+            for (int i = 0; i < cg.nodes().length; i++) b[cg.nodes()[i]] = cg.values()[i];
+            for (int i = 0; i < n; i++) // both are within tol·deg per node of the true PPR (times the walk's gain)
+                assertEquals(a[i] / g.degree(i), b[i] / g.degree(i), 2e-6, "node " + i);
+            assertTrue(cg.work() * 20 < push.work(), "CG work " + cg.work() + " vs push " + push.work());
+        }
+    }
+
+    /**
+     * The stop rule at larger N: 300 planted groups of 40-60 rows with minGain 0.02 ask for 400 new rows
+     * over the window, the same ratio of minGain·N to cluster size (8x) as 10,000 groups of 100 rows in
+     * 1M rows at the published 0.001. A fixed window of one round (8 seeds x 50 rows) stopped after its
+     * first rounds; the window of stopWindow seeds keeps going until the groups are found.
+     */
+    @Test
+    void manySmallClustersDoNotStopEarly() {
+        int groups = 300, d = 16;
+        SplittableRandom rnd = new SplittableRandom(17);
+        int[] size = new int[groups];
+        int n = 0;
+        for (int c = 0; c < groups; c++) n += size[c] = 40 + rnd.nextInt(21);
+        int[] truth = new int[n];
+        float[] x = new float[n * d];
+        for (int c = 0, r = 0; c < groups; c++) {
+            float[] centre = new float[d];
+            for (int j = 0; j < d; j++) centre[j] = (float) (rnd.nextGaussian() * 4);
+            for (int i = 0; i < size[c]; i++, r++) {
+                truth[r] = c;
+                for (int j = 0; j < d; j++) x[r * d + j] = centre[j] + (float) rnd.nextGaussian();
+            }
+        }
+        Graph g = Graph.symmetrize(Knn.fit(new Vectors(x, n, d), Knn.Options.defaults().withK(15)));
+        PprClustering.Options o = new PprClustering.Options(15, 0.001, 1e-7, 0.99, 20, 0.02, 1, 50_000_000L, 8, 0.5, 0);
+        assertEquals(Math.ceil(0.02 * n / 20), PprClustering.stopWindow(n, o));
+        assertEquals(2300, PprClustering.stopWindow(46_000_000, PprClustering.Options.defaults()));
+        PprClustering.Result r = PprClustering.fit(g, o);
+        double ari = Metrics.adjustedRand(truth, r.labels());
+        System.out.println("many small clusters: " + r.clusters().size() + " clusters, ARI " + ari + ", " + r.stats());
+        assertTrue(r.stats().coverage() >= 0.9, r.stats().toString());
+        assertTrue(ari >= 0.9, "ARI " + ari + ", " + r.stats());
+        assertTrue(r.clusters().size() >= 0.95 * groups, r.clusters().size() + " clusters");
+        assertEquals(0, r.stats().capped(), r.stats().toString());
     }
 
     @Test
