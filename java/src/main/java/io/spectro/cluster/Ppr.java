@@ -136,15 +136,17 @@ public final class Ppr {
     }
 
     /**
-     * The same PPR to the same accuracy as {@link #push} (every residual |r(u)| < tol·deg(u), now of either
-     * sign), by conjugate gradients on a growing active set S: solve the PPR equation restricted to S
-     * (symmetric form (I - (1-α) D^-1/2 A D^-1/2) y = α D^-1/2 e_s, p = D^1/2 y) until every residual in S is
-     * below tol·deg/2, then add every node outside S whose incoming mass (1-α) Σ p(u)/deg(u) reaches
-     * tol·deg, and repeat until none does. CG needs about √(1/α) matrix products where the push needs
-     * about 1/α sweeps of the set, and a few more for each eigenvalue that stands apart (a closed cluster
-     * has one), so a push that takes 10^7 edge updates takes ~10^5 here. Stops after {@code maxWork} edge
-     * visits (then {@code capped}, and p is the PPR of the walk killed on leaving S).
-     * {@code residual} is Σ|r(u)| over S and its boundary.
+     * The same PPR to the same accuracy as {@link #push}, by conjugate gradients on a growing active set S.
+     * The push stops when every undistributed mass r(u) < tol·deg(u); in terms of the PPR equation
+     * L p = α e_s with L = I - (1-α) A D^-1, its residual is α e_s - L p = α r, so the same guarantee is
+     * |α e_s - L p|(u) < α·tol·deg(u) at every node, now of either sign. Here: solve the equation restricted
+     * to S (symmetric form (I - (1-α) D^-1/2 A D^-1/2) y = α D^-1/2 e_s, p = D^1/2 y) until every residual in
+     * S is below half that bound, then add every node outside S whose residual (1-α) Σ p(u)/deg(u) reaches
+     * it, and repeat until none does. CG needs about √(1/α) matrix products where the push needs about 1/α
+     * passes over the set, plus a few for each eigenvalue that stands apart (a closed cluster has one), so
+     * a push of 2·10^7 edge updates takes ~10^5 here. Stops after {@code maxWork} edge visits (then
+     * {@code capped}, and p is the PPR of the walk killed on leaving S). {@code residual} is Σ|r(u)| over S
+     * and its boundary, in the push's units (undistributed mass).
      */
     public static Result solve(Graph g, int seed, double alpha, double tol, long maxWork, Workspace ws) {
         int[] off = g.offsets(), adj = g.adj();
@@ -164,7 +166,7 @@ public final class Ppr {
         ws.isd[m] = 1 / Math.sqrt(off[seed + 1] - off[seed]);
         local[seed] = ++m;
         double b = alpha * ws.isd[0]; // right-hand side, nonzero only at the seed (local index 0)
-        double keep = 1 - alpha;
+        double keep = 1 - alpha, bound = alpha * tol;
         long work = 0;
         boolean capped = false;
         double boundaryMass;
@@ -180,7 +182,7 @@ public final class Ppr {
                 d[i] = r[i];
                 rr += r[i] * r[i];
             }
-            while (!converged(r, isd, m, 0.5 * tol)) {
+            while (!converged(r, isd, m, 0.5 * bound)) {
                 if (work >= maxWork) {
                     capped = true;
                     break;
@@ -219,7 +221,7 @@ public final class Ppr {
                 double rv = ws.r[v];
                 ws.r[v] = 0;
                 boundaryMass += Math.abs(rv);
-                if (capped || rv < tol * (off[v + 1] - off[v])) continue;
+                if (capped || rv < bound * (off[v + 1] - off[v])) continue;
                 ws.growSet(m + 1);
                 ws.set[m] = v;
                 ws.y[m] = 0;
@@ -231,6 +233,7 @@ public final class Ppr {
         }
         double residual = boundaryMass;
         for (int i = 0; i < m; i++) residual += Math.abs(ws.res[i]) / ws.isd[i];
+        residual /= alpha;
         int kept = 0;
         for (int i = 0; i < m; i++) if (ws.y[i] > 0) kept++;
         int[] nodes = new int[kept];

@@ -86,9 +86,16 @@ public record Whitening(double[] mean, double[] std, boolean centerRows, double[
             keep = 0;
             while (keep < h && sortedEv[keep] > thr) keep++;
             int lo = Math.min(2, h), hi = Math.min(h, o.maxComponents());
-            keep = Math.max(lo, Math.min(hi, keep));
             rule = String.format("auto (Gavish-Donoho): eigenvalue > %.4g x median eigenvalue %.4g, clamped to [%d, %d]",
                     omega * omega, median, lo, hi);
+            if (keep == 0) {
+                // a flat spectrum (largest eigenvalue within the threshold of the median): no low-rank signal to
+                // separate from a noise floor, e.g. structure spread evenly over all columns. Keeping the 2 of
+                // the lower clamp would throw that structure away; keep every direction up to the cap.
+                keep = hi;
+                rule += "; no eigenvalue above the threshold (flat spectrum): all directions kept up to the cap";
+            }
+            keep = Math.max(lo, Math.min(hi, keep));
         }
         double top = sortedEv[0];
         int usable = 0;

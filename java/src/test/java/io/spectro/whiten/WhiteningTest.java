@@ -107,4 +107,22 @@ class WhiteningTest {
         assertThrows(SpectroException.class, () -> Whitening.load(dir.resolve("bad.json")));
         assertThrows(SpectroException.class, () -> Whitening.Options.defaults().withComponents(-1));
     }
+
+    /**
+     * Many planted groups whose centres spread evenly over all 16 columns: every eigenvalue is about the
+     * same, none passes the Gavish-Donoho threshold, and the rule keeps all directions (the lower clamp of
+     * 2 would project the groups on top of each other).
+     */
+    @Test
+    void flatSpectrumKeepsEveryDirection() {
+        SplittableRandom r = new SplittableRandom(4);
+        int n = 4000, h = 16, groups = 200;
+        float[][] centre = new float[groups][h];
+        for (float[] c : centre) for (int j = 0; j < h; j++) c[j] = (float) (4 * r.nextGaussian());
+        float[] d = new float[n * h];
+        for (int row = 0; row < n; row++) for (int j = 0; j < h; j++) d[row * h + j] = centre[row % groups][j] + (float) r.nextGaussian();
+        Whitening w = Whitening.fit(new Vectors(d, n, h), Whitening.Options.defaults());
+        assertEquals(h, w.kept(), w.rule());
+        assertTrue(w.rule().contains("flat spectrum"), w.rule());
+    }
 }
