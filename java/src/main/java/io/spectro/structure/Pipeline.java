@@ -96,7 +96,12 @@ public final class Pipeline {
     public static Whitening whiten(Path chiFile, Path outDir, Whitening.Options o) {
         long t0 = System.nanoTime();
         Vectors chi = Vectors.read(chiFile);
-        Whitening w = Whitening.fit(chi, o);
+        Whitening w;
+        try {
+            w = Whitening.fit(chi, o);
+        } catch (SpectroException e) {
+            throw new SpectroException(chiFile + ": " + e.getMessage(), e);
+        }
         Vectors out = w.apply(chi);
         w.save(outDir.resolve("transform.json"));
         Npy.write(outDir.resolve("whitened.npy"), out.data(), out.rows(), out.cols());

@@ -11,7 +11,9 @@ import tools.jackson.databind.json.JsonMapper;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * The preprocessing of method.md section 4: z-score every component column over the rows, optionally
@@ -101,10 +103,16 @@ public record Whitening(double[] mean, double[] std, boolean centerRows, double[
         int usable = 0;
         while (usable < h && sortedEv[usable] > 1e-9 * Math.max(top, 1e-30)) usable++;
         if (keep > usable) {
-            if (usable == 0) throw new SpectroException("whitening input has zero variance after standardisation");
+            if (usable == 0)
+                throw new SpectroException("whitening input has zero variance after standardisation (every column is constant)");
             keep = usable;
             rule += "; reduced to " + usable + " directions of non-zero variance";
         }
+        List<Integer> constant = new ArrayList<>();
+        for (int c = 0; c < h; c++) if (cov[c][c] == 0) constant.add(c);
+        if (!constant.isEmpty()) // a constant column is all zeros after z-scoring: it adds nothing to any distance
+            rule += "; " + constant.size() + " constant column(s) carry no information: "
+                    + (constant.size() > 20 ? constant.subList(0, 20) + " ..." : constant);
         double[][] basis = new double[keep][h];
         for (int i = 0; i < keep; i++) {
             double[] v = eig.getEigenvector(order[i]).toArray();
