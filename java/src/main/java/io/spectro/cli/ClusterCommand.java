@@ -44,7 +44,8 @@ public final class ClusterCommand implements Callable<Integer> {
         if (synthetic != null) {
             int[] truth = Npy.readInts(out.resolve("synthetic-run").resolve("truth.npy")).data();
             int[] labels = Npy.readInts(out.resolve("labels.npy")).data();
-            System.out.printf("adjusted Rand index against the planted clusters: %.4f%n", Metrics.adjustedRand(truth, labels));
+            System.out.printf("adjusted Rand index against the planted clusters: %.4f (unclustered rows as singletons; "
+                    + "as one class: %.4f)%n", Metrics.adjustedRand(truth, labels), Metrics.adjustedRand(truth, labels, false));
         }
         return 0;
     }

@@ -52,7 +52,8 @@ public final class ReportCommand implements Callable<Integer> {
             int[] truth = Npy.readInts(run.resolve("truth.npy")).data();
             int[] labels = Npy.readInts(run.resolve("clusters").resolve("labels.npy")).data();
             if (truth.length == labels.length)
-                System.err.printf("spectro: adjusted Rand index against truth.npy: %.4f%n", Metrics.adjustedRand(truth, labels));
+                System.err.printf("spectro: adjusted Rand index against truth.npy: %.4f (unclustered rows as singletons; "
+                        + "as one class: %.4f)%n", Metrics.adjustedRand(truth, labels), Metrics.adjustedRand(truth, labels, false));
         }
         System.out.println(html.toAbsolutePath());
         return 0;

@@ -17,11 +17,11 @@ public final class StructureOptions {
     double mainBody;
     @Option(names = "--min-size", description = "smallest cluster (default ${DEFAULT-VALUE})", defaultValue = "20")
     int minSize;
-    @Option(names = "--min-gain", description = "stop when a round adds less than this fraction of rows (default ${DEFAULT-VALUE})", defaultValue = "0.001")
+    @Option(names = "--min-gain", description = "stop when the last max(seeds per round, minGain x rows / min size) seeds added less than this fraction of rows (default ${DEFAULT-VALUE})", defaultValue = "0.001")
     double minGain;
     @Option(names = "--seed", description = "random seed (default ${DEFAULT-VALUE})", defaultValue = "1")
     long seed;
-    @Option(names = "--max-push-work", description = "edge updates per PPR push at most (default ${DEFAULT-VALUE})", defaultValue = "50000000")
+    @Option(names = "--max-push-work", description = "edge visits per PPR solve at most, a safeguard (default ${DEFAULT-VALUE})", defaultValue = "50000000")
     long maxPushWork;
     @Option(names = "--seeds-per-round", description = "seeds pushed per round (default ${DEFAULT-VALUE})", defaultValue = "8")
     int seedsPerRound;
