@@ -125,4 +125,19 @@ class WhiteningTest {
         assertEquals(h, w.kept(), w.rule());
         assertTrue(w.rule().contains("flat spectrum"), w.rule());
     }
+
+    /** A constant column is named in the rule; an input of constant columns only is refused with a reason. */
+    @Test
+    void constantColumns() {
+        SplittableRandom r = new SplittableRandom(8);
+        int n = 300, h = 6;
+        float[] d = new float[n * h];
+        for (int row = 0; row < n; row++) for (int j = 0; j < h; j++) d[row * h + j] = j == 2 ? 5f : (float) r.nextGaussian();
+        Whitening w = Whitening.fit(new Vectors(d, n, h), Whitening.Options.defaults());
+        assertTrue(w.rule().contains("1 constant column(s) carry no information: [2]"), w.rule());
+        java.util.Arrays.fill(d, 3f);
+        SpectroException e = assertThrows(SpectroException.class,
+                () -> Whitening.fit(new Vectors(d, n, h), Whitening.Options.defaults()));
+        assertTrue(e.getMessage().contains("every column is constant"), e.getMessage());
+    }
 }
