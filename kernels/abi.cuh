@@ -32,7 +32,7 @@ struct sp_model {
     void *allocs[MAX_ALLOCS];
     int nallocs;
     int64_t dev_bytes;
-    float *w, *anchor, *grad;
+    float *w, *anchor, *grad;     /* anchor: w as loaded; NULL until ensure_anchor() makes it (spectro.h) */
     bf16 *wb;                     /* bf16 copy of w (bf16 mode) */
     float *cos_t, *sin_t;         /* [max_seq, rd/2] */
     /* activations saved for the backward, per layer */
@@ -96,5 +96,7 @@ sp_status copy_range(sp_model *m, float *dev, int64_t offset, int64_t n, float *
 sp_status upload_blocks(sp_model *m, const sp_block *blocks, int nb);
 /* model.cu: sp_enter(fn), m and b not NULL, b belongs to m, then m's device selected */
 sp_status enter_model_batch(const char *fn, sp_model *m, sp_batch *b);
+/* model.cu: makes the anchor w* (a device copy of w, on m's stream) if the model has none yet */
+sp_status ensure_anchor(sp_model *m);
 
 #endif

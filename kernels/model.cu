@@ -10,6 +10,7 @@
  * failing kernel is reported by the call that launched it).
  */
 #include "abi.cuh"
+#include "convert.h"  /* native/src/convert.h: the checkpoint dtype conversion of both backends */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +55,6 @@ static sp_status model_alloc(sp_model *m) {
     const int64_t N = m->Nmax, d = m->d, f = m->f, L = m->L, V = m->V, nh = m->nh;
     const int64_t F = 4, H = 2;
     DALLOC(m->w, F * m->P, "the weights w");
-    DALLOC(m->anchor, F * m->P, "the anchor w*");
     DALLOC(m->grad, F * m->P, "the gradients");
     if (m->use_bf16) DALLOC(m->wb, H * m->P, "the bf16 weight copy");
     int half = m->rd / 2;
@@ -157,7 +157,6 @@ extern "C" sp_status sp_model_create(const sp_config *cfg, const sp_options *opt
     }
     e = cudaMemsetAsync(m->grad, 0, sizeof(float) * m->P, m->st);
     if (e == cudaSuccess) e = cudaMemsetAsync(m->w, 0, sizeof(float) * m->P, m->st);
-    if (e == cudaSuccess) e = cudaMemsetAsync(m->anchor, 0, sizeof(float) * m->P, m->st);
     if (e == cudaSuccess && m->wb) e = cudaMemsetAsync(m->wb, 0, 2 * m->P, m->st);
     if (e == cudaSuccess) e = cudaStreamSynchronize(m->st);
     if (e != cudaSuccess) { s = sp_cuda_fail(e, "cudaMemset", __FILE__, __LINE__); model_free(m); return s; }
@@ -202,9 +201,44 @@ extern "C" sp_status sp_model_load(sp_model *m, const float *host, int64_t n) {
     TRY(sp_check_load("sp_model_load", m, host, n, m ? m->P : 0));
     SET_DEVICE(m);
     CK(cudaMemcpyAsync(m->w, host, sizeof(float) * n, cudaMemcpyHostToDevice, m->st));
-    CK(cudaMemcpyAsync(m->anchor, m->w, sizeof(float) * n, cudaMemcpyDeviceToDevice, m->st));
+    if (m->anchor) CK(cudaMemcpyAsync(m->anchor, m->w, sizeof(float) * n, cudaMemcpyDeviceToDevice, m->st));
     TRY(refresh_bf16(m, 0, n));
     SYNC(m);
+    return SP_OK;
+}
+
+/* host staging for sp_model_load_tensor: converted a chunk at a time, never the whole model */
+#define LOAD_CHUNK_FLOATS ((int64_t)1 << 22)
+
+extern "C" sp_status sp_model_load_tensor(sp_model *m, int64_t offset, int64_t n, int32_t dtype, const void *src) {
+    ENTER("sp_model_load_tensor");
+    TRY(sp_check_load_tensor("sp_model_load_tensor", m, src, offset, n, dtype, m ? m->P : 0));
+    SET_DEVICE(m);
+    if (n == 0) return SP_OK;
+    int64_t cap = n < LOAD_CHUNK_FLOATS ? n : LOAD_CHUNK_FLOATS;
+    float *stage = (float *)malloc(sizeof(float) * (size_t)cap);
+    if (!stage) return sp_set_error(SP_ERR_OOM, "sp_model_load_tensor: out of host memory (%.0f MiB staging)", cap * 4.0 / 1048576.0);
+    const unsigned char *s = (const unsigned char *)src;
+    cudaError_t e = cudaSuccess;
+    for (int64_t done = 0; done < n && e == cudaSuccess; done += cap) {
+        int64_t k = n - done < cap ? n - done : cap;
+        sp_convert_to_f32(stage, s + done * sp_dtype_size(dtype), dtype, k);
+        /* on the model's stream, waited for: the next chunk overwrites `stage` */
+        e = cudaMemcpyAsync(m->w + offset + done, stage, sizeof(float) * (size_t)k, cudaMemcpyHostToDevice, m->st);
+        if (e == cudaSuccess) e = cudaStreamSynchronize(m->st);
+    }
+    free(stage);
+    CK(e);
+    if (m->anchor) CK(cudaMemcpyAsync(m->anchor + offset, m->w + offset, sizeof(float) * n, cudaMemcpyDeviceToDevice, m->st));
+    TRY(refresh_bf16(m, offset, n));
+    SYNC(m);
+    return SP_OK;
+}
+
+sp_status ensure_anchor(sp_model *m) {
+    if (m->anchor) return SP_OK;
+    DALLOC(m->anchor, sizeof(float) * m->P, "the anchor w* (a copy of the weights that sampling needs)");
+    CK(cudaMemcpyAsync(m->anchor, m->w, sizeof(float) * m->P, cudaMemcpyDeviceToDevice, m->st));
     return SP_OK;
 }
 
@@ -217,6 +251,10 @@ extern "C" sp_status sp_params_read(sp_model *m, int64_t offset, int64_t n, floa
 extern "C" sp_status sp_params_write(sp_model *m, int64_t offset, int64_t n, const float *host) {
     ENTER("sp_params_write");
     TRY(sp_check_copy("sp_params_write", m, "model", host, offset, n, m ? m->P : 0, "the ", " parameters"));
+    if (n > 0) {
+        SET_DEVICE(m);
+        TRY(ensure_anchor(m));   /* w* keeps w as loaded */
+    }
     return copy_range(m, m->w, offset, n, NULL, host);
 }
 
@@ -274,6 +312,7 @@ extern "C" sp_status sp_params_reset(sp_model *m, const sp_block *blocks, int32_
     TRY(sp_check_blocks("sp_params_reset", m->P, blocks, nb, &total));
     SET_DEVICE(m);
     if (total == 0) return SP_OK;
+    TRY(ensure_anchor(m));
     TRY(upload_blocks(m, blocks, nb));
     TRY(reset_blocks(m->st, m->w, m->wb, m->anchor, m->d_blocks, m->d_bstart, nb, total));
     SYNC(m);

@@ -192,6 +192,7 @@ extern "C" sp_status sp_sgld_update(sp_model *m, const sp_block *blocks, int32_t
                              &total));
     SET_DEVICE(m);
     if (total == 0) return SP_OK;
+    TRY(ensure_anchor(m));   /* the anchor is made at the first step */
     TRY(upload_blocks(m, blocks, nb));
     CK(cudaMemsetAsync(m->flag, 0, sizeof(int), m->st));
     sgld_args a;

@@ -95,7 +95,11 @@ typedef struct {
     int64_t stride;
 } sp_block;
 
-typedef struct sp_model sp_model;   /* weights w (mutable), anchor w* (copy at load), grads */
+/* Element types of a checkpoint tensor handed to sp_model_load_tensor (safetensors "F32", "F16",
+ * "BF16"; raw little-endian bytes). */
+typedef enum { SP_DTYPE_F32 = 0, SP_DTYPE_F16 = 1, SP_DTYPE_BF16 = 2 } sp_dtype;
+
+typedef struct sp_model sp_model;   /* weights w (mutable), anchor w* (w as loaded), grads */
 typedef struct sp_batch sp_batch;   /* token ids [B, T] resident in backend memory + optional cache */
 typedef struct sp_buffer sp_buffer; /* a float buffer in backend memory (RMSProp state, ...) */
 typedef struct sp_accum sp_accum;   /* streaming sums over draws for the chi estimator */
@@ -118,8 +122,19 @@ sp_status sp_param_offsets(const sp_config *cfg, int64_t *offsets, int32_t n);
 /* ---------------------------------------------------------------- model */
 sp_status sp_model_create(const sp_config *cfg, const sp_options *opt, sp_model **out);
 sp_status sp_model_destroy(sp_model *m);    /* NULL is fine */
+/* The anchor w* is w as the load calls below left it. Backends hold it as a second copy only once
+ * something needs it apart from w: it is made (a copy of w) at the first sp_sgld_update or
+ * sp_params_reset, or just before the first sp_params_write changes w, whichever comes first. A model
+ * used for forward passes and gradients therefore holds one copy of the weights. */
 /* Copies n floats from host into both w and the anchor w* (n must be sp_param_count). */
 sp_status sp_model_load(sp_model *m, const float *host_params, int64_t n);
+/* The load path of a checkpoint, one tensor (or any range) at a time: converts n elements of
+ * `dtype` (sp_dtype; raw little-endian bytes at `src`, host memory such as a memory-mapped
+ * safetensors file, any alignment) to fp32 and writes them into w[offset .. offset + n) and the
+ * anchor w*, exactly as sp_model_load would have. No full fp32 copy is made on the host: the CPU
+ * converts straight into w, CUDA converts bounded chunks on the host and uploads them. Conversion
+ * is exact, so a checkpoint loaded this way equals one converted to fp32 and passed to sp_model_load. */
+sp_status sp_model_load_tensor(sp_model *m, int64_t offset, int64_t n, int32_t dtype, const void *src);
 /* Read/write a range [offset, offset+n) of w (host <-> backend). */
 sp_status sp_params_read(sp_model *m, int64_t offset, int64_t n, float *host_out);
 sp_status sp_params_write(sp_model *m, int64_t offset, int64_t n, const float *host_in);

@@ -5,6 +5,7 @@
  */
 #include "abi_common.h"
 #include "philox.h"
+#include "convert.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -220,6 +221,15 @@ sp_status sp_check_load(const char *fn, const void *m, const void *host, int64_t
     if ((s = sp_check_handle(fn, m, "model")) || (s = sp_check_handle(fn, host, "params"))) return s;
     if (n != P)
         return sp_fail(SP_ERR_INVALID, fn, "n = %lld but the model has %lld parameters", (long long)n, (long long)P);
+    return SP_OK;
+}
+
+sp_status sp_check_load_tensor(const char *fn, const void *m, const void *src, int64_t offset, int64_t n,
+                               int32_t dtype, int64_t P) {
+    sp_status s = sp_check_copy(fn, m, "model", src, offset, n, P, "the ", " parameters");
+    if (s) return s;
+    if (!sp_dtype_size(dtype))
+        return sp_fail(SP_ERR_INVALID, fn, "dtype %d is not SP_DTYPE_F32 (0), SP_DTYPE_F16 (1) or SP_DTYPE_BF16 (2)", dtype);
     return SP_OK;
 }
 

@@ -75,6 +75,10 @@ SP_HIDDEN sp_status sp_check_blocks(const char *fn, int64_t P, const sp_block *b
 SP_HIDDEN sp_status sp_check_create(const char *fn, const void *out, const void *m, int64_t n, int64_t min_n);
 /* sp_model_load: m not NULL, host not NULL, n equals the model's parameter count P. */
 SP_HIDDEN sp_status sp_check_load(const char *fn, const void *m, const void *host, int64_t n, int64_t P);
+/* sp_model_load_tensor: the range [offset, offset + n) as sp_check_copy checks it against the model's
+ * P parameters (m not NULL, src not NULL when n > 0), dtype one of sp_dtype. */
+SP_HIDDEN sp_status sp_check_load_tensor(const char *fn, const void *m, const void *src, int64_t offset, int64_t n,
+                                         int32_t dtype, int64_t P);
 /* m and b not NULL, b (owned by b_owner) belongs to m. */
 SP_HIDDEN sp_status sp_check_model_batch(const char *fn, const void *m, const void *b, const void *b_owner);
 /* sp_batch_create's arguments for model m (config c, max_batch tokens; c and max_batch are read

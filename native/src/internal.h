@@ -56,7 +56,7 @@ struct sp_model {
     int64_t *off;       /* [SP_TENSORS(L) + 1] tensor offsets, off[ntensors] = P */
     int ntensors;
     float *w;           /* [P] weights */
-    float *wstar;       /* [P] anchor w* */
+    float *wstar;       /* [P] anchor w*, NULL until sp_anchor() makes it (then w* is w as loaded) */
     float *g;           /* [P] gradients */
     float *rope_cos;    /* [max_seq, rd/2] */
     float *rope_sin;    /* [max_seq, rd/2] */
@@ -97,6 +97,9 @@ struct sp_accum {
     double *sum_l;
     double *sum_phil;
 };
+
+/* model.c: makes the anchor w* (a copy of w) if the model has none yet; SP_ERR_OOM names fn */
+SP_HIDDEN sp_status sp_anchor(sp_model *m, const char *fn);
 
 /* model.c helper used by sgld.c */
 SP_HIDDEN void sp_use_threads(const sp_model *m);

@@ -3,6 +3,7 @@
  * forward+backward (restriction aware) and the per-batch residual cache.
  */
 #include "internal.h"
+#include "convert.h"
 #include "gemm.h"
 #include "ops.h"
 
@@ -56,8 +57,7 @@ sp_status sp_model_create(const sp_config *cfg, const sp_options *opt, sp_model 
     int ok = 1;
 #define ALLOC(dst, n) do { if (ok) ok = ((dst) = sp_alloc((n), sizeof(float))) != NULL; } while (0)
     ok = (m->off = sp_alloc(m->ntensors + 1, sizeof(int64_t))) != NULL;
-    ALLOC(m->w, m->P);
-    ALLOC(m->wstar, m->P);
+    ALLOC(m->w, m->P);   /* the anchor w* is made only when needed: sp_anchor() */
     ALLOC(m->g, m->P);
     ALLOC(m->rope_cos, S * half);
     ALLOC(m->rope_sin, S * half);
@@ -93,10 +93,10 @@ sp_status sp_model_create(const sp_config *cfg, const sp_options *opt, sp_model 
     ALLOC(a->dxc, CLS_CHUNK * d);
 #undef ALLOC
     if (!ok) {
-        double mb = (double)(3 * (size_t)m->P + (L + 1) * N * d + L * N * (6 * d + 2 * f) +
+        double mb = (double)(2 * (size_t)m->P + (L + 1) * N * d + L * N * (6 * d + 2 * f) +
                              chunk * V) * 4.0 / 1048576.0;
         sp_model_destroy(m);
-        return sp_fail(SP_ERR_OOM, fn, "out of memory allocating about %.0f MiB (params x3 + activations "
+        return sp_fail(SP_ERR_OOM, fn, "out of memory allocating about %.0f MiB (params and gradients + activations "
                        "for max_batch %d)", mb, opt->max_batch);
     }
     sp_layout(cfg, m->off);
@@ -118,8 +118,29 @@ sp_status sp_model_load(sp_model *m, const float *host_params, int64_t n) {
     sp_status s = sp_check_load(fn, m, host_params, n, m ? m->P : 0);
     if (s) return s;
     memcpy(m->w, host_params, sizeof(float) * (size_t)n);
-    memcpy(m->wstar, host_params, sizeof(float) * (size_t)n);
+    if (m->wstar) memcpy(m->wstar, host_params, sizeof(float) * (size_t)n);
     sp_note_write(m, 0, n);
+    return SP_OK;
+}
+
+sp_status sp_model_load_tensor(sp_model *m, int64_t offset, int64_t n, int32_t dtype, const void *src) {
+    const char *fn = "sp_model_load_tensor";
+    sp_enter(fn);
+    sp_status s = sp_check_load_tensor(fn, m, src, offset, n, dtype, m ? m->P : 0);
+    if (s || n == 0) return s;
+    sp_convert_to_f32(m->w + offset, src, dtype, n);
+    if (m->wstar) memcpy(m->wstar + offset, m->w + offset, sizeof(float) * (size_t)n);
+    sp_note_write(m, offset, n);
+    return SP_OK;
+}
+
+sp_status sp_anchor(sp_model *m, const char *fn) {
+    if (m->wstar) return SP_OK;
+    m->wstar = sp_alloc((size_t)m->P, sizeof(float));
+    if (!m->wstar)
+        return sp_fail(SP_ERR_OOM, fn, "out of memory for the anchor w* (%.0f MiB, a copy of the weights that "
+                       "sampling needs)", (double)m->P * 4.0 / 1048576.0);
+    memcpy(m->wstar, m->w, sizeof(float) * (size_t)m->P);
     return SP_OK;
 }
 
@@ -138,6 +159,7 @@ sp_status sp_params_read(sp_model *m, int64_t offset, int64_t n, float *host_out
 
 sp_status sp_params_write(sp_model *m, int64_t offset, int64_t n, const float *host_in) {
     sp_status s = check_range(m, offset, n, host_in, "sp_params_write");
+    if (s == SP_OK && n > 0) s = sp_anchor(m, "sp_params_write");   /* w* keeps w as loaded */
     if (s) return s;
     if (n) memcpy(m->w + offset, host_in, sizeof(float) * (size_t)n);
     sp_note_write(m, offset, n);
@@ -154,8 +176,10 @@ sp_status sp_grads_read(sp_model *m, int64_t offset, int64_t n, float *host_out)
 sp_status sp_params_reset(sp_model *m, const sp_block *blocks, int32_t n_blocks) {
     const char *fn = "sp_params_reset";
     sp_enter(fn);
+    int64_t total = 0;
     sp_status s = sp_check_handle(fn, m, "model");
-    if (!s) s = sp_check_blocks(fn, m->P, blocks, n_blocks, NULL);
+    if (!s) s = sp_check_blocks(fn, m->P, blocks, n_blocks, &total);
+    if (!s && total > 0) s = sp_anchor(m, fn);
     if (s) return s;
     for (int i = 0; i < n_blocks; i++)
         for (int64_t r = 0; r < blocks[i].rows; r++) {

@@ -20,6 +20,7 @@ sp_status sp_sgld_update(sp_model *m, const sp_block *blocks, int32_t n_blocks, 
     sp_status s = sp_check_sgld_update(fn, m, m ? m->P : 0, blocks, n_blocks, rms, rms ? rms->m : NULL,
                                        rms ? rms->n : 0, p, &total);
     if (s) return s;
+    if (total > 0 && (s = sp_anchor(m, fn)) != SP_OK) return s;   /* the anchor is made at the first step */
     sp_use_threads(m);
     const float half_lr = 0.5f * p->lr, sqrt_lr = sqrtf(p->lr);
     const int noisy = p->noise_scale != 0.0f;

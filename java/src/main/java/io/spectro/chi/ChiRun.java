@@ -4,6 +4,7 @@ import io.spectro.SpectroException;
 import io.spectro.Version;
 import io.spectro.components.Component;
 import io.spectro.components.Decomposition;
+import io.spectro.model.Checkpoint;
 import io.spectro.model.ModelConfig;
 import io.spectro.nativeabi.Backend;
 import io.spectro.nativeabi.NativeModel;
@@ -16,6 +17,7 @@ import tools.jackson.databind.ObjectMapper;
 import tools.jackson.databind.node.ObjectNode;
 
 import java.io.IOException;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -27,7 +29,9 @@ import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.Iterator;
 import java.util.List;
+import java.util.function.Consumer;
 import java.util.function.IntConsumer;
+import java.util.function.Supplier;
 
 /**
  * One susceptibility run (method.md section 3): an unrestricted "full" run, then one restricted run
@@ -117,12 +121,26 @@ public final class ChiRun {
 
     private ChiRun() {}
 
+    /** A run on float32 parameters in canonical order (paramCount floats). */
     public static Result run(ModelConfig cfg, MemorySegment params, Inputs in, Path runDir, Options o) {
+        return run(cfg, () -> sha256(params), m -> m.load(params), in, runDir, o);
+    }
+
+    /**
+     * A run on a checkpoint's weights, loaded tensor by tensor from the mapped file (NativeModel.load(Checkpoint)):
+     * no float32 copy of the model on the Java side. Same results and manifest as {@code run(ck.config(), ck.params(), ...)}.
+     */
+    public static Result run(Checkpoint ck, Inputs in, Path runDir, Options o) {
+        return run(ck.config(), () -> sha256(ck), m -> m.load(ck), in, runDir, o);
+    }
+
+    private static Result run(ModelConfig cfg, Supplier<String> modelSha256, Consumer<NativeModel> load, Inputs in,
+                              Path runDir, Options o) {
         long t0 = System.nanoTime();
         List<Component> comps = Decomposition.resolve(cfg, o.components());
         for (int v : in.probe()) checkToken(v, cfg, "probe");
         for (int v : in.sampling()) checkToken(v, cfg, "sampling");
-        ObjectNode manifest = manifest(cfg, params, in, o, comps);
+        ObjectNode manifest = manifest(cfg, modelSha256.get(), in, o, comps);
         Path stateDir = runDir.resolve("state");
         checkOrWriteManifest(runDir, manifest);
 
@@ -135,7 +153,7 @@ public final class ChiRun {
         try (NativeModel model = NativeModel.create(backend, cfg, o.threads(), o.device(), o.maxBatchTokens(), o.bf16());
              Observables obs = new Observables(model, cfg, in.probe(), in.nProbe(), in.probeT(), in.sampling(),
                      in.nSampling(), in.samplingT(), so.batch(), so.seed(), o.maxBatchTokens(), o.cacheBudgetBytes())) {
-            model.load(params);
+            load.accept(model);
             if (o.progress() && o.fastPath()) {
                 long need = obs.cacheBytesNeeded(), budget = obs.cacheBudgetBytes();
                 System.err.printf("chi: fast-path caches need %.1f MiB, budget %.1f MiB%s%s%n", need / 1048576.0, budget / 1048576.0,
@@ -292,12 +310,12 @@ public final class ChiRun {
 
     // ---- manifest ------------------------------------------------------------------------
 
-    private static ObjectNode manifest(ModelConfig cfg, MemorySegment params, Inputs in, Options o, List<Component> comps) {
+    private static ObjectNode manifest(ModelConfig cfg, String modelSha256, Inputs in, Options o, List<Component> comps) {
         ObjectNode m = JSON.createObjectNode();
         m.put("spectro", Version.VERSION);
         m.put("abi", Version.ABI_VERSION);
         m.set("config", JSON.valueToTree(cfg));
-        m.put("modelSha256", sha256(params));
+        m.put("modelSha256", modelSha256);
         m.put("dataSha256", sha256(in));
         m.set("sampler", JSON.valueToTree(o.sampler()));
         m.put("components", o.components());
@@ -348,6 +366,15 @@ public final class ChiRun {
         long size = params.byteSize(), chunk = 1 << 24;
         for (long off = 0; off < size; off += chunk)
             md.update(params.asSlice(off, Math.min(chunk, size - off)).asByteBuffer());
+        return HexFormat.of().formatHex(md.digest());
+    }
+
+    /** {@link #sha256(MemorySegment)} of the checkpoint's float32 parameters, streamed 4 Mi floats at a time. */
+    static String sha256(Checkpoint ck) {
+        MessageDigest md = sha();
+        try (Arena a = Arena.ofConfined()) {
+            ck.forEachFloat32(a.allocate(1 << 24, 64), chunk -> md.update(chunk.asByteBuffer()));
+        }
         return HexFormat.of().formatHex(md.digest());
     }
 

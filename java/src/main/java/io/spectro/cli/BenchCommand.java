@@ -67,11 +67,10 @@ public final class BenchCommand implements Callable<Integer> {
         String name;
         Checkpoint ck = null;
         try (Arena arena = Arena.ofShared()) {
-            MemorySegment params;
+            MemorySegment params = null; // random weights (--preset); a checkpoint loads tensor by tensor
             if (source.model != null) {
                 ck = Checkpoint.open(source.model);
                 c = ck.config();
-                params = ck.params();
                 name = ck.root().getFileName().toString();
             } else {
                 c = ModelConfig.preset(source.preset);
@@ -82,7 +81,8 @@ public final class BenchCommand implements Callable<Integer> {
             int[] tokens = new SplittableRandom(seed).ints((long) batch * seq, 0, c.vocabSize()).toArray();
             double fwdS, bwdS = Double.NaN, loss;
             try (NativeModel m = backend.create(b, c, batch * seq)) {
-                m.load(params);
+                if (ck != null) m.load(ck);
+                else m.load(params);
                 if (ck != null) {
                     ck.close();
                     ck = null;

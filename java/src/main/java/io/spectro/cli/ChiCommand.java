@@ -53,7 +53,7 @@ public final class ChiCommand implements Callable<Integer> {
             } catch (IllegalArgumentException e) {
                 throw new SpectroException(e.getMessage());
             }
-            ChiRun.Result r = ChiRun.run(ck.config(), ck.params(), in, out, o);
+            ChiRun.Result r = ChiRun.run(ck, in, out, o);
             if (o.shard().count() > 1 || r.missingRuns() > 0) {
                 System.out.printf("chi: shard %d/%d computed %d component(s) in %.1f s; %d run(s) of other shards %s%n",
                         o.shard().index(), o.shard().count(), r.componentsComputed(), r.seconds(), r.missingRuns(),

@@ -63,7 +63,7 @@ public final class GradCommand implements Callable<Integer> {
             MemorySegment grad = arena.allocate(4 * n, 64);
             double meanLoss = 0;
             try (NativeModel m = backend.create(b, c, rows * T)) {
-                m.load(ck.params());
+                m.load(ck);
                 if (rows == B) {
                     try (NativeBatch nb = m.batch(x.data(), B, T)) {
                         meanLoss = m.forwardBackward(nb, 0, null, null);

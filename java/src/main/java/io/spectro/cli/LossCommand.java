@@ -70,7 +70,7 @@ public final class LossCommand implements Callable<Integer> {
             float[] losses = new float[B * (T - 1)];
             double sum = 0;
             try (NativeModel m = backend.create(b, c, rows * T)) {
-                m.load(ck.params());
+                m.load(ck);
                 for (int r0 = 0; r0 < B; r0 += rows) {
                     int r = Math.min(rows, B - r0);
                     float[] part = new float[r * (T - 1)];

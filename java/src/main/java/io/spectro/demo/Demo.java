@@ -218,7 +218,7 @@ public final class Demo {
         o.log().println("demo: susceptibilities " + (so.nbeta() == 0 ? "(baseline, nbeta = 0) " : "") + "-> " + run);
         ChiRun.Result r;
         try (Checkpoint ck = Checkpoint.open(model)) {
-            r = ChiRun.run(cfg, ck.params(), in, run, new ChiRun.Options(so, "default", true, 256L << 20, o.threads(), "cpu", 8192, true, false));
+            r = ChiRun.run(ck, in, run, new ChiRun.Options(so, "default", true, 256L << 20, o.threads(), "cpu", 8192, true, false));
         }
         if (!Files.exists(run.resolve("chi.npy"))) RunOutputs.write(run, r, in, tok::token, true);
         o.log().printf("demo: %d chi vectors x %d components in %.1f s%n", r.rows(), r.components().size(), r.seconds());
@@ -229,7 +229,7 @@ public final class Demo {
         try (Checkpoint ck = Checkpoint.open(model);
              io.spectro.nativeabi.NativeModel m = io.spectro.nativeabi.NativeModel.create(
                      io.spectro.nativeabi.Backend.load("cpu"), cfg, 0, in.probe().length, false)) {
-            m.load(ck.params());
+            m.load(ck);
             return Induction.ablation(m, cfg, in.probe(), in.nProbe(), in.probeT(), induction, intact);
         }
     }

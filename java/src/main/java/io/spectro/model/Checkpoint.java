@@ -13,12 +13,17 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Consumer;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 /**
- * A GPT-NeoX checkpoint in Hugging Face layout, loaded into one flat float32 off-heap buffer in the
- * canonical order of spectro.h. Accepted layouts (see docs/checkpoints.md):
+ * A GPT-NeoX checkpoint in Hugging Face layout: its config and its safetensors files, memory-mapped
+ * once and validated at {@link #open}, read on demand. {@link #forEachTensor} hands out each
+ * canonical tensor's raw mapped bytes (NativeModel.load(Checkpoint) converts them straight into the
+ * backend's parameters, so no float32 copy of the model exists on the Java side); {@link #params()}
+ * converts the whole model into one flat float32 off-heap buffer in the canonical order of spectro.h,
+ * for the callers that need the numbers in Java. Accepted layouts (see docs/checkpoints.md):
  * <ul>
  *   <li>a directory with {@code config.json} + {@code model.safetensors};</li>
  *   <li>a directory with {@code config.json} + {@code model.safetensors.index.json} (sharded, "weight_map");</li>
@@ -43,37 +48,56 @@ public final class Checkpoint implements AutoCloseable {
     private final ModelConfig config;
     private final ParamLayout layout;
     private final Path tokenizerJson;
-    private final Arena arena;
-    private final MemorySegment params;
+    private final Map<Path, SafeTensors> files;
+    private final Map<String, SafeTensors> where;
+    private final Arena arena = Arena.ofShared();
+    private MemorySegment params; // made by params() on first use
 
-    private Checkpoint(Path root, ModelConfig config, Path tokenizerJson, Arena arena, MemorySegment params) {
+    /** One canonical tensor as stored: its layout entry, safetensors dtype (F32, F16, BF16) and raw little-endian bytes. */
+    public record Source(ParamLayout.Tensor tensor, String dtype, MemorySegment data) {}
+
+    private Checkpoint(Path root, ModelConfig config, Path tokenizerJson, Map<Path, SafeTensors> files,
+                       Map<String, SafeTensors> where) {
         this.root = root;
         this.config = config;
         this.layout = ParamLayout.of(config);
         this.tokenizerJson = tokenizerJson;
-        this.arena = arena;
-        this.params = params;
+        this.files = files;
+        this.where = where;
     }
 
-    /** Opens, validates and loads a checkpoint folder (see the class comment for accepted layouts). */
+    /**
+     * Opens and validates a checkpoint folder (see the class comment for accepted layouts): maps its
+     * safetensors files and checks names, shapes and dtypes; tensor data is read later, on demand.
+     */
     public static Checkpoint open(Path dir) {
         Path root = resolve(dir);
         ModelConfig config = ModelConfig.fromHfJson(root.resolve("config.json"));
         ParamLayout layout = ParamLayout.of(config);
         Map<Path, SafeTensors> files = openAll(root);
-        Arena arena = Arena.ofShared();
         try {
             Map<String, SafeTensors> where = validate(root, layout, files);
-            MemorySegment params = arena.allocate(4 * layout.total(), 64);
-            for (ParamLayout.Tensor t : layout.tensors()) where.get(t.name()).readFloat32(t.name(), params, 4 * t.offset());
             Path tok = root.resolve("tokenizer.json");
-            return new Checkpoint(root, config, Files.isRegularFile(tok) ? tok : null, arena, params);
-        } catch (RuntimeException | OutOfMemoryError e) {
-            arena.close();
-            throw e instanceof OutOfMemoryError ? new SpectroException(root + ": not enough memory for "
-                    + layout.total() + " float32 parameters (" + e.getMessage() + ")", e) : (RuntimeException) e;
-        } finally {
+            return new Checkpoint(root, config, Files.isRegularFile(tok) ? tok : null, files, where);
+        } catch (RuntimeException e) {
             files.values().forEach(SafeTensors::close);
+            throw e;
+        }
+    }
+
+    /**
+     * Hands every canonical tensor, in canonical order, to {@code action} as a slice of the mapped file
+     * (valid only during the call). Once a tensor is done its pages are dropped from this process's
+     * resident set (the page cache keeps them), so a pass over the model never holds the whole file
+     * resident on top of what the consumer allocates.
+     */
+    public void forEachTensor(Consumer<Source> action) {
+        checkOpen();
+        for (ParamLayout.Tensor t : layout.tensors()) {
+            SafeTensors st = where.get(t.name());
+            MemorySegment raw = st.raw(t.name());
+            action.accept(new Source(t, st.entry(t.name()).dtype(), raw));
+            if (raw.isMapped() && raw.byteSize() > 0) raw.unload();
         }
     }
 
@@ -263,14 +287,54 @@ public final class Checkpoint implements AutoCloseable {
         return tokenizerJson;
     }
 
-    /** The flat float32 parameters in canonical order (valid until {@link #close}). */
-    public MemorySegment params() {
-        if (!arena.scope().isAlive()) throw new IllegalStateException("checkpoint " + root + " is closed");
+    /**
+     * Streams the float32 parameters in canonical order through {@code buffer} (native order, at most
+     * buffer.byteSize() / 4 floats at a time): {@code sink} gets each filled prefix of it in turn, so the
+     * whole sequence equals {@link #params()} without a float32 copy of the model.
+     */
+    public void forEachFloat32(MemorySegment buffer, Consumer<MemorySegment> sink) {
+        long cap = buffer.byteSize() / 4;
+        if (cap < 1) throw new IllegalArgumentException("buffer holds no float");
+        forEachTensor(src -> {
+            String name = src.tensor().name();
+            long n = src.tensor().numel();
+            for (long i = 0; i < n; i += cap) {
+                long k = Math.min(cap, n - i);
+                where.get(name).readFloat32(name, i, k, buffer, 0);
+                sink.accept(buffer.asSlice(0, 4 * k));
+            }
+        });
+    }
+
+    /**
+     * The flat float32 parameters in canonical order (valid until {@link #close}): converted from the
+     * mapped files on the first call (a float32 copy of the whole model in off-heap memory). To load a
+     * native model, NativeModel.load(Checkpoint) needs no such copy.
+     */
+    public synchronized MemorySegment params() {
+        checkOpen();
+        if (params == null) {
+            MemorySegment p;
+            try {
+                p = arena.allocate(4 * layout.total(), 64);
+            } catch (OutOfMemoryError e) {
+                throw new SpectroException(root + ": not enough memory for " + layout.total() + " float32 parameters ("
+                        + e.getMessage() + ")", e);
+            }
+            forEachTensor(src -> where.get(src.tensor().name()).readFloat32(src.tensor().name(), p, 4 * src.tensor().offset()));
+            params = p;
+        }
         return params;
     }
 
+    private void checkOpen() {
+        if (!arena.scope().isAlive()) throw new IllegalStateException("checkpoint " + root + " is closed");
+    }
+
     @Override
-    public void close() {
-        if (arena.scope().isAlive()) arena.close();
+    public synchronized void close() {
+        if (!arena.scope().isAlive()) return;
+        arena.close();
+        files.values().forEach(SafeTensors::close);
     }
 }

@@ -227,10 +227,18 @@ public final class SafeTensors implements AutoCloseable {
     public void readFloat32(String name, MemorySegment dst, long dstOffset) {
         Entry e = entries.get(name);
         if (e == null) throw bad(file, "no tensor '" + name + "'");
+        readFloat32(name, 0, e.numel(), dst, dstOffset);
+    }
+
+    /** As {@link #readFloat32(String, MemorySegment, long)} for the elements [first, first + n) of the tensor only. */
+    public void readFloat32(String name, long first, long n, MemorySegment dst, long dstOffset) {
+        Entry e = entries.get(name);
+        if (e == null) throw bad(file, "no tensor '" + name + "'");
         if (!isFloatDtype(e.dtype()))
             throw bad(file, "tensor '" + name + "' has dtype " + e.dtype() + "; only F32, F16 and BF16 are supported");
-        long n = e.numel();
-        long src = dataStart + e.begin();
+        if (first < 0 || n < 0 || first + n > e.numel())
+            throw new IndexOutOfBoundsException("elements [" + first + ", " + (first + n) + ") of tensor '" + name + "' with " + e.numel());
+        long src = dataStart + e.begin() + first * DTYPE_SIZE.get(e.dtype());
         switch (e.dtype()) {
             case "F32" -> {
                 if (ByteOrder.nativeOrder() == ByteOrder.LITTLE_ENDIAN) MemorySegment.copy(map, src, dst, dstOffset, 4 * n);
@@ -245,6 +253,16 @@ public final class SafeTensors implements AutoCloseable {
                     dst.set(F32_NATIVE, dstOffset + 4 * i, Float.intBitsToFloat((map.get(I16, src + 2 * i) & 0xffff) << 16));
             }
         }
+    }
+
+    /**
+     * The raw little-endian bytes of tensor {@code name}: a slice of the read-only mapping (no copy),
+     * valid until {@link #close}. Throws when the tensor is absent.
+     */
+    public MemorySegment raw(String name) {
+        Entry e = entries.get(name);
+        if (e == null) throw bad(file, "no tensor '" + name + "'");
+        return map.asSlice(dataStart + e.begin(), e.end() - e.begin());
     }
 
     /** Tensor {@code name} as a float32 array (at most 2^31 - 1 elements). */

@@ -1,6 +1,7 @@
 package io.spectro.nativeabi;
 
 import io.spectro.model.Block;
+import io.spectro.model.Checkpoint;
 import io.spectro.model.ModelConfig;
 
 import java.lang.foreign.Arena;
@@ -14,7 +15,8 @@ import java.util.Set;
 import static io.spectro.nativeabi.SpectroAbi.rethrow;
 
 /**
- * An sp_model: weights w, the anchor w* (a copy made at {@link #load}), the gradient buffer and the
+ * An sp_model: weights w, the anchor w* (w as {@link #load} left it; the backend copies it only when
+ * sampling or a parameter write first needs it), the gradient buffer and the
  * activation memory for batches of up to {@code maxBatchTokens} tokens. Not thread-safe: use one
  * model from one thread at a time. Closing the model first closes the batches, buffers and
  * accumulators made from it; close is idempotent.
@@ -115,6 +117,24 @@ public final class NativeModel implements AutoCloseable {
                 call(() -> (int) abi.modelLoad.invokeExact(h, tmp, paramCount), "sp_model_load");
             }
         }
+    }
+
+    /**
+     * Loads a checkpoint's weights tensor by tensor with sp_model_load_tensor: each tensor goes from the
+     * memory-mapped file (F32, F16 or BF16) straight into the backend's parameters, converted natively,
+     * so no float32 copy of the model is made on the Java side. The result equals
+     * {@code load(ck.params())} bit for bit.
+     */
+    public void load(Checkpoint ck) {
+        if (!ck.config().equals(config))
+            throw new IllegalArgumentException("checkpoint " + ck.root() + " has another config than this model");
+        MemorySegment h = handle();
+        ck.forEachTensor(src -> {
+            int dtype = SpectroAbi.dtype(src.dtype());
+            long offset = src.tensor().offset(), n = src.tensor().numel();
+            MemorySegment data = src.data();
+            call(() -> (int) abi.modelLoadTensor.invokeExact(h, offset, n, dtype, data), "sp_model_load_tensor");
+        });
     }
 
     /** Loads parameters from a Java array (models below 2^31 parameters). */

@@ -31,7 +31,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * <p>Functions that only copy between host and backend memory (params/grads/buffer read and write,
  * batch upload, noise, accumulator read, offsets) are bound with {@code Linker.Option.critical(true)}
  * so that Java heap arrays pass without a copy; the long-running ones (model load, forward,
- * backward, SGLD) are ordinary downcalls that take native memory, so they never hold up the GC.
+ * backward, SGLD, the per-tensor load from a mapped checkpoint) are ordinary downcalls that take native memory, so they never hold up the GC.
  */
 public final class SpectroAbi {
     public static final StructLayout SP_CONFIG = MemoryLayout.structLayout(
@@ -60,6 +60,17 @@ public final class SpectroAbi {
     public static final int SP_OK = 0, SP_ERR_INVALID = 1, SP_ERR_OOM = 2, SP_ERR_UNAVAILABLE = 3,
             SP_ERR_NUMERIC = 4, SP_ERR_INTERNAL = 5;
     public static final int SP_PRECISION_FP32 = 0, SP_PRECISION_BF16 = 1;
+    public static final int SP_DTYPE_F32 = 0, SP_DTYPE_F16 = 1, SP_DTYPE_BF16 = 2;
+
+    /** The sp_dtype of a safetensors dtype name (F32, F16, BF16); IllegalArgumentException for any other. */
+    static int dtype(String safetensorsDtype) {
+        return switch (safetensorsDtype) {
+            case "F32" -> SP_DTYPE_F32;
+            case "F16" -> SP_DTYPE_F16;
+            case "BF16" -> SP_DTYPE_BF16;
+            default -> throw new IllegalArgumentException("dtype " + safetensorsDtype + " cannot be loaded; only F32, F16 and BF16");
+        };
+    }
 
     static long offset(StructLayout s, String name) {
         return s.byteOffset(MemoryLayout.PathElement.groupElement(name));
@@ -78,7 +89,7 @@ public final class SpectroAbi {
     public final Path library;
     final MethodHandle abiVersion, backendName, lastError, backendProbe;
     final MethodHandle configValidate, paramCount, paramOffsets;
-    final MethodHandle modelCreate, modelDestroy, modelLoad, paramsRead, paramsWrite, paramsReset, gradsRead;
+    final MethodHandle modelCreate, modelDestroy, modelLoad, modelLoadTensor, paramsRead, paramsWrite, paramsReset, gradsRead;
     final MethodHandle batchCreate, batchDestroy, batchCacheAt, batchCacheBytes, memoryAvailable;
     final MethodHandle forward, forwardBackward;
     final MethodHandle bufferCreate, bufferDestroy, bufferRead, bufferWrite;
@@ -99,6 +110,8 @@ public final class SpectroAbi {
         modelCreate = b.fn("sp_model_create", I_PPP, false);
         modelDestroy = b.fn("sp_model_destroy", I_P, false);
         modelLoad = b.fn("sp_model_load", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG), false);
+        modelLoadTensor = b.fn("sp_model_load_tensor",
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT, ADDRESS), false);
         paramsRead = b.fn("sp_params_read", I_PLLP, true);
         paramsWrite = b.fn("sp_params_write", I_PLLP, true);
         paramsReset = b.fn("sp_params_reset", I_PPI, false);

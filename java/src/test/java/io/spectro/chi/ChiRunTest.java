@@ -1,6 +1,7 @@
 package io.spectro.chi;
 
 import io.spectro.SpectroException;
+import io.spectro.model.Checkpoint;
 import io.spectro.sampling.SamplerOptions;
 import io.spectro.sampling.TinyFixture;
 import org.junit.jupiter.api.AfterEach;
@@ -114,6 +115,18 @@ class ChiRunTest {
         ChiRun.Options other = new ChiRun.Options(SO.withNbeta(10f), "default", true, 1 << 20, 1, "cpu", 4096, false, false);
         SpectroException e = assertThrows(SpectroException.class, () -> ChiRun.run(TINY, params, in, dir, other));
         assertTrue(e.getMessage().contains("sampler differs"), e.getMessage());
+    }
+
+    @Test
+    void aCheckpointRunEqualsAFloat32RunAndSharesItsManifest(@TempDir Path dir) throws Exception {
+        Checkpoint.write(dir.resolve("ck"), TINY, params, "bf16");
+        try (Checkpoint ck = Checkpoint.open(dir.resolve("ck"))) {
+            assertEquals(ChiRun.sha256(ck.params()), ChiRun.sha256(ck));
+            ChiRun.Result viaCopy = ChiRun.run(TINY, ck.params(), in, dir.resolve("copy"), opts(1));
+            ChiRun.Result mapped = ChiRun.run(ck, in, dir.resolve("mapped"), opts(1));
+            assertBitIdentical(viaCopy.chi(), mapped.chi());
+            assertEquals(Files.readString(dir.resolve("copy/manifest.json")), Files.readString(dir.resolve("mapped/manifest.json")));
+        }
     }
 
     @Test
