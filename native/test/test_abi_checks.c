@@ -34,7 +34,7 @@ static void expect(sp_status s, sp_status want, const char *fn, const char *part
     X(sp_params_reset) X(sp_batch_create) X(sp_batch_destroy) X(sp_batch_cache_at) X(sp_memory_available) \
     X(sp_forward) X(sp_forward_backward) X(sp_buffer_create) X(sp_buffer_destroy) X(sp_buffer_read) \
     X(sp_sgld_update) X(sp_noise) X(sp_accum_create) X(sp_accum_destroy) X(sp_accum_add) X(sp_accum_read) \
-    X(sp_accum_reset)
+    X(sp_accum_reset) X(sp_model_load_tensor)
 #define DECL(name) static __typeof__(name) *p_##name;
 SYMS(DECL)
 
@@ -148,6 +148,8 @@ static void null_handle_checks(void) {
     sp_buffer *buf = (sp_buffer *)tok;
     sp_accum *acc = (sp_accum *)tok;
     expect(p_sp_model_load(NULL, f, 4), SP_ERR_INVALID, "sp_model_load", "model is NULL", "sp_model_load(NULL)");
+    expect(p_sp_model_load_tensor(NULL, 0, 4, SP_DTYPE_BF16, f), SP_ERR_INVALID, "sp_model_load_tensor", "model is NULL",
+           "sp_model_load_tensor(NULL)");
     expect(p_sp_params_read(NULL, 0, 4, f), SP_ERR_INVALID, "sp_params_read", "model is NULL", "sp_params_read(NULL)");
     expect(p_sp_params_reset(NULL, NULL, 0), SP_ERR_INVALID, "sp_params_reset", "model is NULL", "sp_params_reset(NULL)");
     expect(p_sp_batch_create(NULL, tok, 1, 4, &b), SP_ERR_INVALID, "sp_batch_create", "model is NULL", "sp_batch_create(NULL)");
@@ -176,6 +178,13 @@ static void model_checks(sp_model *m1, sp_model *m2) {
     expect(p_sp_model_load(m1, w, P), SP_OK, "", NULL, "sp_model_load");
     expect(p_sp_model_load(m2, w, P), SP_OK, "", NULL, "sp_model_load (second model)");
     expect(p_sp_params_read(m1, P - 2, 4, f), SP_ERR_INVALID, "sp_params_read", "outside the ", "sp_params_read past the end");
+    expect(p_sp_model_load_tensor(m1, P - 2, 4, SP_DTYPE_F16, f), SP_ERR_INVALID, "sp_model_load_tensor", "outside the ",
+           "sp_model_load_tensor past the end");
+    expect(p_sp_model_load_tensor(m1, 0, 4, 3, f), SP_ERR_INVALID, "sp_model_load_tensor", "dtype 3 is not",
+           "sp_model_load_tensor(dtype 3)");
+    expect(p_sp_model_load_tensor(m1, 0, 4, SP_DTYPE_BF16, NULL), SP_ERR_INVALID, "sp_model_load_tensor", "host pointer is NULL",
+           "sp_model_load_tensor(src NULL)");
+    expect(p_sp_model_load_tensor(m1, 0, 4, SP_DTYPE_F32, w), SP_OK, "", NULL, "sp_model_load_tensor");
     /* rms buffer of another model: CUDA refused it, the CPU did not check */
     sp_buffer *r1 = NULL, *r2 = NULL, *small = NULL;
     expect(p_sp_buffer_create(m1, 64, &r1), SP_OK, "", NULL, "sp_buffer_create");
