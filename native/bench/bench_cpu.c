@@ -3,7 +3,7 @@
  * sp_forward_backward, restricted + cached variants).
  *
  *   bench_cpu [--vocab V] [--d D] [--layers L] [--heads H] [--ff F] [--rotary R] [--batch B]
- *             [--seq T] [--threads N] [--warmup W] [--runs R]
+ *             [--seq T] [--threads N] [--warmup W] [--runs R] [--fb-only 1] [--min-work W]
  * Defaults: the Pythia-14M shape (V 50304, d 128, 6 layers, 4 heads, f 512, rotary 8), B 8, T 256,
  * 2 threads, 2 warm-up runs, median of 7 runs (wall clock); also the fastest run and the median
  * process CPU time (all threads; includes OpenMP spin-waiting), useful on a busy machine.
@@ -30,7 +30,8 @@ static double cpu_now(void) { /* CPU time of the whole process (all threads) */
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
-static double last_cpu_med, last_min;
+extern long sp_par_min_work; /* pool.h: loops below this work run on one thread */
+static double last_cpu_med, last_min, last_max;
 
 static int cmp(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -65,6 +66,7 @@ static double median_time(step_fn f, sp_model *m, sp_batch *b, const void *r, in
     double med = t[runs / 2];
     last_cpu_med = ct[runs / 2];
     last_min = t[0];
+    last_max = t[runs - 1];
     free(t);
     free(ct);
     return med;
@@ -72,7 +74,7 @@ static double median_time(step_fn f, sp_model *m, sp_batch *b, const void *r, in
 
 int main(int argc, char **argv) {
     sp_config c = {50304, 128, 6, 4, 512, 8, 2048, 10000.0f, 1e-5f};
-    int B = 8, T = 256, threads = 2, warmup = 2, runs = 7;
+    int B = 8, T = 256, threads = 2, warmup = 2, runs = 7, fb_only = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         int v = atoi(argv[i + 1]);
         if (!strcmp(argv[i], "--vocab")) c.vocab_size = v;
@@ -86,6 +88,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--threads")) threads = v;
         else if (!strcmp(argv[i], "--warmup")) warmup = v;
         else if (!strcmp(argv[i], "--runs")) runs = v;
+        else if (!strcmp(argv[i], "--fb-only")) fb_only = v;
+        else if (!strcmp(argv[i], "--min-work")) sp_par_min_work = atol(argv[i + 1]);
         else { fprintf(stderr, "unknown option %s\n", argv[i]); return 2; }
     }
     if (argc % 2 == 0) { fprintf(stderr, "usage: bench_cpu [--vocab V] [--d D] ... (see source)\n"); return 2; }
@@ -116,9 +120,14 @@ int main(int argc, char **argv) {
     double fwd_flops = 2 * macs * B * T, fb_flops = 3 * fwd_flops;
     printf("shape: V %d d %d L %d heads %d f %d rotary %d | B %d T %d | threads %d | median of %d (warm-up %d)\n",
            c.vocab_size, c.d_model, L, c.n_heads, c.d_ff, c.rotary_dims, B, T, threads, runs, warmup);
+    sp_grad_request full = {0, NULL, 0};
+    if (fb_only) { /* one line: forward+backward (full) median, min, max ms (scripts/bench-contention) */
+        double tb = median_time(run_fb, m, b, &full, warmup, runs);
+        printf("fb_ms %.3f min %.3f max %.3f\n", 1e3 * tb, 1e3 * last_min, 1e3 * last_max);
+        return 0;
+    }
     double tf = median_time(run_fwd, m, b, NULL, warmup, runs);
     printf("%-34s %9.2f ms %10.0f tok/s %7.1f GFLOP/s | min %8.2f ms | cpu %8.2f ms\n", "forward", 1e3 * tf, B * T / tf, fwd_flops / tf * 1e-9, 1e3 * last_min, 1e3 * last_cpu_med);
-    sp_grad_request full = {0, NULL, 0};
     double tb = median_time(run_fb, m, b, &full, warmup, runs);
     printf("%-34s %9.2f ms %10.0f tok/s %7.1f GFLOP/s | min %8.2f ms | cpu %8.2f ms\n", "forward+backward (full)", 1e3 * tb, B * T / tb, fb_flops / tb * 1e-9, 1e3 * last_min, 1e3 * last_cpu_med);
     /* restricted: one head of the top layer, batch cached at that layer */

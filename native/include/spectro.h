@@ -2,7 +2,7 @@
  * spectro.h -- the whole native ABI of spectro.
  *
  * Two backends implement every function declared here, with the same symbol names:
- *   libspectro_cpu.so   native/src/*.c      (C, OpenMP, fp32; the reference)
+ *   libspectro_cpu.so   native/src/*.c      (C, pthreads, fp32; the reference)
  *   libspectro_cuda.so  kernels/*.cu        (CUDA; bf16 or fp32 compute, fp32 accumulation)
  * Java loads exactly one of them per model through the FFM API (io.spectro.nativeabi).
  *
@@ -78,7 +78,7 @@ typedef struct {
 typedef enum { SP_PRECISION_FP32 = 0, SP_PRECISION_BF16 = 1 } sp_precision;
 
 typedef struct {
-    int32_t n_threads;     /* 0 .. 1024. CPU: OpenMP threads (0 = library default). CUDA: unused */
+    int32_t n_threads;     /* 0 .. 1024. CPU: threads (0 = library default: allowed CPUs, cgroup quota). CUDA: unused */
     int32_t device;        /* >= 0. CUDA device ordinal. CPU: unused */
     int32_t precision;     /* sp_precision. CPU: only FP32 (BF16 is SP_ERR_INVALID) */
     int32_t max_batch;     /* 2 .. 2^24: largest B*T the model will see (activation memory is sized by it) */

@@ -360,8 +360,9 @@ sp_status sp_check_noise(const char *fn, int64_t first, int64_t n, const float *
 
 /* ---------------------------------------------------------------- noise */
 
-/* The host side of the noise (spectro.h sp_noise): the same loop in both libraries; the CPU build
- * (-fopenmp) spreads a long range over its threads. */
+/* The host side of the noise (spectro.h sp_noise): the same loop in both libraries, on the calling
+ * thread (a build with -fopenmp would spread a long range over OpenMP threads; the CPU backend no
+ * longer uses OpenMP, see docs/native.md "Threads"). */
 sp_status sp_noise(uint64_t seed, uint32_t stream, uint64_t step, int64_t first, int64_t n, float *host_out) {
     const char *fn = "sp_noise";
     sp_enter(fn);

@@ -1,7 +1,7 @@
 /*
  * gemm.c -- packed, register-tiled single-precision GEMM for x86-64-v3 (AVX2 + FMA).
  * See gemm.h for the contract. Structure (BLIS-like, simplified):
- *   tiles of C (mc x nc) are distributed over OpenMP threads (dynamic chunks; a thread keeps its
+ *   tiles of C (mc x nc) are distributed over the pool's threads (claimed chunks; a thread keeps its
  *   packed A or B block when consecutive tiles share it and K fits one KC block);
  *   inside a tile: for each KC block of k: pack A (mc x kc) into MR-row panels and B (kc x nc)
  *   into NR-column panels (zero padded), then run the 6 x 16 micro-kernel over all panel pairs.
@@ -9,10 +9,12 @@
  * starts from the bias (or 0), later blocks start from the partial sum stored in C.
  */
 #include "gemm.h"
+#include "pool.h"
 
 #include <immintrin.h>
-#include <omp.h>
 #include <string.h>
+
+#define GEMM_MAX_THREADS 1024 /* = the model's thread limit (model.c MAX_THREADS) */
 
 /* ---------------------------------------------------------------- packing */
 
@@ -220,13 +222,43 @@ static void gemm_tile(int m0, int mc, int n0, int nc, int M, int K,
     }
 }
 
+typedef struct {
+    int M, N, K;
+    const float *A; long rsa, csa;
+    const float *B; long rsb, csb;
+    const float *Bpk;
+    float *C; long ldc;
+    int accumulate;
+    const float *bias;
+    float *scratch;
+    int mt, nn, mpanels, npanels;
+    pack_state *ps;  /* [threads] */
+} gemm_args;
+
+static void gemm_tiles_range(void *ctx, long t0, long t1, int tid) {
+    const gemm_args *g = ctx;
+    int M = g->M, N = g->N, mt = g->mt, nn = g->nn, mpanels = g->mpanels, npanels = g->npanels;
+    float *ws = g->scratch + (long)tid * GEMM_SCRATCH_FLOATS;
+    for (long t = t0; t < t1; t++) {
+        int ti = (int)(t / nn), tj = (int)(t % nn);
+        int p0 = (int)((long)ti * mpanels / mt), p1 = (int)((long)(ti + 1) * mpanels / mt);
+        int q0 = (int)((long)tj * npanels / nn), q1 = (int)((long)(tj + 1) * npanels / nn);
+        int m0 = p0 * GEMM_MR, m1 = p1 * GEMM_MR < M ? p1 * GEMM_MR : M;
+        int n0 = q0 * GEMM_NR, n1 = q1 * GEMM_NR < N ? q1 * GEMM_NR : N;
+        if (m1 <= m0 || n1 <= n0) continue;
+        gemm_tile(m0, m1 - m0, n0, n1 - n0, M, g->K, g->A, g->rsa, g->csa, g->B, g->rsb, g->csb, g->Bpk,
+                  gemm_npad(N), g->C, g->ldc, g->accumulate, g->bias, ws, &g->ps[tid]);
+    }
+}
+
 static void gemm_impl(int M, int N, int K,
                       const float *A, long rsa, long csa,
                       const float *B, long rsb, long csb, const float *Bpk,
                       float *C, long ldc, int accumulate, const float *bias, float *scratch) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0 && accumulate) return;
-    int nt = omp_get_max_threads();
+    int nt = sp_pool_threads();
+    if (nt > GEMM_MAX_THREADS) nt = GEMM_MAX_THREADS;
     int mpanels = (M + GEMM_MR - 1) / GEMM_MR;
     int npanels = (N + GEMM_NR - 1) / GEMM_NR;
     int mt = (M + GEMM_MC - 1) / GEMM_MC;
@@ -244,25 +276,13 @@ static void gemm_impl(int M, int N, int K,
         mt = best;
     }
     long tiles = (long)mt * nn;
-    /* dynamic chunks: robust to a busy machine; results do not depend on who computes a tile */
-    int chunk = (int)(tiles / (8L * nt));
-    if (chunk < 1) chunk = 1;
-    #pragma omp parallel if (tiles > 1)
-    {
-        pack_state ps = {-1, -1, -1, -1};
-        float *ws = scratch + (long)omp_get_thread_num() * GEMM_SCRATCH_FLOATS;
-        #pragma omp for schedule(dynamic, chunk)
-        for (long t = 0; t < tiles; t++) {
-            int ti = (int)(t / nn), tj = (int)(t % nn);
-            int p0 = (int)((long)ti * mpanels / mt), p1 = (int)((long)(ti + 1) * mpanels / mt);
-            int q0 = (int)((long)tj * npanels / nn), q1 = (int)((long)(tj + 1) * npanels / nn);
-            int m0 = p0 * GEMM_MR, m1 = p1 * GEMM_MR < M ? p1 * GEMM_MR : M;
-            int n0 = q0 * GEMM_NR, n1 = q1 * GEMM_NR < N ? q1 * GEMM_NR : N;
-            if (m1 <= m0 || n1 <= n0) continue;
-            gemm_tile(m0, m1 - m0, n0, n1 - n0, M, K, A, rsa, csa, B, rsb, csb, Bpk, gemm_npad(N), C, ldc,
-                      accumulate, bias, ws, &ps);
-        }
-    }
+    /* chunks of tiles claimed by whichever thread is running (pool.h); a C element's sum does not
+     * depend on who computes its tile. Each thread remembers what its scratch holds. */
+    pack_state ps[GEMM_MAX_THREADS];
+    for (int t = 0; t < nt && t < GEMM_MAX_THREADS; t++) ps[t] = (pack_state){-1, -1, -1, -1};
+    gemm_args g = {M, N, K, A, rsa, csa, B, rsb, csb, Bpk, C, ldc, accumulate, bias, scratch,
+                   mt, nn, mpanels, npanels, ps};
+    sp_parallel_for(tiles, 1, 2L * M * N * (K > 0 ? K : 1), gemm_tiles_range, &g);
 }
 
 void gemm(int M, int N, int K,
@@ -277,15 +297,23 @@ void gemm_pb(int M, int N, int K, const float *A, long rsa, long csa, const floa
     gemm_impl(M, N, K, A, rsa, csa, NULL, 0, 0, Bp, C, ldc, accumulate, bias, scratch);
 }
 
+typedef struct { int N, k0, kc; const float *B; long rsb, csb, npad; float *Bp; } pack_args;
+
+static void pack_panels_range(void *ctx, long p0, long p1, int tid) {
+    const pack_args *a = ctx;
+    for (long p = p0; p < p1; p++) {
+        int cols = a->N - (int)p * GEMM_NR < GEMM_NR ? a->N - (int)p * GEMM_NR : GEMM_NR;
+        pack_b(cols, a->kc, a->B, a->rsb, a->csb, (int)p * GEMM_NR, a->k0,
+               a->Bp + (long)a->k0 * a->npad + p * GEMM_NR * a->kc);
+    }
+}
+
 void gemm_pack_b(int K, int N, const float *B, long rsb, long csb, float *Bp) {
     long npad = gemm_npad(N);
     int npanels = (int)(npad / GEMM_NR);
     for (int k0 = 0; k0 < K; k0 += GEMM_KC) {
         int kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC;
-        #pragma omp parallel for schedule(static)
-        for (int p = 0; p < npanels; p++) {
-            int cols = N - p * GEMM_NR < GEMM_NR ? N - p * GEMM_NR : GEMM_NR;
-            pack_b(cols, kc, B, rsb, csb, p * GEMM_NR, k0, Bp + (long)k0 * npad + (long)p * GEMM_NR * kc);
-        }
+        pack_args a = {N, k0, kc, B, rsb, csb, npad, Bp};
+        sp_parallel_for(npanels, 1, (long)npad * kc, pack_panels_range, &a);
     }
 }

@@ -9,7 +9,7 @@
  * stored at KC boundaries) whatever the tiling or the number of threads, so results are
  * bit-identical for any thread count.
  *
- * scratch: GEMM_SCRATCH_FLOATS floats per OpenMP thread (omp_get_max_threads() slots), 64-byte
+ * scratch: GEMM_SCRATCH_FLOATS floats per thread of the current pool (sp_pool_threads() slots), 64-byte
  * aligned; the model owns it (no allocation inside the product).
  */
 #ifndef SPECTRO_GEMM_H

@@ -5,6 +5,7 @@
 #define SPECTRO_INTERNAL_H
 
 #include "../include/spectro.h"
+#include "pool.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -50,7 +51,8 @@ typedef struct {
 
 struct sp_model {
     sp_config c;
-    int nthreads;
+    int nthreads;       /* threads asked for (0 in the options: sp_default_threads()) */
+    sp_pool *pool;      /* its threads (pool.h; fewer when the system refused some) */
     int max_batch;
     int64_t P;          /* parameter count */
     int64_t *off;       /* [SP_TENSORS(L) + 1] tensor offsets, off[ntensors] = P */
@@ -101,7 +103,8 @@ struct sp_accum {
 /* model.c: makes the anchor w* (a copy of w) if the model has none yet; SP_ERR_OOM names fn */
 SP_HIDDEN sp_status sp_anchor(sp_model *m, const char *fn);
 
-/* model.c helper used by sgld.c */
+/* model.c helper used by sgld.c: makes the model's pool the one the calling thread's loops use
+ * (each ABI call that computes) */
 SP_HIDDEN void sp_use_threads(const sp_model *m);
 
 #endif

@@ -8,14 +8,13 @@
 #include "ops.h"
 
 #include <math.h>
-#include <omp.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 /* ---------------------------------------------------------------- model */
 
-void sp_use_threads(const sp_model *m) { omp_set_num_threads(m->nthreads); }
+void sp_use_threads(const sp_model *m) { sp_pool_use(m->pool); }
 
 static void free_acts(sp_acts *a) {
     float **p = (float **)a;
@@ -25,6 +24,7 @@ static void free_acts(sp_acts *a) {
 sp_status sp_model_destroy(sp_model *m) {
     sp_enter(__func__);
     if (!m) return SP_OK;
+    sp_pool_destroy(m->pool);
     free_acts(&m->a);
     sp_free(m->off); sp_free(m->w); sp_free(m->wstar); sp_free(m->g);
     sp_free(m->wout_pk_fwd); sp_free(m->wout_pk_dx);
@@ -45,7 +45,7 @@ sp_status sp_model_create(const sp_config *cfg, const sp_options *opt, sp_model 
     sp_model *m = sp_alloc(1, sizeof(sp_model));
     if (!m) return sp_fail(SP_ERR_OOM, fn, "out of memory (model struct)");
     m->c = *cfg;
-    m->nthreads = opt->n_threads > 0 ? opt->n_threads : omp_get_num_procs();
+    m->nthreads = opt->n_threads > 0 ? opt->n_threads : sp_default_threads();
     if (m->nthreads > SP_MAX_THREADS) m->nthreads = SP_MAX_THREADS;
     m->max_batch = opt->max_batch;
     m->ntensors = SP_TENSORS(cfg->n_layers);
@@ -92,6 +92,7 @@ sp_status sp_model_create(const sp_config *cfg, const sp_options *opt, sp_model 
     ALLOC(a->xc, CLS_CHUNK * d);
     ALLOC(a->dxc, CLS_CHUNK * d);
 #undef ALLOC
+    if (ok) ok = (m->pool = sp_pool_create(m->nthreads)) != NULL;
     if (!ok) {
         double mb = (double)(2 * (size_t)m->P + (L + 1) * N * d + L * N * (6 * d + 2 * f) +
                              chunk * V) * 4.0 / 1048576.0;

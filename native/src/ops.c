@@ -1,14 +1,16 @@
 /*
  * ops.c -- the layer operations of the CPU backend (see ops.h for shapes and semantics).
- * Parallelisation: OpenMP over independent outputs (tokens, heads, channel blocks, GEMM tiles);
- * every reduction runs in a fixed order inside one thread => bit-identical for any thread count.
+ * Parallelisation: sp_parallel_for (pool.h) over independent outputs (tokens, heads, channel
+ * blocks, GEMM tiles); every reduction runs in a fixed order inside one item => bit-identical for
+ * any thread count. Each loop body is a *_range function over items [i0, i1) with its arguments in
+ * a small struct; the work estimate passed along decides whether the loop runs on one thread.
  */
 #include "ops.h"
 #include "gemm.h"
+#include "pool.h"
 
 #include <immintrin.h>
 #include <math.h>
-#include <omp.h>
 #include <string.h>
 
 /* ---------------------------------------------------------------- vector helpers */
@@ -117,33 +119,52 @@ double sum_exp_shifted(float *row, int n, float shift, int store) {
 
 /* ---------------------------------------------------------------- encoder */
 
-void encoder_forward(float *x, const int32_t *tokens, const float *wte, int N, int d) {
-    #pragma omp parallel for schedule(static)
-    for (int n = 0; n < N; n++)
-        memcpy(x + (long)n * d, wte + (long)tokens[n] * d, sizeof(float) * d);
+typedef struct { float *x; const int32_t *tokens; const float *wte; int d; } encoder_args;
+
+static void encoder_forward_range(void *ctx, long i0, long i1, int tid) {
+    const encoder_args *a = ctx;
+    for (long n = i0; n < i1; n++)
+        memcpy(a->x + n * a->d, a->wte + (long)a->tokens[n] * a->d, sizeof(float) * a->d);
 }
 
-void encoder_backward(float *dwte, const float *dx, const int32_t *tokens, int N, int d, int V) {
-    memset(dwte, 0, sizeof(float) * (size_t)V * d);
-    /* parallel over column blocks: each thread owns columns, tokens scanned in order */
-    int nblk = (d + 15) / 16;
-    #pragma omp parallel for schedule(static)
-    for (int cb = 0; cb < nblk; cb++) {
-        int c0 = cb * 16, c1 = c0 + 16 < d ? c0 + 16 : d;
-        for (int n = 0; n < N; n++) {
-            float *dst = dwte + (long)tokens[n] * d;
-            const float *src = dx + (long)n * d;
+void encoder_forward(float *x, const int32_t *tokens, const float *wte, int N, int d) {
+    encoder_args a = {x, tokens, wte, d};
+    sp_parallel_for(N, 1, (long)N * d, encoder_forward_range, &a);
+}
+
+typedef struct { float *dwte; const float *dx; const int32_t *tokens; int N, d; } encoder_bwd_args;
+
+static void encoder_backward_range(void *ctx, long i0, long i1, int tid) {
+    const encoder_bwd_args *a = ctx;
+    int d = a->d;
+    for (long cb = i0; cb < i1; cb++) {
+        int c0 = (int)cb * 16, c1 = c0 + 16 < d ? c0 + 16 : d;
+        for (int n = 0; n < a->N; n++) {
+            float *dst = a->dwte + (long)a->tokens[n] * d;
+            const float *src = a->dx + (long)n * d;
             for (int c = c0; c < c1; c++) dst[c] += src[c];
         }
     }
 }
 
+void encoder_backward(float *dwte, const float *dx, const int32_t *tokens, int N, int d, int V) {
+    memset(dwte, 0, sizeof(float) * (size_t)V * d);
+    /* parallel over column blocks: each thread owns columns, tokens scanned in order */
+    encoder_bwd_args a = {dwte, dx, tokens, N, d};
+    sp_parallel_for((d + 15) / 16, 1, (long)N * d, encoder_backward_range, &a);
+}
+
 /* ---------------------------------------------------------------- layernorm */
 
-void layernorm_forward(float *out, float *mean, float *rstd, const float *x, const float *w,
-                       const float *b, int N, int d, float eps) {
-    #pragma omp parallel for schedule(static)
-    for (int n = 0; n < N; n++) {
+typedef struct { float *out, *mean, *rstd; const float *x, *w, *b; int d; float eps; } ln_fwd_args;
+
+static void layernorm_forward_range(void *ctx, long i0, long i1, int tid) {
+    const ln_fwd_args *a = ctx;
+    float *out = a->out, *mean = a->mean, *rstd = a->rstd;
+    const float *x = a->x, *w = a->w, *b = a->b;
+    int d = a->d;
+    float eps = a->eps;
+    for (long n = i0; n < i1; n++) {
         const float *xn = x + (long)n * d;
         float *on = out + (long)n * d;
         float m = vsum(xn, d) / d;
@@ -165,11 +186,24 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *x, con
     }
 }
 
-void layernorm_backward(float *dx, float *dw, float *db, const float *dout, const float *x,
-                        const float *w, const float *mean, const float *rstd, int N, int d) {
-    if (dx) {
-        #pragma omp parallel for schedule(static)
-        for (int n = 0; n < N; n++) {
+void layernorm_forward(float *out, float *mean, float *rstd, const float *x, const float *w,
+                       const float *b, int N, int d, float eps) {
+    ln_fwd_args a = {out, mean, rstd, x, w, b, d, eps};
+    sp_parallel_for(N, 1, 6L * N * d, layernorm_forward_range, &a);
+}
+
+typedef struct {
+    float *dx, *dw, *db;
+    const float *dout, *x, *w, *mean, *rstd;
+    int N, d;
+} ln_bwd_args;
+
+static void layernorm_backward_dx_range(void *ctx, long i0, long i1, int tid) {
+    const ln_bwd_args *a = ctx;
+    float *dx = a->dx;
+    const float *dout = a->dout, *x = a->x, *w = a->w, *mean = a->mean, *rstd = a->rstd;
+    int d = a->d;
+        for (long n = i0; n < i1; n++) {
             const float *g = dout + (long)n * d, *xn = x + (long)n * d;
             float *dxn = dx + (long)n * d;
             float m = mean[n], s = rstd[n];
@@ -187,12 +221,15 @@ void layernorm_backward(float *dx, float *dw, float *db, const float *dout, cons
                 dxn[i] += s * (g[i] * w[i] - sum1 - xh * sum2);
             }
         }
-    }
-    if (dw || db) {
-        int nblk = (d + 7) / 8;
-        #pragma omp parallel for schedule(static)
-        for (int cb = 0; cb < nblk; cb++) {
-            int c0 = cb * 8, c1 = c0 + 8 < d ? c0 + 8 : d;
+}
+
+static void layernorm_backward_dw_range(void *ctx, long i0, long i1, int tid) {
+    const ln_bwd_args *a = ctx;
+    float *dw = a->dw, *db = a->db;
+    const float *dout = a->dout, *x = a->x, *mean = a->mean, *rstd = a->rstd;
+    int N = a->N, d = a->d;
+        for (long cb = i0; cb < i1; cb++) {
+            int c0 = (int)cb * 8, c1 = c0 + 8 < d ? c0 + 8 : d;
             float aw[8] = {0}, ab[8] = {0};
             for (int n = 0; n < N; n++) {
                 const float *g = dout + (long)n * d, *xn = x + (long)n * d;
@@ -207,7 +244,13 @@ void layernorm_backward(float *dx, float *dw, float *db, const float *dout, cons
                 if (db) db[c] = ab[c - c0];
             }
         }
-    }
+}
+
+void layernorm_backward(float *dx, float *dw, float *db, const float *dout, const float *x,
+                        const float *w, const float *mean, const float *rstd, int N, int d) {
+    ln_bwd_args a = {dx, dw, db, dout, x, w, mean, rstd, N, d};
+    if (dx) sp_parallel_for(N, 1, 8L * N * d, layernorm_backward_dx_range, &a);
+    if (dw || db) sp_parallel_for((d + 7) / 8, 1, 4L * N * d, layernorm_backward_dw_range, &a);
 }
 
 /* ---------------------------------------------------------------- matmul */
@@ -218,6 +261,22 @@ void matmul_forward(float *out, const float *x, const float *w, const float *b, 
     gemm(N, OC, C, x, C, 1, w, 1, C, out, OC, 0, b, scratch);
 }
 
+typedef struct { float *db; const float *dout; int N, OC; } bias_grad_args;
+
+static void bias_grad_range(void *ctx, long i0, long i1, int tid) {
+    const bias_grad_args *a = ctx;
+    int OC = a->OC;
+    for (long ob = i0; ob < i1; ob++) {
+        int o0 = (int)ob * 16, o1 = o0 + 16 < OC ? o0 + 16 : OC;
+        float acc[16] = {0};
+        for (int n = 0; n < a->N; n++) {
+            const float *g = a->dout + (long)n * OC;
+            for (int o = o0; o < o1; o++) acc[o - o0] += g[o];
+        }
+        for (int o = o0; o < o1; o++) a->db[o] = acc[o - o0];
+    }
+}
+
 void matmul_backward(float *dx, float *dw, float *db, const float *dout, const float *x,
                      const float *w, int N, int C, int OC, float *scratch) {
     if (dx) /* dx[n, c] = sum_o dout[n, o] W[o, c] */
@@ -225,28 +284,22 @@ void matmul_backward(float *dx, float *dw, float *db, const float *dout, const f
     if (dw) /* dW[o, c] = sum_n dout[n, o] x[n, c]: A(m=o, k=n) = dout[n*OC + o] */
         gemm(OC, C, N, dout, 1, OC, x, C, 1, dw, C, 0, NULL, scratch);
     if (db) {
-        int nblk = (OC + 15) / 16;
-        #pragma omp parallel for schedule(static)
-        for (int ob = 0; ob < nblk; ob++) {
-            int o0 = ob * 16, o1 = o0 + 16 < OC ? o0 + 16 : OC;
-            float acc[16] = {0};
-            for (int n = 0; n < N; n++) {
-                const float *g = dout + (long)n * OC;
-                for (int o = o0; o < o1; o++) acc[o - o0] += g[o];
-            }
-            for (int o = o0; o < o1; o++) db[o] = acc[o - o0];
-        }
+        bias_grad_args a = {db, dout, N, OC};
+        sp_parallel_for((OC + 15) / 16, 1, (long)N * OC, bias_grad_range, &a);
     }
 }
 
 /* ---------------------------------------------------------------- rotary */
 
-static void rotary_apply(float *qkv, const float *cosb, const float *sinb, int B, int T, int nh,
-                         int hd, int rd, float sign) {
-    int half = rd / 2, d = nh * hd;
-    if (half == 0) return;
-    #pragma omp parallel for schedule(static)
-    for (long n = 0; n < (long)B * T; n++) {
+typedef struct { float *qkv; const float *cosb, *sinb; int T, nh, hd, rd; float sign; } rotary_args;
+
+static void rotary_range(void *ctx, long i0, long i1, int tid) {
+    const rotary_args *a = ctx;
+    float *qkv = a->qkv;
+    const float *cosb = a->cosb, *sinb = a->sinb;
+    int T = a->T, nh = a->nh, hd = a->hd, half = a->rd / 2, d = nh * hd;
+    float sign = a->sign;
+    for (long n = i0; n < i1; n++) {
         int t = (int)(n % T);
         const float *c = cosb + (long)t * half, *s = sinb + (long)t * half;
         for (int h = 0; h < nh; h++) {
@@ -260,6 +313,13 @@ static void rotary_apply(float *qkv, const float *cosb, const float *sinb, int B
             }
         }
     }
+}
+
+static void rotary_apply(float *qkv, const float *cosb, const float *sinb, int B, int T, int nh,
+                         int hd, int rd, float sign) {
+    if (rd / 2 == 0) return;
+    rotary_args a = {qkv, cosb, sinb, T, nh, hd, rd, sign};
+    sp_parallel_for((long)B * T, 1, 12L * B * T * nh * (rd / 2), rotary_range, &a);
 }
 
 void rotary_forward(float *qkv, const float *cosb, const float *sinb, int B, int T, int nh, int hd,
@@ -329,16 +389,27 @@ long attention_scratch_floats(int T, int hd) {
     return (2L * hd + 2L * T) * ldt + 64;
 }
 
-void attention_forward(float *out, float *lse, const float *qkv, int B, int T, int nh, int hd,
-                       float *scratch, long scratch_stride) {
-    int d = nh * hd;
+typedef struct {
+    float *out, *lse;       /* forward */
+    float *dqkv;            /* backward */
+    const float *dout, *lse_in;
+    const float *qkv;
+    int T, nh, hd;
+    float *scratch;
+    long scratch_stride;
+} attention_args;
+
+static void attention_forward_range(void *ctx, long i0, long i1, int tid) {
+    const attention_args *a = ctx;
+    float *out = a->out, *lse = a->lse;
+    const float *qkv = a->qkv;
+    int T = a->T, nh = a->nh, hd = a->hd, d = nh * hd;
     long C3 = 3L * d;
     int ldt = (T + 7) / 8 * 8 + 8;
     float scale = 1.0f / sqrtf((float)hd);
-    #pragma omp parallel for schedule(dynamic, 1)
-    for (int bh = 0; bh < B * nh; bh++) {
-        int b = bh / nh, h = bh % nh;
-        float *Kt = scratch + (long)omp_get_thread_num() * scratch_stride; /* [hd, ldt] keys^T */
+    for (long bh = i0; bh < i1; bh++) {
+        int b = (int)(bh / nh), h = (int)(bh % nh);
+        float *Kt = a->scratch + (long)tid * a->scratch_stride;          /* [hd, ldt] keys^T */
         float *s = Kt + (long)hd * ldt;                                  /* [ldt] scores */
         const float *base = qkv + (long)b * T * C3 + (long)h * 3 * hd;
         transpose_head(Kt, ldt, base + hd, C3, T, hd);
@@ -349,21 +420,31 @@ void attention_forward(float *out, float *lse, const float *qkv, int B, int T, i
             float inv = (float)(1.0 / sum);
             for (int j = 0; j <= t; j++) s[j] *= inv;
             weighted_rows(out + ((long)b * T + t) * d + (long)h * hd, s, 1, base + 2 * hd, C3, t + 1, hd);
-            lse[(long)bh * T + t] = mx + (float)log(sum);
+            lse[bh * T + t] = mx + (float)log(sum);
         }
     }
 }
 
-void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *lse, int B,
-                        int T, int nh, int hd, float *scratch, long scratch_stride) {
-    int d = nh * hd;
+/* work of one attention pass: q.k and p.v over the causal half */
+static long attention_work(int B, int T, int nh, int hd) { return 2L * B * nh * T * (T + 1) / 2 * hd + 1; }
+
+void attention_forward(float *out, float *lse, const float *qkv, int B, int T, int nh, int hd,
+                       float *scratch, long scratch_stride) {
+    attention_args a = {out, lse, NULL, NULL, NULL, qkv, T, nh, hd, scratch, scratch_stride};
+    sp_parallel_for((long)B * nh, 1, attention_work(B, T, nh, hd), attention_forward_range, &a);
+}
+
+static void attention_backward_range(void *ctx, long i0, long i1, int tid) {
+    const attention_args *a = ctx;
+    float *dqkv = a->dqkv;
+    const float *dout = a->dout, *qkv = a->qkv, *lse = a->lse_in;
+    int T = a->T, nh = a->nh, hd = a->hd, d = nh * hd;
     long C3 = 3L * d;
     int ldt = (T + 7) / 8 * 8 + 8;
     float scale = 1.0f / sqrtf((float)hd);
-    #pragma omp parallel for schedule(dynamic, 1)
-    for (int bh = 0; bh < B * nh; bh++) {
-        int b = bh / nh, h = bh % nh;
-        float *Kt = scratch + (long)omp_get_thread_num() * scratch_stride; /* [hd, ldt] */
+    for (long bh = i0; bh < i1; bh++) {
+        int b = (int)(bh / nh), h = (int)(bh % nh);
+        float *Kt = a->scratch + (long)tid * a->scratch_stride;          /* [hd, ldt] */
         float *Vt = Kt + (long)hd * ldt;                                 /* [hd, ldt] */
         float *P = Vt + (long)hd * ldt;                                  /* [T, ldt] probabilities */
         float *dS = P + (long)T * ldt;                                   /* [T, ldt] score grads */
@@ -375,7 +456,7 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
         for (int t = 0; t < T; t++) {
             float *p = P + (long)t * ldt, *ds = dS + (long)t * ldt;
             scores_row(p, base + t * C3, Kt, ldt, t, hd, scale);
-            sum_exp_shifted(p, t + 1, lse[(long)bh * T + t], 1);      /* p_j = exp(s_j - lse) */
+            sum_exp_shifted(p, t + 1, lse[bh * T + t], 1);            /* p_j = exp(s_j - lse) */
             scores_row(ds, gbase + (long)t * d, Vt, ldt, t, hd, 1.0f); /* dp_j = dout_t . v_j */
             float D = 0.0f;
             for (int j = 0; j <= t; j++) D += p[j] * ds[j];
@@ -388,6 +469,12 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
             weighted_rows(dbase + j * C3 + 2 * hd, P + (long)j * ldt + j, ldt, gbase + (long)j * d, d, T - j, hd);
         }
     }
+}
+
+void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *lse, int B,
+                        int T, int nh, int hd, float *scratch, long scratch_stride) {
+    attention_args a = {NULL, NULL, dqkv, dout, lse, qkv, T, nh, hd, scratch, scratch_stride};
+    sp_parallel_for((long)B * nh, 1, 2 * attention_work(B, T, nh, hd), attention_backward_range, &a);
 }
 
 /* ---------------------------------------------------------------- gelu, residual */
@@ -425,10 +512,23 @@ static inline void gelu_grad8(const float *x, const float *dout, float *din) {
     _mm256_storeu_ps(din, _mm256_mul_ps(_mm256_loadu_ps(dout), _mm256_fmadd_ps(v, pdf, cdf)));
 }
 
+typedef struct { float *out; const float *x, *dout; } eltwise_args;
+
+static void gelu_forward_range(void *ctx, long i0, long i1, int tid) {
+    const eltwise_args *a = ctx;
+    for (long i = i0; i < i1; i++) gelu8(a->x + 8 * i, a->out + 8 * i);
+}
+
+static void gelu_backward_range(void *ctx, long i0, long i1, int tid) {
+    const eltwise_args *a = ctx;
+    for (long i = i0; i < i1; i++) gelu_grad8(a->x + 8 * i, a->dout + 8 * i, a->out + 8 * i);
+}
+
+/* about 30 flops per GELU (erf, exp), 45 for its derivative */
 void gelu_forward(float *out, const float *x, long n) {
     long n8 = n / 8;
-    #pragma omp parallel for schedule(static)
-    for (long i = 0; i < n8; i++) gelu8(x + 8 * i, out + 8 * i);
+    eltwise_args a = {out, x, NULL};
+    sp_parallel_for(n8, 64, 30 * n, gelu_forward_range, &a);
     for (long i = 8 * n8; i < n; i++) { /* tail through the same vector code */
         float xi[8] = {0}, o[8];
         xi[0] = x[i];
@@ -439,8 +539,8 @@ void gelu_forward(float *out, const float *x, long n) {
 
 void gelu_backward(float *din, const float *x, const float *dout, long n) {
     long n8 = n / 8;
-    #pragma omp parallel for schedule(static)
-    for (long i = 0; i < n8; i++) gelu_grad8(x + 8 * i, dout + 8 * i, din + 8 * i);
+    eltwise_args a = {din, x, dout};
+    sp_parallel_for(n8, 64, 45 * n, gelu_backward_range, &a);
     for (long i = 8 * n8; i < n; i++) {
         float xi[8] = {0}, g[8] = {0}, o[8];
         xi[0] = x[i];
@@ -450,12 +550,50 @@ void gelu_backward(float *din, const float *x, const float *dout, long n) {
     }
 }
 
+typedef struct { float *out; const float *x, *a, *m; } residual_args;
+
+static void residual_range(void *ctx, long i0, long i1, int tid) {
+    const residual_args *r = ctx;
+    for (long i = i0; i < i1; i++) r->out[i] = (r->x[i] + r->a[i]) + r->m[i];
+}
+
 void residual_forward(float *out, const float *x, const float *a, const float *m, long n) {
-    #pragma omp parallel for schedule(static)
-    for (long i = 0; i < n; i++) out[i] = (x[i] + a[i]) + m[i];
+    residual_args r = {out, x, a, m};
+    sp_parallel_for(n, 512, 4 * n, residual_range, &r);
 }
 
 /* ---------------------------------------------------------------- fused classifier */
+
+typedef struct {
+    float *losses, *logits;
+    const int32_t *tokens;
+    long i0;
+    int Tm, T, V, backward;
+    float invN;
+} softmax_args;
+
+/* rows c of the chunk: the loss, and (backward) the row replaced by (softmax - onehot) / Nl */
+static void softmax_loss_range(void *ctx, long c0, long c1, int tid) {
+    const softmax_args *a = ctx;
+    int Tm = a->Tm, T = a->T, V = a->V;
+    for (long c = c0; c < c1; c++) {
+        long i = a->i0 + c, n = (i / Tm) * T + i % Tm;
+        int target = a->tokens[n + 1];
+        float *row = a->logits + c * V;
+        float mx = vmax(row, V);
+        float tl = row[target];
+        double sum = sum_exp_shifted(row, V, mx, a->backward);
+        a->losses[i] = (float)((double)mx + log(sum) - (double)tl);
+        if (a->backward) { /* row <- (softmax - onehot) / Nl */
+            float sc = (float)(1.0 / sum) * a->invN;
+            __m256 vsc = _mm256_set1_ps(sc);
+            int v = 0;
+            for (; v + 8 <= V; v += 8) _mm256_storeu_ps(row + v, _mm256_mul_ps(_mm256_loadu_ps(row + v), vsc));
+            for (; v < V; v++) row[v] *= sc;
+            row[target] -= a->invN;
+        }
+    }
+}
 
 void fused_classifier(float *losses, float *dx, float *dwout, const float *x, const float *wout,
                       const float *wout_pk_fwd, const float *wout_pk_dx, const int32_t *tokens, int B, int T, int d, int V, float *logits, float *xc,
@@ -475,24 +613,8 @@ void fused_classifier(float *losses, float *dx, float *dwout, const float *x, co
         /* logits[c, v] = xc[c] . Wout[v]        [nc, V] */
         if (wout_pk_fwd) gemm_pb(nc, V, d, xc, d, 1, wout_pk_fwd, logits, V, 0, NULL, scratch);
         else gemm(nc, V, d, xc, d, 1, wout, 1, d, logits, V, 0, NULL, scratch);
-        #pragma omp parallel for schedule(static)
-        for (int c = 0; c < nc; c++) {
-            long i = i0 + c, n = (i / Tm) * T + i % Tm;
-            int target = tokens[n + 1];
-            float *row = logits + (long)c * V;
-            float mx = vmax(row, V);
-            float tl = row[target];
-            double sum = sum_exp_shifted(row, V, mx, backward);
-            losses[i] = (float)((double)mx + log(sum) - (double)tl);
-            if (backward) { /* row <- (softmax - onehot) / Nl */
-                float sc = (float)(1.0 / sum) * invN;
-                __m256 vsc = _mm256_set1_ps(sc);
-                int v = 0;
-                for (; v + 8 <= V; v += 8) _mm256_storeu_ps(row + v, _mm256_mul_ps(_mm256_loadu_ps(row + v), vsc));
-                for (; v < V; v++) row[v] *= sc;
-                row[target] -= invN;
-            }
-        }
+        softmax_args sa = {losses, logits, tokens, i0, Tm, T, V, backward, invN};
+        sp_parallel_for(nc, 1, 12L * nc * V, softmax_loss_range, &sa);
         if (dwout) /* dWout[v, k] (+)= sum_c dlogits[c, v] xc[c, k]: A(m=v, k=c) = logits[c*V + v] */
             gemm(V, d, nc, logits, 1, V, xc, d, 1, dwout, d, i0 > 0, NULL, scratch);
         if (dx) { /* dxc[c, k] = sum_v dlogits[c, v] Wout[v, k] */

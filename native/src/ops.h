@@ -5,7 +5,7 @@
  * Notation: N = B*T tokens (row n = b*T + t), d model width, nh heads, hd = d/nh head width,
  * f MLP width, V vocabulary, rd rotary dims. All buffers fp32 row-major; shapes in brackets.
  * "overwritten" outputs are fully written; "+=" outputs are accumulated into.
- * Every op parallelises over independent outputs with OpenMP and reduces in a fixed order, so
+ * Every op parallelises over independent outputs (pool.h) and reduces in a fixed order, so
  * results are bit-identical for any thread count.
  */
 #ifndef SPECTRO_OPS_H

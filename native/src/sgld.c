@@ -4,13 +4,64 @@
  */
 #include "internal.h"
 #include "philox.h"
+#include "pool.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdint.h>
-#include <omp.h>
 #include <string.h>
 
 /* ---------------------------------------------------------------- SGLD */
+
+/* one block of an SGLD step: groups [i0, i1) of 4 elements (one Philox call each), counted from g0 */
+typedef struct {
+    sp_model *m;
+    const sp_block *bk;
+    sp_buffer *rms;
+    const sp_sgld_params *p;
+    int64_t e0, nb, g0;
+    _Atomic int64_t bad;   /* smallest element number whose update is not finite (INT64_MAX: none) */
+} sgld_args;
+
+static void sgld_range(void *ctx, long i0, long i1, int tid) {
+    sgld_args *a = ctx;
+    sp_model *m = a->m;
+    const sp_block *bk = a->bk;
+    sp_buffer *rms = a->rms;
+    const sp_sgld_params *p = a->p;
+    const int64_t e0 = a->e0, nb = a->nb, cols = bk->cols;
+    const float half_lr = 0.5f * p->lr, sqrt_lr = sqrtf(p->lr);
+    const int noisy = p->noise_scale != 0.0f;
+    int64_t bad_blk = INT64_MAX;
+    for (int64_t gi = a->g0 + i0; gi < a->g0 + i1; gi++) {
+        float xi[4] = {0, 0, 0, 0};
+        if (noisy) sp_noise_block(p->seed, p->stream, p->step, (uint64_t)gi, xi);
+        /* (row, column) of the group's first element in this block, then stepped (no division per element) */
+        int64_t q0 = gi * 4 < e0 ? e0 - gi * 4 : 0, k0 = gi * 4 + q0 - e0;
+        int64_t r = k0 / cols, cc = k0 % cols;
+        for (int64_t q = q0; q < 4; q++, cc++) {
+            int64_t e = gi * 4 + q;          /* component element number */
+            if (e >= e0 + nb) break;
+            if (cc == cols) { cc = 0; r++; }
+            int64_t idx = bk->offset + r * bk->stride + cc;
+            float g = m->g[idx], w = m->w[idx];
+            float G = 1.0f, sG = 1.0f;
+            if (p->rmsprop) {
+                float v = p->alpha * rms->data[e] + (1.0f - p->alpha) * g * g;
+                rms->data[e] = v;
+                G = 1.0f / (sqrtf(v) + p->rms_eps);
+                sG = sqrtf(G);
+            }
+            w = w - half_lr * G * (p->nbeta * g + p->gamma * (w - m->wstar[idx]));
+            if (noisy) w += sqrt_lr * sG * xi[q] * p->noise_scale;
+            m->w[idx] = w;
+            if (!isfinite(w) && e < bad_blk) bad_blk = e;
+        }
+    }
+    /* the smallest over the chunks (order-free) */
+    int64_t cur = atomic_load(&a->bad);
+    while (bad_blk < cur && !atomic_compare_exchange_weak(&a->bad, &cur, bad_blk)) {}
+}
 
 sp_status sp_sgld_update(sp_model *m, const sp_block *blocks, int32_t n_blocks, sp_buffer *rms,
                          const sp_sgld_params *p) {
@@ -22,42 +73,16 @@ sp_status sp_sgld_update(sp_model *m, const sp_block *blocks, int32_t n_blocks, 
     if (s) return s;
     if (total > 0 && (s = sp_anchor(m, fn)) != SP_OK) return s;   /* the anchor is made at the first step */
     sp_use_threads(m);
-    const float half_lr = 0.5f * p->lr, sqrt_lr = sqrtf(p->lr);
-    const int noisy = p->noise_scale != 0.0f;
     int64_t bad = -1, e0 = 0; /* first non-finite element number */
     for (int i = 0; i < n_blocks; i++) {
         const sp_block *bk = &blocks[i];
         int64_t rows = bk->rows, cols = bk->cols, nb = rows * cols;
         if (nb == 0) continue;
-        int64_t bad_blk = INT64_MAX;
         /* element numbers e0 + r*cols + c; work is split in groups of 4 elements (one Philox call) */
         int64_t g0 = e0 >> 2, g1 = (e0 + nb - 1) >> 2;
-        #pragma omp parallel for schedule(static) reduction(min:bad_blk)
-        for (int64_t gi = g0; gi <= g1; gi++) {
-            float xi[4] = {0, 0, 0, 0};
-            if (noisy) sp_noise_block(p->seed, p->stream, p->step, (uint64_t)gi, xi);
-            /* (row, column) of the group's first element in this block, then stepped (no division per element) */
-            int64_t q0 = gi * 4 < e0 ? e0 - gi * 4 : 0, k0 = gi * 4 + q0 - e0;
-            int64_t r = k0 / cols, cc = k0 % cols;
-            for (int64_t q = q0; q < 4; q++, cc++) {
-                int64_t e = gi * 4 + q;          /* component element number */
-                if (e >= e0 + nb) break;
-                if (cc == cols) { cc = 0; r++; }
-                int64_t idx = bk->offset + r * bk->stride + cc;
-                float g = m->g[idx], w = m->w[idx];
-                float G = 1.0f, sG = 1.0f;
-                if (p->rmsprop) {
-                    float v = p->alpha * rms->data[e] + (1.0f - p->alpha) * g * g;
-                    rms->data[e] = v;
-                    G = 1.0f / (sqrtf(v) + p->rms_eps);
-                    sG = sqrtf(G);
-                }
-                w = w - half_lr * G * (p->nbeta * g + p->gamma * (w - m->wstar[idx]));
-                if (noisy) w += sqrt_lr * sG * xi[q] * p->noise_scale;
-                m->w[idx] = w;
-                if (!isfinite(w) && e < bad_blk) bad_blk = e;
-            }
-        }
+        sgld_args a = {m, bk, rms, p, e0, nb, g0, INT64_MAX};
+        sp_parallel_for(g1 - g0 + 1, 256, 40 * nb, sgld_range, &a);
+        int64_t bad_blk = atomic_load(&a.bad);
         if (bad_blk != INT64_MAX && bad < 0) bad = bad_blk;
         sp_note_write(m, bk->offset, (rows - 1) * bk->stride + cols);
         e0 += nb;

@@ -13,7 +13,8 @@
  *  - directional central differences of the backend's OWN fp32 forward (h = 1e-2 along a random unit
  *    direction per tensor): |fd - g.u| <= 5e-4 + 2e-2 |g.u|: the fp32 loss carries ~1e-6 absolute
  *    noise, divided by 2h = 2e-2 that is ~5e-5, plus O(h^2) truncation;
- *  - bit-identical results: restricted backward vs full, cache path vs plain path, 1 vs 2 vs 3 threads;
+ *  - bit-identical results: restricted backward vs full, cache path vs plain path, 1 vs 2 vs 3 threads
+ *    (with the one-thread work threshold and with every loop split);
  *  - Philox known answer, sp_noise statistics and reproducibility, SGLD update algebra, restriction,
  *    error paths.
  */
@@ -370,27 +371,43 @@ static void test_restricted_and_cache(void) {
     sp_batch_destroy(b); sp_batch_destroy(b2); sp_model_destroy(m);
 }
 
+extern long sp_par_min_work; /* pool.h: loops below this work run on one thread (0: every loop split) */
+
+/* 1, 2, 3 threads, with the default one-thread threshold and with every loop split (threshold 0):
+ * losses, gradients and an SGLD step (noise, RMSProp) bit-identical to one thread. */
 static void test_threads(void) {
     sp_config c = MID;
     layout ly = make_layout(c);
     float *p = random_params(&ly, 0.1);
     int B = 4, T = 65, nl = B * (T - 1);
     int32_t *tok = random_tokens(B * T, c.vocab_size);
-    float *g[3], *l[3];
-    for (int k = 0; k < 3; k++) {
-        sp_model *m = new_model(c, k + 1, B * T, p, ly.P);
+    float *g[6], *l[6], *w[6];
+    long min_work = sp_par_min_work;
+    sp_block all = {0, 1, ly.P, ly.P};
+    sp_sgld_params sp = {1e-3f, 10.0f, 1.0f, 1, 0.99f, 0.1f, 1.0f, 3, 77, 5};
+    for (int k = 0; k < 6; k++) {
+        sp_par_min_work = k < 3 ? min_work : 0;
+        sp_model *m = new_model(c, k % 3 + 1, B * T, p, ly.P);
         sp_batch *b = NULL;
+        sp_buffer *rms = NULL;
         OK(sp_batch_create(m, tok, B, T, &b));
         l[k] = malloc(4 * nl);
         OK(sp_forward_backward(m, b, NULL, l[k], NULL));
         g[k] = grads(m, ly.P);
-        sp_batch_destroy(b); sp_model_destroy(m);
+        OK(sp_buffer_create(m, ly.P, &rms));
+        OK(sp_sgld_update(m, &all, 1, rms, &sp));
+        w[k] = malloc(4 * ly.P);
+        OK(sp_params_read(m, 0, ly.P, w[k]));
+        sp_buffer_destroy(rms); sp_batch_destroy(b); sp_model_destroy(m);
     }
-    for (int k = 1; k < 3; k++) {
-        CHECK(memcmp(l[0], l[k], 4 * nl) == 0, "losses bit-identical with 1 and %d threads", k + 1);
-        CHECK(memcmp(g[0], g[k], 4 * ly.P) == 0, "gradients bit-identical with 1 and %d threads", k + 1);
+    sp_par_min_work = min_work;
+    for (int k = 1; k < 6; k++) {
+        const char *how = k < 3 ? "" : ", every loop split";
+        CHECK(memcmp(l[0], l[k], 4 * nl) == 0, "losses bit-identical with 1 and %d threads%s", k % 3 + 1, how);
+        CHECK(memcmp(g[0], g[k], 4 * ly.P) == 0, "gradients bit-identical with 1 and %d threads%s", k % 3 + 1, how);
+        CHECK(memcmp(w[0], w[k], 4 * ly.P) == 0, "sgld step bit-identical with 1 and %d threads%s", k % 3 + 1, how);
     }
-    for (int k = 0; k < 3; k++) { free(g[k]); free(l[k]); }
+    for (int k = 0; k < 6; k++) { free(g[k]); free(l[k]); free(w[k]); }
     free(p); free(tok); free(ly.off);
 }
 

@@ -39,7 +39,7 @@ public final class NativeModel implements AutoCloseable {
         this.maxBatchTokens = maxBatchTokens;
     }
 
-    /** sp_model_create on device 0 (CUDA) with {@code threads} OpenMP threads (CPU; 0 = library default). */
+    /** sp_model_create on device 0 (CUDA) with {@code threads} CPU threads (0 = library default: the CPUs this process may use). */
     public static NativeModel create(Backend b, ModelConfig c, int threads, int maxBatchTokens, boolean bf16) {
         return create(b, c, threads, 0, maxBatchTokens, bf16);
     }
