@@ -4,6 +4,8 @@ import io.spectro.SpectroException;
 import io.spectro.Version;
 import io.spectro.components.Component;
 import io.spectro.components.Decomposition;
+import io.spectro.io.Atomic;
+import io.spectro.io.IoErrors;
 import io.spectro.model.Checkpoint;
 import io.spectro.model.ModelConfig;
 import io.spectro.nativeabi.Backend;
@@ -140,19 +142,27 @@ public final class ChiRun {
         List<Component> comps = Decomposition.resolve(cfg, o.components());
         for (int v : in.probe()) checkToken(v, cfg, "probe");
         for (int v : in.sampling()) checkToken(v, cfg, "sampling");
+        SamplerOptions so = o.sampler();
+        checkTraceMemory(so);
+        long cells = (long) in.probeTokens() * comps.size();
+        if (cells > Integer.MAX_VALUE - 8)
+            throw new SpectroException(String.format("%d probe tokens x %d components = %d chi values: more than one run holds (at most %d); "
+                    + "split the probe set into runs of at most %d tokens", in.probeTokens(), comps.size(), cells, Integer.MAX_VALUE - 8,
+                    (Integer.MAX_VALUE - 8) / comps.size()));
         ObjectNode manifest = manifest(cfg, modelSha256.get(), in, o, comps);
+        String runKey = runKey(manifest);
         Path stateDir = runDir.resolve("state");
-        checkOrWriteManifest(runDir, manifest);
+        checkManifest(runDir, manifest); // a different run is refused before any work
 
         Backend backend = Backend.load(o.backend());
-        SamplerOptions so = o.sampler();
         int n = in.probeTokens();
         List<Diagnostics> diags = new ArrayList<>();
         float[] chi = new float[n * comps.size()];
         int computed = 0;
         try (NativeModel model = NativeModel.create(backend, cfg, o.threads(), o.device(), o.maxBatchTokens(), o.bf16());
              Observables obs = new Observables(model, cfg, in.probe(), in.nProbe(), in.probeT(), in.sampling(),
-                     in.nSampling(), in.samplingT(), so.batch(), so.seed(), o.maxBatchTokens(), o.cacheBudgetBytes())) {
+                     in.nSampling(), in.samplingT(), so.batch(), so.seed(), o.maxBatchTokens(), o.cacheBudgetBytes());
+             RunLock lock = RunLock.acquire(runDir, o.shard())) {
             load.accept(model);
             if (o.progress() && o.fastPath()) {
                 long need = obs.cacheBytesNeeded(), budget = obs.cacheBudgetBytes();
@@ -162,6 +172,7 @@ public final class ChiRun {
             }
             double loss0 = obs.samplingLoss();
             if (!Double.isFinite(loss0)) throw new SpectroException("the loss at the checkpoint's weights is " + loss0 + ": the model is broken");
+            writeManifest(runDir, manifest); // everything is validated: only now does the run directory appear
             long pending = 0;
             for (int c = -1; c < comps.size(); c++) if (o.shard().owns(c) && !Files.exists(statePath(stateDir, c))) pending++;
             Progress progress = new Progress("chi", pending * so.chains() * so.stepsPerChain(), System.err, o.progress());
@@ -171,7 +182,7 @@ public final class ChiRun {
             int missing = 0;
             double[] delta = null;
             if (o.shard().owns(-1) || Files.exists(statePath(stateDir, -1))) {
-                ComponentSums fullSums = sums(model, obs, full, -1, so, loss0, false, stateDir, progress, null);
+                ComponentSums fullSums = sums(model, obs, full, -1, so, loss0, false, stateDir, progress, null, runKey);
                 if (fullSums == null) throw new SpectroException("the unrestricted full run produced NaN/inf: see " + stateDir.resolve("full.json"));
                 delta = ChiEstimator.deltaFull(fullSums);
             } else {
@@ -181,7 +192,7 @@ public final class ChiRun {
                 boolean done = Files.exists(statePath(stateDir, c));
                 ComponentSums s = null;
                 if (done || o.shard().owns(c)) {
-                    s = sums(model, obs, comps.get(c), c, so, loss0, o.fastPath(), stateDir, progress, diags);
+                    s = sums(model, obs, comps.get(c), c, so, loss0, o.fastPath(), stateDir, progress, diags, runKey);
                     if (!done) {
                         computed++;
                         afterComponent.accept(c + 1);
@@ -200,13 +211,17 @@ public final class ChiRun {
 
     /** Runs (or restores) one component; null when it stopped on NaN/inf (its diagnostics say where). */
     private static ComponentSums sums(NativeModel model, Observables obs, Component comp, int index, SamplerOptions so,
-                                      double loss0, boolean fast, Path stateDir, Progress progress, List<Diagnostics> diags) {
+                                      double loss0, boolean fast, Path stateDir, Progress progress, List<Diagnostics> diags,
+                                      String runKey) {
         Path state = statePath(stateDir, index);
         Path diagFile = state.resolveSibling(state.getFileName().toString().replace(".bin", ".json"));
+        String identity = runKey + "/" + index + "/" + comp.name();
         if (Files.exists(state)) {
-            Diagnostics d = readDiag(diagFile);
+            Diagnostics d = readDiag(diagFile, comp.name());
             if (diags != null) diags.add(d);
-            return d.status().equals("ok") ? ComponentSums.read(state, obs.probeTokens()) : null;
+            boolean ok = d.status().equals("ok");
+            ComponentSums sums = ComponentSums.read(state, ok ? obs.probeTokens() : 0, identity); // a failed one holds no tokens
+            return ok ? sums : null;
         }
         progress.label(comp.name());
         Diagnostics d;
@@ -227,8 +242,8 @@ public final class ChiRun {
             System.err.println("\nspectro chi: " + d.status());
         }
         writeDiag(diagFile, d, tr);
-        if (result != null) result.write(state);
-        else writeFailedMarker(state);
+        if (result != null) result.write(state, identity);
+        else writeFailedMarker(state, identity);
         if (diags != null) diags.add(d);
         return result;
     }
@@ -256,9 +271,9 @@ public final class ChiRun {
         return stateDir.resolve(index < 0 ? "full.bin" : String.format("%04d.bin", index));
     }
 
-    private static void writeFailedMarker(Path state) {
+    private static void writeFailedMarker(Path state, String identity) {
         // a failed component is final too: resuming must not silently retry it with the same seed
-        new ComponentSums(0, Double.NaN, Double.NaN, Double.NaN, new double[0], new double[0]).write(state);
+        new ComponentSums(0, Double.NaN, Double.NaN, Double.NaN, new double[0], new double[0]).write(state, identity);
     }
 
     private static void writeDiag(Path file, Diagnostics d, RestrictedSampler.Traces tr) {
@@ -267,24 +282,54 @@ public final class ChiRun {
             node.set("drawLoss", JSON.valueToTree(tr.drawLoss()));
             node.set("stepLoss", JSON.valueToTree(downsample(tr.stepLoss(), 400)));
         }
-        try {
-            Files.createDirectories(file.getParent());
-            Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
-            Files.writeString(tmp, JSON.writeValueAsString(node));
-            Files.move(tmp, file, java.nio.file.StandardCopyOption.ATOMIC_MOVE, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-        } catch (IOException e) {
-            throw new SpectroException(file + ": cannot write (" + e.getMessage() + ")", e);
-        }
+        Atomic.writeString(file, JSON.writeValueAsString(node));
     }
 
-    static Diagnostics readDiag(Path file) {
+    /** Reads a component's diagnostics (NaN and infinities are written as the strings "NaN", "Infinity"). */
+    static Diagnostics readDiag(Path file, String expectedComponent) {
+        Diagnostics d;
         try {
             JsonNode n = JSON.readTree(file.toFile());
-            return new Diagnostics(n.get("component").asString(), n.get("llc").asDouble(), n.get("rhat").asDouble(),
-                    n.get("autocorr1").asDouble(), n.get("meanS").asDouble(), n.get("loss0").asDouble(), n.get("status").asString());
+            d = new Diagnostics(n.get("component").asString(), number(n.get("llc")), number(n.get("rhat")),
+                    number(n.get("autocorr1")), number(n.get("meanS")), number(n.get("loss0")), n.get("status").asString());
         } catch (RuntimeException e) {
-            throw new SpectroException(file + ": unreadable diagnostics (" + e.getMessage() + "); delete it and its .bin to recompute", e);
+            throw new SpectroException(file + ": unreadable diagnostics (" + IoErrors.describe(e) + "); delete it and its .bin to recompute", e);
         }
+        if (!d.component().equals(expectedComponent))
+            throw new SpectroException(file + ": holds the diagnostics of component " + d.component() + ", not " + expectedComponent
+                    + "; delete it and its .bin to recompute");
+        return d;
+    }
+
+    /** A JSON number, or one of the strings Jackson writes for non-finite doubles ("NaN", "Infinity", "-Infinity"). */
+    static double number(JsonNode n) {
+        if (n == null) throw new IllegalArgumentException("a number is missing");
+        if (n.isNumber()) return n.doubleValue();
+        if (n.isString()) {
+            switch (n.asString()) {
+                case "NaN": return Double.NaN;
+                case "Infinity", "+Infinity", "INF": return Double.POSITIVE_INFINITY;
+                case "-Infinity", "-INF": return Double.NEGATIVE_INFINITY;
+                default: break;
+            }
+        }
+        throw new IllegalArgumentException("expected a number, got " + n);
+    }
+
+    /**
+     * The per-draw traces (S at every draw, kept in memory and written to the state's .json) must fit:
+     * refuse before any work, saying how many draws would.
+     */
+    static void checkTraceMemory(SamplerOptions so) {
+        long draws = (long) so.chains() * so.draws();
+        long perDraw = 8 + 32; // the double in memory, its JSON text and tree node
+        Runtime rt = Runtime.getRuntime();
+        long free = rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
+        long fit = free / 2 / perDraw;
+        if (draws > fit)
+            throw new SpectroException(String.format("--chains %d x --draws %d = %d draws per component: their traces need %.1f GiB, "
+                    + "this JVM has %.1f GiB free; at most about %d draws per component fit (e.g. --draws %d)",
+                    so.chains(), so.draws(), draws, draws * perDraw / 1073741824.0, free / 1073741824.0, fit, Math.max(1, fit / so.chains())));
     }
 
     /** Mean-pools each chain's step-loss trace to at most {@code max} points. */
@@ -327,30 +372,49 @@ public final class ChiRun {
         return m;
     }
 
-    private static void checkOrWriteManifest(Path runDir, ObjectNode manifest) {
+    /** Identifies the run in its state files: the manifest without the version fields. */
+    private static String runKey(ObjectNode manifest) {
+        ObjectNode m = manifest.deepCopy();
+        m.remove("spectro");
+        m.remove("abi");
+        MessageDigest md = sha();
+        md.update(JSON.writeValueAsString(m).getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        return HexFormat.of().formatHex(md.digest()).substring(0, 16);
+    }
+
+    /** Refuses a directory that holds another run (or something that is no run's manifest). */
+    private static void checkManifest(Path runDir, ObjectNode manifest) {
         Path f = runDir.resolve("manifest.json");
-        try {
-            if (Files.exists(f)) {
-                JsonNode old = JSON.readTree(f.toFile());
-                if (old instanceof ObjectNode on && !on.has("precision")) on.put("precision", "fp32"); // runs before the field
-                manifest = (ObjectNode) JSON.readTree(JSON.writeValueAsString(manifest)); // same number types as the file
-                Iterator<String> it = manifest.propertyNames().iterator();
-                while (it.hasNext()) {
-                    String k = it.next();
-                    if (!manifest.get(k).equals(old.get(k)))
-                        throw new SpectroException(f + ": this directory holds a different run (" + k + " differs: was "
-                                + old.get(k) + ", now " + manifest.get(k) + "); use another --out or delete it");
-                }
-                return;
+        if (Files.exists(runDir) && !Files.isDirectory(runDir))
+            throw new SpectroException(runDir + ": --out exists and is not a directory");
+        if (Files.exists(f)) {
+            JsonNode old;
+            try {
+                old = JSON.readTree(f.toFile());
+            } catch (tools.jackson.core.JacksonException e) {
+                if (e.getCause() instanceof IOException io) throw new SpectroException(f + ": cannot read (" + IoErrors.describe(io) + ")", e);
+                throw new SpectroException(f + ": not a spectro run manifest (" + e.getOriginalMessage()
+                        + "); use another --out or delete the directory");
             }
-            Files.createDirectories(runDir);
-            // atomically: shards starting together may write it at the same time (the same bytes)
-            Path tmp = Files.createTempFile(runDir, "manifest", ".tmp");
-            Files.writeString(tmp, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(manifest));
-            Files.move(tmp, f, java.nio.file.StandardCopyOption.ATOMIC_MOVE, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-        } catch (IOException e) {
-            throw new SpectroException(f + ": " + e.getMessage(), e);
+            if (!(old instanceof ObjectNode))
+                throw new SpectroException(f + ": not a spectro run manifest (not a JSON object); use another --out or delete the directory");
+            if (old instanceof ObjectNode on && !on.has("precision")) on.put("precision", "fp32"); // runs before the field
+            manifest = (ObjectNode) JSON.readTree(JSON.writeValueAsString(manifest)); // same number types as the file
+            Iterator<String> it = manifest.propertyNames().iterator();
+            while (it.hasNext()) {
+                String k = it.next();
+                if (!manifest.get(k).equals(old.get(k)))
+                    throw new SpectroException(f + ": this directory holds a different run (" + k + " differs: was "
+                            + old.get(k) + ", now " + manifest.get(k) + "); use another --out or delete it");
+            }
         }
+    }
+
+    private static void writeManifest(Path runDir, ObjectNode manifest) {
+        Path f = runDir.resolve("manifest.json");
+        if (Files.exists(f)) return; // checked by checkManifest
+        // atomically: shards starting together may write it at the same time (the same bytes)
+        Atomic.writeString(f, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(manifest));
     }
 
     private static MessageDigest sha() {

@@ -1,15 +1,18 @@
 package io.spectro.chi;
 
 import io.spectro.SpectroException;
+import io.spectro.io.Atomic;
+import io.spectro.io.IoErrors;
 
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
+import java.util.zip.CRC32;
+import java.util.zip.CheckedInputStream;
+import java.util.zip.CheckedOutputStream;
 
 /**
  * Streaming sums over all draws (all chains pooled) of one restricted run, the estimator's whole state
@@ -23,49 +26,70 @@ import java.nio.file.StandardCopyOption;
  * @param sumPhiL sum_k phi[k] * l[k, t] per probe token
  */
 public record ComponentSums(long draws, double sumPhi, double sumPhiS, double sumS, double[] sumL, double[] sumPhiL) {
-    private static final int MAGIC = 0x53504353; // "SPCS"
+    private static final int MAGIC = 0x53504332; // "SPC2": with identity and checksum
+    private static final int LEGACY_MAGIC = 0x53504353; // "SPCS"
 
     public ComponentSums {
         if (sumL.length != sumPhiL.length) throw new IllegalArgumentException("sum arrays differ in length");
     }
 
-    /** Writes atomically (temp file + rename), so a kill never leaves a half-written state. */
-    public void write(Path file) {
-        Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
-        try {
-            Files.createDirectories(file.getParent());
-            try (OutputStream os = Files.newOutputStream(tmp);
-                 DataOutputStream out = new DataOutputStream(new java.io.BufferedOutputStream(os, 1 << 16))) {
-                out.writeInt(MAGIC);
-                out.writeLong(draws);
-                out.writeDouble(sumPhi);
-                out.writeDouble(sumPhiS);
-                out.writeDouble(sumS);
-                out.writeInt(sumL.length);
-                for (double v : sumL) out.writeDouble(v);
-                for (double v : sumPhiL) out.writeDouble(v);
-            }
-            Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        } catch (IOException e) {
-            throw new SpectroException(file + ": cannot write component state (" + e.getMessage() + ")", e);
-        }
+    /**
+     * Writes atomically (a fresh temp file + rename, so a kill never leaves a half-written state and
+     * two processes writing the same component never share a temp file). The file carries
+     * {@code identity} (the run's key and the component's index and name) and a CRC32 of its
+     * contents, which {@link #read} checks.
+     */
+    public void write(Path file, String identity) {
+        Atomic.write(file, os -> {
+            CheckedOutputStream checked = new CheckedOutputStream(os, new CRC32());
+            DataOutputStream out = new DataOutputStream(checked);
+            out.writeInt(MAGIC);
+            out.writeUTF(identity);
+            out.writeLong(draws);
+            out.writeDouble(sumPhi);
+            out.writeDouble(sumPhiS);
+            out.writeDouble(sumS);
+            out.writeInt(sumL.length);
+            for (double v : sumL) out.writeDouble(v);
+            for (double v : sumPhiL) out.writeDouble(v);
+            out.flush();
+            new DataOutputStream(os).writeLong(checked.getChecksum().getValue());
+        });
     }
 
-    public static ComponentSums read(Path file, int expectedTokens) {
-        try (InputStream is = Files.newInputStream(file);
-             DataInputStream in = new DataInputStream(new java.io.BufferedInputStream(is, 1 << 16))) {
-            if (in.readInt() != MAGIC) throw new SpectroException(file + ": not a spectro component state file");
+    /**
+     * Reads a state file written by {@link #write} for {@code identity}; refuses another run's or
+     * another component's file and a damaged one. Files of the format before identities
+     * ({@code LEGACY_MAGIC}) are read without those checks, so runs started before still resume.
+     */
+    public static ComponentSums read(Path file, int expectedTokens, String identity) {
+        String again = "; delete it (and its .json) to recompute";
+        try (InputStream is = Files.newInputStream(file)) {
+            CheckedInputStream checked = new CheckedInputStream(new java.io.BufferedInputStream(is, 1 << 16), new CRC32());
+            DataInputStream in = new DataInputStream(checked);
+            int magic = in.readInt();
+            if (magic != MAGIC && magic != LEGACY_MAGIC) throw new SpectroException(file + ": not a spectro component state file" + again);
+            if (magic == MAGIC) {
+                String id = in.readUTF();
+                if (!id.equals(identity))
+                    throw new SpectroException(file + ": belongs to another run or component (" + id + "; this one is " + identity + ")" + again);
+            }
             long k = in.readLong();
             double a = in.readDouble(), b = in.readDouble(), c = in.readDouble();
             int n = in.readInt();
             if (n != expectedTokens)
-                throw new SpectroException(file + ": holds " + n + " probe tokens, the run has " + expectedTokens);
+                throw new SpectroException(file + ": holds " + n + " probe tokens, the run has " + expectedTokens + again);
             double[] l = new double[n], pl = new double[n];
             for (int i = 0; i < n; i++) l[i] = in.readDouble();
             for (int i = 0; i < n; i++) pl[i] = in.readDouble();
+            if (magic == MAGIC) {
+                long sum = checked.getChecksum().getValue();
+                if (new DataInputStream(checked).readLong() != sum) throw new SpectroException(file + ": checksum mismatch, the file is damaged" + again);
+            }
+            if (checked.read() != -1) throw new SpectroException(file + ": has bytes past its end, the file is damaged" + again);
             return new ComponentSums(k, a, b, c, l, pl);
         } catch (IOException e) {
-            throw new SpectroException(file + ": cannot read component state (" + e.getMessage() + "); delete it to recompute", e);
+            throw new SpectroException(file + ": cannot read component state (" + IoErrors.describe(e) + ")" + again, e);
         }
     }
 }

@@ -1,6 +1,8 @@
 package io.spectro.chi;
 
 import io.spectro.SpectroException;
+import io.spectro.io.Atomic;
+import io.spectro.io.IoErrors;
 import io.spectro.io.Npy;
 import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.memory.RootAllocator;
@@ -45,23 +47,27 @@ public final class RunOutputs {
     private RunOutputs() {}
 
     /** @param tokenText display text of a token id (the model's tokenizer, or "#id" without one) */
+    /**
+     * Every output is written to a temporary first and renamed only when all are complete, chi.npy
+     * last: a failure (a full disk) leaves none of them, and chi.npy's presence means all are there.
+     */
     public static void write(Path dir, ChiRun.Result r, ChiRun.Inputs in, IntFunction<String> tokenText, boolean plots) {
-        try {
-            Files.createDirectories(dir);
-            Npy.write(dir.resolve("chi.npy"), r.chi(), r.rows(), r.components().size());
-            Files.writeString(dir.resolve("components.json"), JSON.writeValueAsString(r.components()));
-            writeTokens(dir, in, tokenText);
-            writeDiagnostics(dir, r);
-            if (plots) writePlots(dir, r);
+        try (Atomic.Group g = new Atomic.Group()) {
+            g.writeString(dir.resolve("components.json"), JSON.writeValueAsString(r.components()));
+            writeTokens(g, dir, in, tokenText);
+            writeDiagnostics(g, dir, r);
+            if (plots) writePlots(g, dir);
+            Npy.write(g.temp(dir.resolve("chi.npy")), r.chi(), r.rows(), r.components().size());
+            g.commit();
         } catch (IOException e) {
-            throw new SpectroException(dir + ": cannot write outputs (" + e.getMessage() + ")", e);
+            throw new SpectroException(dir + ": cannot write outputs (" + IoErrors.describe(e) + ")", e);
         }
     }
 
-    private static void writeTokens(Path dir, ChiRun.Inputs in, IntFunction<String> text) throws IOException {
+    private static void writeTokens(Atomic.Group g, Path dir, ChiRun.Inputs in, IntFunction<String> text) throws IOException {
         int T = in.probeT(), rows = in.probeTokens();
-        try (BufferedWriter csv = Files.newBufferedWriter(dir.resolve("tokens.csv"));
-             BufferedWriter ctx = Files.newBufferedWriter(dir.resolve("contexts.jsonl"))) {
+        try (BufferedWriter csv = Files.newBufferedWriter(g.temp(dir.resolve("tokens.csv")));
+             BufferedWriter ctx = Files.newBufferedWriter(g.temp(dir.resolve("contexts.jsonl")))) {
             csv.write("row,seq,pos,token_id,token\n");
             for (int b = 0; b < in.nProbe(); b++) {
                 ArrayNode toks = JSON.createArrayNode();
@@ -92,7 +98,7 @@ public final class RunOutputs {
             }
             for (var v : List.of(row, seq, pos, id, tok)) v.setValueCount(rows);
             try (VectorSchemaRoot root = VectorSchemaRoot.of(row, seq, pos, id, tok);
-                 OutputStream os = Files.newOutputStream(dir.resolve("tokens.arrow"));
+                 OutputStream os = Files.newOutputStream(g.temp(dir.resolve("tokens.arrow")));
                  ArrowFileWriter w = new ArrowFileWriter(root, null, java.nio.channels.Channels.newChannel(os))) {
                 w.start();
                 w.writeBatch();
@@ -105,19 +111,18 @@ public final class RunOutputs {
         return "\"" + s.replace("\"", "\"\"") + "\"";
     }
 
-    private static void writeDiagnostics(Path dir, ChiRun.Result r) throws IOException {
+    private static void writeDiagnostics(Atomic.Group g, Path dir, ChiRun.Result r) {
         ObjectNode root = JSON.createObjectNode();
         root.put("loss0", r.loss0());
         root.put("seconds", r.seconds());
         root.put("componentsComputed", r.componentsComputed());
         root.set("components", JSON.valueToTree(r.diagnostics()));
-        Files.writeString(dir.resolve("diagnostics.json"), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(root));
+        g.writeString(dir.resolve("diagnostics.json"), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(root));
     }
 
     /** One PNG per component and for the full run: mean-pooled minibatch loss per chain, L0 as a line. */
-    private static void writePlots(Path dir, ChiRun.Result r) throws IOException {
+    private static void writePlots(Atomic.Group g, Path dir) throws IOException {
         Path plots = dir.resolve("plots");
-        Files.createDirectories(plots);
         Path state = dir.resolve("state");
         try (var files = Files.list(state)) {
             for (Path f : files.filter(p -> p.toString().endsWith(".json")).sorted().toList()) {
@@ -127,14 +132,14 @@ public final class RunOutputs {
                 JsonNode chains = n.get("stepLoss");
                 for (int c = 0; c < chains.size(); c++) {
                     XYSeries s = new XYSeries("chain " + c);
-                    for (int i = 0; i < chains.get(c).size(); i++) s.add(i, chains.get(c).get(i).asDouble());
+                    for (int i = 0; i < chains.get(c).size(); i++) s.add(i, ChiRun.number(chains.get(c).get(i)));
                     ds.addSeries(s);
                 }
                 String name = n.get("component").asString();
                 JFreeChart chart = ChartFactory.createXYLineChart("SGLD loss trace: " + name + " (" + n.get("status").asString() + ")",
                         "step (pooled)", "minibatch loss", ds, PlotOrientation.VERTICAL, true, false, false);
-                chart.getXYPlot().addRangeMarker(new ValueMarker(n.get("loss0").asDouble()));
-                ChartUtils.saveChartAsPNG(plots.resolve(name + ".png").toFile(), chart, 640, 360);
+                chart.getXYPlot().addRangeMarker(new ValueMarker(ChiRun.number(n.get("loss0"))));
+                ChartUtils.saveChartAsPNG(g.temp(plots.resolve(name + ".png")).toFile(), chart, 640, 360);
             }
         }
     }

@@ -39,6 +39,8 @@ public final class ChiCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        if (maxSeqs < 0) throw new SpectroException("--max-sequences must be >= 0 (0 = all), got " + maxSeqs);
+        if (seq < 2) throw new SpectroException("--seq must be >= 2, got " + seq);
         SamplerOptions so = sampler.options(baseline);
         backend.check();
         try (Checkpoint ck = Checkpoint.open(model)) {

@@ -38,7 +38,7 @@ public final class ClusterCommand implements Callable<Integer> {
             input = run.resolve("chi.npy");
         }
         if (input == null) throw new io.spectro.SpectroException("option --in (or --synthetic) is required");
-        Pipeline.ClustersFile cf = Pipeline.cluster(input, out, opts.knnOptions(), opts.clusterOptions(), tokens);
+        Pipeline.ClustersFile cf = Pipeline.cluster(input, out, opts.knnOptions(), opts.clusterOptions(), tokens, opts.dropNanColumns);
         System.out.println(out.resolve("clusters.json") + ": " + cf.clusters().size() + " clusters, coverage "
                 + String.format("%.3f", cf.stats().coverage()) + ", seconds " + cf.seconds());
         if (synthetic != null) {

@@ -1,5 +1,6 @@
 package io.spectro.cli;
 
+import io.spectro.SpectroException;
 import io.spectro.demo.Demo;
 import io.spectro.sampling.SamplerOptions;
 import picocli.CommandLine.Command;
@@ -29,10 +30,16 @@ public final class DemoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        SamplerOptions so = sampler.options(false);
         String repo = System.getProperty("spectro.repo");
-        Demo.run(new Demo.Options(out, train, trainSteps, probeText, probeSyn, sampling, so, threads, textChars,
-                repo == null ? null : Path.of(repo), System.err));
+        SamplerOptions so = sampler.options(false);
+        Demo.Options o;
+        try { // options records validate themselves: a bad value is a message (exit 2), not a stack trace
+            o = new Demo.Options(out, train, trainSteps, probeText, probeSyn, sampling, so, threads, textChars,
+                    repo == null ? null : Path.of(repo), System.err);
+        } catch (IllegalArgumentException e) {
+            throw new SpectroException("bad option: " + e.getMessage());
+        }
+        Demo.run(o);
         return 0;
     }
 }

@@ -1,5 +1,6 @@
 package io.spectro.cli;
 
+import io.spectro.io.IoErrors;
 import io.spectro.SpectroException;
 import io.spectro.model.Checkpoint;
 import io.spectro.model.ModelConfig;
@@ -16,7 +17,6 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.concurrent.Callable;
 
 /** {@code spectro init}: writes a randomly initialised checkpoint (config.json + model.safetensors). */
@@ -71,9 +71,10 @@ public final class InitCommand implements Callable<Integer> {
         }
         if (tokenizer != null) {
             try {
-                Files.copy(tokenizer, out.resolve("tokenizer.json"), StandardCopyOption.REPLACE_EXISTING);
+                byte[] bytes = Files.readAllBytes(tokenizer);
+                io.spectro.io.Atomic.writeBytes(out.resolve("tokenizer.json"), bytes);
             } catch (IOException e) {
-                throw new SpectroException("--tokenizer " + tokenizer + ": cannot copy into " + out + " (" + e.getMessage() + ")", e);
+                throw new SpectroException("--tokenizer " + tokenizer + ": cannot copy into " + out + " (" + IoErrors.describe(e) + ")", e);
             }
         }
         spec.commandLine().getOut().printf("wrote %s: %,d parameters, %s, seed %d%s%n", out, c.paramCount(), dt, seed,

@@ -1,5 +1,6 @@
 package io.spectro.cli;
 
+import io.spectro.io.IoErrors;
 import io.spectro.SpectroException;
 import io.spectro.io.Npy;
 import io.spectro.model.Checkpoint;
@@ -97,7 +98,7 @@ public final class LossCommand implements Callable<Integer> {
         try {
             text = Files.readString(input.text, StandardCharsets.UTF_8);
         } catch (IOException e) {
-            throw new SpectroException("--text " + input.text + ": cannot read as UTF-8 (" + e.getMessage() + ")", e);
+            throw new SpectroException("--text " + input.text + ": cannot read as UTF-8 (" + IoErrors.describe(e) + ")", e);
         }
         int[] ids = encodeText(tok, text);
         if (ids.length < 2) throw new SpectroException("--text " + input.text + ": only " + ids.length + " token(s); need at least 2");

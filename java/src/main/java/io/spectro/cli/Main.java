@@ -25,6 +25,7 @@ public final class Main {
         cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
             Throwable t = ex;
             while (t != null && !(t instanceof SpectroException)) t = t.getCause();
+            if (t == null && ex.getCause() instanceof OutOfMemoryError oom) return outOfMemory(cmd.getErr(), cmd.getCommandName(), oom);
             if (t != null) {
                 cmd.getErr().println("spectro " + cmd.getCommandName() + ": " + t.getMessage());
                 return 2;
@@ -33,6 +34,18 @@ public final class Main {
             ex.printStackTrace(cmd.getErr());
             return 1;
         });
-        return cl.execute(args);
+        try {
+            return cl.execute(args);
+        } catch (OutOfMemoryError e) {
+            return outOfMemory(cl.getErr(), "", e);
+        }
+    }
+
+    /** Memory ran out where no size check caught it first: say so and how to give the JVM more, without a stack trace. */
+    private static int outOfMemory(java.io.PrintWriter err, String command, OutOfMemoryError e) {
+        err.printf("spectro %s: out of memory (%s; the JVM may use at most %.1f GiB): use smaller inputs or settings, "
+                + "or give the JVM more with SPECTRO_JAVA_OPTS=-Xmx<size>%n", command, e.getMessage(), Runtime.getRuntime().maxMemory() / 1073741824.0);
+        err.flush();
+        return 2;
     }
 }

@@ -46,7 +46,7 @@ public final class ReportCommand implements Callable<Integer> {
         long t0 = System.nanoTime();
         Whitening.Options wo = Whitening.Options.defaults().withComponents(components).withCenterRows(centerRows);
         Path html = Report.write(run, redo || synthetic != null, wo, opts.knnOptions(), opts.clusterOptions(),
-                ClusterMap.Options.defaults());
+                ClusterMap.Options.defaults(), opts.dropNanColumns);
         System.err.printf("spectro: report pipeline took %.1f s%n", (System.nanoTime() - t0) / 1e9);
         if (Files.isRegularFile(run.resolve("truth.npy"))) {
             int[] truth = Npy.readInts(run.resolve("truth.npy")).data();

@@ -35,6 +35,9 @@ public final class StructureOptions {
     int iterations;
     @Option(names = "--threads", description = "worker threads, 0 = all processors (default ${DEFAULT-VALUE})", defaultValue = "0")
     int threads;
+    @Option(names = "--drop-nan-columns", description = "leave out chi.npy's columns holding NaN or infinite values "
+            + "(components that stopped; their diagnostics say why) instead of refusing the input")
+    boolean dropNanColumns;
 
     Knn.Options knnOptions() {
         Knn.Method m = switch (knn.toLowerCase()) {

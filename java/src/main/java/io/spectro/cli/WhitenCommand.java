@@ -25,10 +25,14 @@ public final class WhitenCommand implements Callable<Integer> {
     boolean centerRows;
     @Option(names = "--threads", defaultValue = "0", description = "worker threads, 0 = all processors")
     int threads;
+    @Option(names = "--drop-nan-columns", description = "leave out columns holding NaN or infinite values (components that "
+            + "stopped; recorded in source.json) instead of refusing the input")
+    boolean dropNanColumns;
 
     @Override
     public Integer call() {
-        Whitening w = Pipeline.whiten(in, out, new Whitening.Options(components, maxComponents, centerRows, threads));
+        Whitening w = Pipeline.whiten(in, out, new Whitening.Options(components, maxComponents, centerRows, threads),
+                dropNanColumns);
         System.out.printf("%s: %d -> %d directions, %.1f%% of the standardised variance%n", out.resolve("whitened.npy"),
                 w.inputDim(), w.kept(), 100 * w.explainedVariance());
         return 0;

@@ -1,5 +1,6 @@
 package io.spectro.components;
 
+import io.spectro.io.IoErrors;
 import io.spectro.SpectroException;
 import io.spectro.model.Block;
 import io.spectro.model.ModelConfig;
@@ -97,7 +98,7 @@ public final class Decomposition {
         try {
             lines = Files.readAllLines(file);
         } catch (IOException e) {
-            throw new SpectroException(file + ": cannot read (" + e.getMessage() + ")", e);
+            throw new SpectroException(file + ": cannot read (" + IoErrors.describe(e) + ")", e);
         }
         Map<String, Component> out = new LinkedHashMap<>();
         for (int i = 0; i < lines.size(); i++) {
@@ -108,7 +109,7 @@ public final class Decomposition {
             if (!m.matches()) throw new SpectroException(where + "expected 'name: part part ...', got '" + line + "'");
             String name = m.group(1);
             if (out.containsKey(name)) throw new SpectroException(where + "component '" + name + "' defined twice");
-            List<Block> blocks = new ArrayList<>();
+            List<Overlaps.Part> blocks = new ArrayList<>();
             int lowest = Integer.MAX_VALUE;
             for (String tok : m.group(2).trim().split("\\s*\\+\\s*|\\s+")) {
                 Matcher p = PART.matcher(tok);
@@ -118,24 +119,37 @@ public final class Decomposition {
                 boolean needsHead = kind.equals("head") || kind.length() == 1;
                 if (needsLayer != (p.group(2) != null) || needsHead != (p.group(3) != null))
                     throw new SpectroException(where + "part '" + tok + "' has the wrong number of arguments");
-                int l = needsLayer ? Integer.parseInt(p.group(2)) : 0;
-                int h = needsHead ? Integer.parseInt(p.group(3)) : 0;
-                if (needsLayer && l >= cfg.nLayers()) throw new SpectroException(where + "layer " + l + " does not exist (model has " + cfg.nLayers() + ")");
-                if (needsHead && h >= cfg.nHeads()) throw new SpectroException(where + "head " + h + " does not exist (model has " + cfg.nHeads() + ")");
+                int l = needsLayer ? index(p.group(2), where + "layer", cfg.nLayers()) : 0;
+                int h = needsHead ? index(p.group(3), where + "head", cfg.nHeads()) : 0;
+                List<Block> add = new ArrayList<>();
                 switch (kind) {
-                    case "embed" -> { blocks.addAll(embed().blocks()); lowest = 0; }
-                    case "unembed" -> { blocks.addAll(unembed().blocks()); lowest = Math.min(lowest, cfg.nLayers()); }
-                    case "head" -> { blocks.addAll(head(l, h)); lowest = Math.min(lowest, l); }
-                    case "attn" -> { blocks.addAll(attn(l)); lowest = Math.min(lowest, l); }
-                    case "mlp" -> { blocks.addAll(mlp(l)); lowest = Math.min(lowest, l); }
-                    case "layer" -> { blocks.addAll(attn(l)); blocks.addAll(mlp(l)); lowest = Math.min(lowest, l); }
-                    default -> { blocks.addAll(part(kind, l, h)); lowest = Math.min(lowest, l); }
+                    case "embed" -> { add.addAll(embed().blocks()); lowest = 0; }
+                    case "unembed" -> { add.addAll(unembed().blocks()); lowest = Math.min(lowest, cfg.nLayers()); }
+                    case "head" -> { add.addAll(head(l, h)); lowest = Math.min(lowest, l); }
+                    case "attn" -> { add.addAll(attn(l)); lowest = Math.min(lowest, l); }
+                    case "mlp" -> { add.addAll(mlp(l)); lowest = Math.min(lowest, l); }
+                    case "layer" -> { add.addAll(attn(l)); add.addAll(mlp(l)); lowest = Math.min(lowest, l); }
+                    default -> { add.addAll(part(kind, l, h)); lowest = Math.min(lowest, l); }
                 }
+                for (Block b : add) blocks.add(new Overlaps.Part(tok, b));
             }
-            out.put(name, new Component(name, blocks, lowest));
+            // a parameter listed twice would be updated twice per step: merge repeats, refuse partial overlaps
+            out.put(name, new Component(name, Overlaps.disjoint(blocks, where + "component '" + name + "': "), lowest));
         }
         if (out.isEmpty()) throw new SpectroException(file + ": no components defined");
         return List.copyOf(out.values());
+    }
+
+    /** A layer or head number of a spec line, refused (not a NumberFormatException) when out of range. */
+    private static int index(String digits, String what, int count) {
+        long v;
+        try {
+            v = Long.parseLong(digits);
+        } catch (NumberFormatException e) {
+            v = Long.MAX_VALUE;
+        }
+        if (v >= count) throw new SpectroException(what + " " + digits + " does not exist (model has " + count + ")");
+        return (int) v;
     }
 
     // ---- exact parameter slices of method.md section 1 ------------------------------------

@@ -1,5 +1,6 @@
 package io.spectro.data;
 
+import io.spectro.io.IoErrors;
 import io.spectro.SpectroException;
 import io.spectro.io.Npy;
 import io.spectro.tokenizer.Tokenizer;
@@ -48,7 +49,7 @@ public final class Corpora {
                 try (Stream<Path> s = Files.walk(path)) {
                     files = s.filter(Files::isRegularFile).sorted().toList();
                 } catch (IOException e) {
-                    throw new SpectroException(path + ": cannot list directory (" + e.getMessage() + ")", e);
+                    throw new SpectroException(path + ": cannot list directory (" + IoErrors.describe(e) + ")", e);
                 }
                 int before = out.size();
                 for (Path f : files) {
@@ -95,6 +96,10 @@ public final class Corpora {
                 return MegatronDataset.open(e.path(), e.subset());
             case NPY: {
                 Npy.Ints a = Npy.readInts(e.path());
+                for (int i = 0; i < a.data().length; i++)
+                    if (a.data()[i] < 0)
+                        throw new SpectroException(e.path() + ": token id " + a.data()[i] + " at flat index " + i
+                                + ": token ids must be >= 0 (padding? cut it out before building)");
                 InMemorySource src = new InMemorySource(e.path().toString());
                 if (a.shape().length == 1) src.add(e.subset(), a.data());
                 else if (a.shape().length == 2) {

@@ -1,5 +1,6 @@
 package io.spectro.data;
 
+import io.spectro.io.IoErrors;
 import io.spectro.SpectroException;
 
 import java.io.IOException;
@@ -119,7 +120,7 @@ public final class MegatronDataset implements TokenSource {
         } catch (NoSuchFileException e) {
             throw new SpectroException(p + ": file not found (a Megatron dataset needs both .idx and .bin)");
         } catch (IOException e) {
-            throw new SpectroException(p + ": cannot read (" + e.getMessage() + ")", e);
+            throw new SpectroException(p + ": cannot read (" + IoErrors.describe(e) + ")", e);
         }
     }
 

@@ -1,5 +1,7 @@
 package io.spectro.data;
 
+import io.spectro.io.Atomic;
+import io.spectro.io.IoErrors;
 import io.spectro.SpectroException;
 
 import java.io.BufferedOutputStream;
@@ -24,6 +26,8 @@ public final class MegatronWriter implements AutoCloseable {
     private long[] docIdx = new long[1024];
     private int docs = 1;   // doc_idx starts with 0
     private boolean closed;
+    /** .bin and .idx are written to temporaries and appear together when closed (.idx last). */
+    private final Atomic.Group files = new Atomic.Group();
 
     public MegatronWriter(Path prefix, Dtype dtype) {
         if (dtype.isFloat()) throw new SpectroException("Megatron writer: dtype " + dtype + " holds no token ids");
@@ -31,10 +35,9 @@ public final class MegatronWriter implements AutoCloseable {
         this.idxPath = Path.of(prefix + ".idx");
         this.dtype = dtype;
         try {
-            if (binPath.getParent() != null) Files.createDirectories(binPath.getParent());
-            bin = new BufferedOutputStream(Files.newOutputStream(binPath), 1 << 16);
+            bin = new BufferedOutputStream(Files.newOutputStream(files.temp(binPath)), 1 << 16);
         } catch (IOException e) {
-            throw new SpectroException(binPath + ": cannot write (" + e.getMessage() + ")", e);
+            throw new SpectroException(binPath + ": cannot write (" + IoErrors.describe(e) + ")", e);
         }
     }
 
@@ -55,7 +58,7 @@ public final class MegatronWriter implements AutoCloseable {
         try {
             bin.write(b.array());
         } catch (IOException e) {
-            throw new SpectroException(binPath + ": cannot write (" + e.getMessage() + ")", e);
+            throw new SpectroException(binPath + ": cannot write (" + IoErrors.describe(e) + ")", e);
         }
         if (count == sizes.length) sizes = java.util.Arrays.copyOf(sizes, count * 2);
         sizes[count++] = tokens.length;
@@ -91,9 +94,10 @@ public final class MegatronWriter implements AutoCloseable {
                 address += (long) sizes[i] * dtype.size;
             }
             for (int i = 0; i < docs; i++) h.putLong(docIdx[i]);
-            Files.write(idxPath, h.array());
+            files.write(idxPath, out -> out.write(h.array()));
+            files.commit();
         } catch (IOException e) {
-            throw new SpectroException(idxPath + ": cannot write (" + e.getMessage() + ")", e);
+            throw new SpectroException(idxPath + ": cannot write (" + IoErrors.describe(e) + ")", e);
         }
     }
 }

@@ -1,6 +1,8 @@
 package io.spectro.data;
 
 import io.spectro.SpectroException;
+import io.spectro.io.Atomic;
+import io.spectro.io.IoErrors;
 import io.spectro.io.Npy;
 import tools.jackson.databind.ObjectMapper;
 import tools.jackson.databind.node.ObjectNode;
@@ -167,7 +169,12 @@ public final class SetBuilder {
         int[] out = new int[ws.size() * seq];
         for (int r = 0; r < ws.size(); r++) {
             Window w = ws.get(r);
-            System.arraycopy(byName.get(w.source()).tokens(w.doc(), w.start(), seq), 0, out, r * seq, seq);
+            int[] t = byName.get(w.source()).tokens(w.doc(), w.start(), seq);
+            for (int j = 0; j < seq; j++)
+                if (t[j] < 0) // e.g. a signed Megatron dtype holding padding
+                    throw new SpectroException(w.source() + ": document " + w.doc() + " holds token id " + t[j] + " at position "
+                            + (w.start() + j) + ": token ids must be >= 0 (padding? cut it out before building)");
+            System.arraycopy(t, 0, out, r * seq, seq);
         }
         return new TokenSet(out, seq, List.copyOf(ws));
     }
@@ -185,13 +192,12 @@ public final class SetBuilder {
      * and {@code build.json} (options and per-subset counts).
      */
     public static void write(Result r, Options o, List<String> corpora, Path dir) {
-        try {
-            Files.createDirectories(dir);
+        try (Atomic.Group g = new Atomic.Group()) { // every file appears together, build.json last
             for (var e : Map.of("probe", r.probe(), "sampling", r.sampling()).entrySet()) {
                 TokenSet s = e.getValue();
-                Npy.write(dir.resolve(e.getKey() + ".npy"), s.tokens(), s.rows(), s.seq());
+                Npy.write(g.temp(dir.resolve(e.getKey() + ".npy")), s.tokens(), s.rows(), s.seq());
                 ObjectMapper mapper = new ObjectMapper();
-                try (BufferedWriter w = Files.newBufferedWriter(dir.resolve(e.getKey() + ".jsonl"))) {
+                try (BufferedWriter w = Files.newBufferedWriter(g.temp(dir.resolve(e.getKey() + ".jsonl")))) {
                     for (int i = 0; i < s.rows(); i++) {
                         Window win = s.windows().get(i);
                         ObjectNode n = mapper.createObjectNode();
@@ -216,9 +222,10 @@ public final class SetBuilder {
             ObjectNode subsets = b.putObject("subsets");
             r.perSubset().forEach((k, v) -> subsets.putObject(k).put("probe", v[0]).put("sampling", v[1]));
             b.put("disjointness", "windows are non-overlapping slots of their documents; no token position of any document is in both sets");
-            Files.writeString(dir.resolve("build.json"), mapper.writerWithDefaultPrettyPrinter().writeValueAsString(b) + "\n");
+            g.writeString(dir.resolve("build.json"), mapper.writerWithDefaultPrettyPrinter().writeValueAsString(b) + "\n");
+            g.commit();
         } catch (IOException e) {
-            throw new SpectroException(dir + ": cannot write (" + e.getMessage() + ")", e);
+            throw new SpectroException(dir + ": cannot write (" + IoErrors.describe(e) + ")", e);
         }
     }
 }

@@ -1,5 +1,6 @@
 package io.spectro.data;
 
+import io.spectro.io.IoErrors;
 import io.airlift.compress.zstd.ZstdInputStream;
 import io.spectro.SpectroException;
 import tools.jackson.core.JacksonException;
@@ -40,7 +41,7 @@ public final class TextReaders {
         } catch (NoSuchFileException e) {
             throw new SpectroException(file + ": file not found");
         } catch (IOException e) {
-            throw new SpectroException(file + ": cannot read (" + e.getMessage() + ")", e);
+            throw new SpectroException(file + ": cannot read (" + IoErrors.describe(e) + ")", e);
         }
         if (text.startsWith("\ufeff")) text = text.substring(1);
         long n = 0;

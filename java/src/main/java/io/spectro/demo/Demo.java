@@ -41,6 +41,9 @@ public final class Demo {
                           SamplerOptions sampler, int threads, long textChars, Path repo, PrintStream log) {
         public Options {
             if (probeText < 0 || probeSynthetic < 1 || samplingRows < 2) throw new IllegalArgumentException("probe/sampling sizes too small");
+            if (sampler != null && samplingRows < sampler.batch())
+                throw new IllegalArgumentException("--sampling " + samplingRows + " is smaller than the SGLD minibatch of " + sampler.batch()
+                        + " sequences: every minibatch would repeat sequences");
             if (trainSteps < 1) throw new IllegalArgumentException("train steps must be >= 1");
         }
     }
@@ -104,7 +107,7 @@ public final class Demo {
                     + " (seed-to-seed spread about 0.01).\n\n" + table
                     + "\nCorrelation of SGLD and baseline chi, column by column: min " + String.format("%.3f", Arrays.stream(corr).min().orElse(0))
                     + ", max " + String.format("%.3f", Arrays.stream(corr).max().orElse(0)) + ".\n";
-            Files.writeString(work.resolve("induction.md"), md);
+            io.spectro.io.Atomic.writeString(work.resolve("induction.md"), md);
             o.log().println();
             o.log().println(md);
             o.log().printf("demo: finished in %.1f s%n", (System.nanoTime() - t0) / 1e9);
@@ -181,7 +184,7 @@ public final class Demo {
         to = new TrainOptions(to.steps(), to.batch(), to.lr(), Math.min(to.warmup(), o.trainSteps() / 5), to.minLrFraction(),
                 to.weightDecay(), to.beta1(), to.beta2(), to.adamEps(), to.clip(), to.seed(), o.threads());
         Trainer.trainNew(cfg, all, rows, T, to, tok, model, true);
-        Files.writeString(model.resolve("TRAINED_WITH.txt"), "spectro demo --train --train-steps " + o.trainSteps() + "\n");
+        io.spectro.io.Atomic.writeString(model.resolve("TRAINED_WITH.txt"), "spectro demo --train --train-steps " + o.trainSteps() + "\n");
     }
 
     /** The documents' texts tokenised into rows of T tokens, at most maxRows rows. */

@@ -1,5 +1,6 @@
 package io.spectro.model;
 
+import io.spectro.io.IoErrors;
 import io.spectro.SpectroException;
 import tools.jackson.core.JacksonException;
 import tools.jackson.databind.JsonNode;
@@ -133,7 +134,7 @@ public final class Checkpoint implements AutoCloseable {
                 try {
                     rev = Files.readString(ref).strip();
                 } catch (IOException e) {
-                    throw new SpectroException(ref + ": cannot read (" + e.getMessage() + ")", e);
+                    throw new SpectroException(ref + ": cannot read (" + IoErrors.describe(e) + ")", e);
                 }
                 Path snap = snaps.resolve(rev);
                 if (!rev.isEmpty() && !rev.contains("/") && Files.isDirectory(snap)) return snap;
@@ -143,7 +144,7 @@ public final class Checkpoint implements AutoCloseable {
             try (Stream<Path> s = Files.list(snaps)) {
                 all = s.filter(Files::isDirectory).sorted().toList();
             } catch (IOException e) {
-                throw new SpectroException(snaps + ": cannot list (" + e.getMessage() + ")", e);
+                throw new SpectroException(snaps + ": cannot list (" + IoErrors.describe(e) + ")", e);
             }
             if (all.size() == 1) return all.getFirst();
             throw new SpectroException(dir + ": Hugging Face cache folder without refs/main and with " + all.size()
@@ -180,7 +181,7 @@ public final class Checkpoint implements AutoCloseable {
             try {
                 n = ModelConfig.JSON.readTree(Files.readAllBytes(index));
             } catch (IOException e) {
-                throw new SpectroException(index + ": cannot read (" + e.getMessage() + ")", e);
+                throw new SpectroException(index + ": cannot read (" + IoErrors.describe(e) + ")", e);
             } catch (JacksonException e) {
                 throw new SpectroException(index + ": not valid JSON (" + e.getOriginalMessage() + ")", e);
             }
@@ -256,17 +257,13 @@ public final class Checkpoint implements AutoCloseable {
         List<SafeTensors.Out> outs = new ArrayList<>();
         for (ParamLayout.Tensor t : layout.tensors())
             outs.add(new SafeTensors.Out(t.name(), t.shape(), params.asSlice(4 * t.offset(), 4 * t.numel())));
-        try {
-            Files.createDirectories(dir);
-            Files.writeString(dir.resolve("config.json"), c.toHfJson(switch (dt) {
-                case "F32" -> "float32";
-                case "BF16" -> "bfloat16";
-                default -> "float16";
-            }));
-        } catch (IOException e) {
-            throw new SpectroException(dir + ": cannot write config.json (" + e + ")", e);
-        }
+        // both atomically, config.json (what marks a checkpoint folder) last
         SafeTensors.write(dir.resolve("model.safetensors"), outs, dt);
+        io.spectro.io.Atomic.writeString(dir.resolve("config.json"), c.toHfJson(switch (dt) {
+            case "F32" -> "float32";
+            case "BF16" -> "bfloat16";
+            default -> "float16";
+        }));
     }
 
     /** The folder the checkpoint was read from (the snapshot folder for an HF cache). */

@@ -1,5 +1,6 @@
 package io.spectro.model;
 
+import io.spectro.io.IoErrors;
 import io.spectro.SpectroException;
 import tools.jackson.core.JacksonException;
 import tools.jackson.databind.JsonNode;
@@ -89,7 +90,7 @@ public record ModelConfig(int vocabSize, int dModel, int nLayers, int nHeads, in
         try {
             n = JSON.readTree(Files.readAllBytes(configJson));
         } catch (IOException e) {
-            throw new SpectroException(configJson + ": cannot read (" + e.getMessage() + ")", e);
+            throw new SpectroException(configJson + ": cannot read (" + IoErrors.describe(e) + ")", e);
         } catch (JacksonException e) {
             throw new SpectroException(configJson + ": not valid JSON (" + e.getOriginalMessage() + ")", e);
         }

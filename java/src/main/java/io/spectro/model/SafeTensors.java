@@ -361,7 +361,7 @@ public final class SafeTensors implements AutoCloseable {
             } catch (IOException ignored) {
                 // the original error matters more
             }
-            throw new SpectroException(file + ": cannot write (" + e + ")", e);
+            throw new SpectroException(file + ": cannot write (" + io.spectro.io.IoErrors.describe(e) + ")", e);
         }
     }
 

@@ -1,5 +1,6 @@
 package io.spectro.report;
 
+import io.spectro.io.IoErrors;
 import io.spectro.SpectroException;
 import io.spectro.structure.Cards;
 import io.spectro.structure.Pipeline;
@@ -85,7 +86,7 @@ public final class Explorer {
                 if (in == null) throw new SpectroException("explorer.html template missing from the jar");
                 cached = new String(in.readAllBytes(), StandardCharsets.UTF_8);
             } catch (IOException e) {
-                throw new SpectroException("cannot read the explorer template: " + e.getMessage(), e);
+                throw new SpectroException("cannot read the explorer template: " + IoErrors.describe(e), e);
             }
         }
         return cached;

@@ -15,7 +15,13 @@ public final class Report {
     /** Runs whatever stage is missing for RUN and writes RUN/report/index.html; returns its path. */
     public static Path write(Path run, boolean redo, Whitening.Options wo, Knn.Options ko, PprClustering.Options po,
                              ClusterMap.Options mo) {
-        Path cdir = Pipeline.ensureStages(run, redo, wo, ko, po, mo);
+        return write(run, redo, wo, ko, po, mo, false);
+    }
+
+    /** @param dropNan leave out chi.npy's columns holding NaN or infinite values (components that stopped) */
+    public static Path write(Path run, boolean redo, Whitening.Options wo, Knn.Options ko, PprClustering.Options po,
+                             ClusterMap.Options mo, boolean dropNan) {
+        Path cdir = Pipeline.ensureStages(run, redo, wo, ko, po, mo, dropNan);
         long t0 = System.nanoTime();
         Path html = run.resolve("report").resolve("index.html");
         Explorer.write(html, Pipeline.readClusters(cdir), Pipeline.readMap(cdir), run.toAbsolutePath().getFileName().toString());

@@ -56,6 +56,9 @@ public final class Observables implements AutoCloseable {
             throw new SpectroException("cache budget must be >= 0 bytes or AUTO_BUDGET, got " + cacheBudgetBytes);
         if (nProbe < 1 || probeT < 2) throw new SpectroException("probe set is empty or its sequences are shorter than 2 tokens");
         if (nSampling < 1 || samplingT < 2) throw new SpectroException("sampling set is empty or its sequences are shorter than 2 tokens");
+        if (minibatch > nSampling)
+            throw new SpectroException("batch " + minibatch + " is larger than the " + nSampling + " sampling sequences: every minibatch would "
+                    + "repeat sequences; use --batch " + nSampling + " or less, or more sampling data");
         if (minibatch * samplingT > maxTokens)
             throw new SpectroException("batch " + minibatch + " x " + samplingT + " tokens exceeds the backend's max batch of " + maxTokens + " tokens");
         try {

@@ -47,8 +47,15 @@ public final class RestrictedSampler {
         }
     }
 
-    /** Per-chain traces for diagnostics: minibatch loss at every step, sampling loss S at every draw. */
+    /**
+     * Per-chain traces for diagnostics: the minibatch loss mean-pooled over windows of
+     * ceil(steps / {@link #TRACE_POINTS}) consecutive steps (every step when there are fewer), and the
+     * sampling loss S at every draw.
+     */
     public record Traces(float[][] stepLoss, double[][] drawLoss) {}
+
+    /** At most this many points per chain in {@link Traces#stepLoss}: memory independent of the step count. */
+    public static final int TRACE_POINTS = 400;
 
     /** Noise stream of chain {@code chain} of component {@code index}: (index << 12) | chain (index -1 = full run). */
     public static int stream(int componentIndex, int chain) {
@@ -64,19 +71,25 @@ public final class RestrictedSampler {
         obs.cacheAt(fastPath ? comp.lowestLayer() : -1);
         boolean copyProbe = observers.stream().anyMatch(DrawObserver::wantsProbeLosses);
         long steps = o.stepsPerChain();
-        float[][] stepLoss = new float[o.chains()][(int) steps];
+        long window = Math.max(1, (steps + TRACE_POINTS - 1) / TRACE_POINTS);
+        int points = (int) ((steps + window - 1) / window);
+        float[][] stepLoss = new float[o.chains()][points];
         double[][] drawLoss = new double[o.chains()][o.draws()];
         try {
             for (int c = 0; c < o.chains(); c++) {
                 model.resetParams(blocks);
                 try (NativeBuffer rms = o.rmsprop() ? model.buffer(comp.numel()) : null) { // V = 0 (zero-filled)
                     int draw = 0;
+                    double pooled = 0;
                     for (long s = 0; s < steps; s++) {
                         try {
                             NativeBatch mb = obs.minibatch(s);
                             double l = model.forwardBackward(mb, stop, gradBlocks, null);
                             if (!Double.isFinite(l)) throw new NonFiniteException(comp.name(), c, s, "minibatch loss is " + l);
-                            stepLoss[c][(int) s] = (float) l;
+                            pooled += l;
+                            if ((s + 1) % window == 0 || s == steps - 1)
+                                stepLoss[c][(int) (s / window)] = (float) (pooled / (s - s / window * window + 1));
+                            if ((s + 1) % window == 0) pooled = 0;
                             model.sgldUpdate(blocks, rms, new SgldParams(o.lr(), o.nbeta(), o.gamma(), o.rmsprop(), o.alpha(),
                                     o.rmsEps(), o.noiseScale(), stream(componentIndex, c), o.seed(), s));
                             if (o.isDrawStep(s)) {

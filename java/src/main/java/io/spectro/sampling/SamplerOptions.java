@@ -31,6 +31,7 @@ public record SamplerOptions(int chains, int draws, int stepsBetween, int burnin
         req(burnin >= 0, "burn-in must be >= 0, got " + burnin);
         req(batch >= 1, "batch must be >= 1, got " + batch);
         SgldParams.check(lr, nbeta, gamma, rmsprop, alpha, rmsEps, noiseScale);
+        req(nbeta > 0 || gamma > 0, "nbeta 0 (the baseline) needs gamma > 0: its distribution N(w*, 1/gamma) is improper at gamma 0");
     }
 
     private static void req(boolean ok, String msg) {

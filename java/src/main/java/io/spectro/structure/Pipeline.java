@@ -5,6 +5,7 @@ import io.spectro.cluster.PprClustering;
 import io.spectro.graph.Graph;
 import io.spectro.graph.Knn;
 import io.spectro.graph.KnnGraph;
+import io.spectro.io.Atomic;
 import io.spectro.io.Npy;
 import io.spectro.map.ClusterMap;
 import io.spectro.util.Vectors;
@@ -37,7 +38,18 @@ public final class Pipeline {
 
     public static PrintStream log = System.err;
 
-    public record Source(String chi, String runDir) {}
+    /** @param droppedColumns chi.npy's columns left out as non-finite (--drop-nan-columns); null or empty: none */
+    public record Source(String chi, String runDir, List<Integer> droppedColumns) {}
+
+    /** chi.npy's columns that are used, and the indices of those left out. */
+    public record ChiColumns(Vectors chi, List<Integer> dropped) {
+        /** The names of the columns used (components.json without the dropped ones). */
+        public List<String> names(Path runDir) {
+            List<String> all = new ArrayList<>(components(runDir, chi.cols() + dropped.size()));
+            for (int i = dropped.size() - 1; i >= 0; i--) all.remove((int) dropped.get(i));
+            return all;
+        }
+    }
 
     public record ClustersFile(String format, String input, String chi, int rows, int dims, Map<String, Object> knn,
                                PprClustering.Options options, PprClustering.Stats stats, Map<String, Double> seconds,
@@ -58,14 +70,52 @@ public final class Pipeline {
     }
 
     static void write(Path file, Object value) {
-        try {
-            if (file.getParent() != null) Files.createDirectories(file.getParent());
-            JsonMapper.shared().writeValue(file, value);
-        } catch (JacksonException e) {
-            throw new SpectroException(file + ": cannot write (" + e.getOriginalMessage() + ")", e);
-        } catch (java.io.IOException e) {
-            throw new SpectroException(file + ": cannot write (" + e.getMessage() + ")", e);
+        Atomic.writeString(file, JsonMapper.shared().writeValueAsString(value));
+    }
+
+    /**
+     * Reads chi.npy. A column holding NaN or infinite values (a component that stopped: its
+     * diagnostics say why) is refused, naming it, unless {@code dropNan}: then every such column is
+     * left out (or exactly the columns {@code drop} lists, when not null).
+     */
+    public static ChiColumns readChi(Path chiFile, boolean dropNan, List<Integer> drop) {
+        Npy.Floats f = Npy.readFloats(chiFile);
+        if (f.shape().length != 2)
+            throw new SpectroException(chiFile + ": expected a 2-D array [rows, components], got shape " + java.util.Arrays.toString(f.shape()));
+        int rows = f.dim(0), cols = f.dim(1);
+        float[] x = f.data();
+        if (rows == 0 || cols == 0) throw new SpectroException(chiFile + ": empty array of shape " + rows + "x" + cols);
+        List<Integer> bad = new ArrayList<>(), badRows = new ArrayList<>();
+        if (drop != null) bad.addAll(drop);
+        else {
+            boolean[] nonFinite = new boolean[cols];
+            for (int i = 0; i < x.length; i++)
+                if (!Float.isFinite(x[i])) {
+                    nonFinite[i % cols] = true;
+                    if (badRows.size() < 20 && (badRows.isEmpty() || badRows.getLast() != i / cols)) badRows.add(i / cols);
+                }
+            for (int c = 0; c < cols; c++) if (nonFinite[c]) bad.add(c);
         }
+        if (bad.isEmpty()) return new ChiColumns(new Vectors(x, rows, cols), List.of());
+        if (!dropNan) {
+            List<String> names = components(chiFile.getParent(), cols);
+            throw new SpectroException(chiFile + ": column(s) " + bad.stream().map(c -> c + " (" + names.get(c) + ")").toList()
+                    + " hold NaN or infinite values, rows " + badRows + (badRows.size() == 20 ? " and maybe more" : "")
+                    + " (0-based; a component that stopped: see diagnostics.json); pass --drop-nan-columns to leave those columns out");
+        }
+        if (bad.size() >= cols) throw new SpectroException(chiFile + ": every column holds NaN or infinite values; nothing is left to whiten");
+        int kept = cols - bad.size();
+        boolean[] out = new boolean[cols];
+        for (int c : bad) {
+            if (c < 0 || c >= cols) throw new SpectroException(chiFile + ": has " + cols + " columns, the whitening dropped column " + c);
+            out[c] = true;
+        }
+        float[] y = new float[rows * kept];
+        for (int r = 0, o = 0; r < rows; r++) for (int c = 0; c < cols; c++) if (!out[c]) y[o++] = x[r * cols + c];
+        Vectors v = new Vectors(y, rows, kept);
+        v.requireFinite(chiFile + " (without the dropped columns " + bad + ")");
+        info("left out " + bad.size() + " column(s) of " + chiFile + " holding NaN or infinite values: " + bad);
+        return new ChiColumns(v, List.copyOf(bad));
     }
 
     static <T> T read(Path file, Class<T> type) {
@@ -94,8 +144,14 @@ public final class Pipeline {
     // ---- whiten ----
 
     public static Whitening whiten(Path chiFile, Path outDir, Whitening.Options o) {
+        return whiten(chiFile, outDir, o, false);
+    }
+
+    /** @param dropNan leave out chi.npy's columns holding NaN or infinite values (recorded in source.json) */
+    public static Whitening whiten(Path chiFile, Path outDir, Whitening.Options o, boolean dropNan) {
         long t0 = System.nanoTime();
-        Vectors chi = Vectors.read(chiFile);
+        ChiColumns cc = readChi(chiFile, dropNan, null);
+        Vectors chi = cc.chi();
         Whitening w;
         try {
             w = Whitening.fit(chi, o);
@@ -103,10 +159,11 @@ public final class Pipeline {
             throw new SpectroException(chiFile + ": " + e.getMessage(), e);
         }
         Vectors out = w.apply(chi);
-        w.save(outDir.resolve("transform.json"));
+        // transform.json last: the stages that follow look for it and whitened.npy
         Npy.write(outDir.resolve("whitened.npy"), out.data(), out.rows(), out.cols());
         write(outDir.resolve("source.json"), new Source(chiFile.toAbsolutePath().toString(),
-                chiFile.toAbsolutePath().getParent().toString()));
+                chiFile.toAbsolutePath().getParent().toString(), cc.dropped()));
+        w.save(outDir.resolve("transform.json"));
         info(String.format("whitened %d x %d -> %d directions (%.1f%% of variance; %s) in %.2f s", chi.rows(), chi.cols(),
                 w.kept(), 100 * w.explainedVariance(), w.rule(), since(t0)));
         return w;
@@ -120,22 +177,32 @@ public final class Pipeline {
      * centroids.npy into outDir.
      */
     public static ClustersFile cluster(Path input, Path outDir, Knn.Options ko, PprClustering.Options po, Path tokensDir) {
+        return cluster(input, outDir, ko, po, tokensDir, false);
+    }
+
+    /** @param dropNan when {@code input} is a raw chi.npy: whiten it without its non-finite columns */
+    public static ClustersFile cluster(Path input, Path outDir, Knn.Options ko, PprClustering.Options po, Path tokensDir,
+                                       boolean dropNan) {
         Map<String, Double> secs = new LinkedHashMap<>();
         long t0 = System.nanoTime();
         Path dir = input.toAbsolutePath().getParent();
         Path chiFile;
         Vectors white;
         Whitening transform;
+        List<Integer> dropped = List.of();
         if (Files.isRegularFile(dir.resolve("transform.json")) && !input.getFileName().toString().equals("chi.npy")) {
             transform = Whitening.load(dir.resolve("transform.json"));
             white = Vectors.read(input);
-            chiFile = Files.isRegularFile(dir.resolve("source.json"))
-                    ? Path.of(read(dir.resolve("source.json"), Source.class).chi()) : null;
+            Source src = Files.isRegularFile(dir.resolve("source.json")) ? read(dir.resolve("source.json"), Source.class) : null;
+            chiFile = src == null ? null : Path.of(src.chi());
+            if (src != null && src.droppedColumns() != null) dropped = src.droppedColumns();
             if (chiFile != null && !Files.isRegularFile(chiFile)) chiFile = null;
         } else {
             chiFile = input.toAbsolutePath();
-            transform = whiten(chiFile, outDir.resolve("whiten"), Whitening.Options.defaults());
+            transform = whiten(chiFile, outDir.resolve("whiten"), Whitening.Options.defaults(), dropNan);
             white = Vectors.read(outDir.resolve("whiten").resolve("whitened.npy"));
+            Source src = read(outDir.resolve("whiten").resolve("source.json"), Source.class);
+            if (src.droppedColumns() != null) dropped = src.droppedColumns();
         }
         secs.put("load_or_whiten", since(t0));
         int n = white.rows();
@@ -166,12 +233,13 @@ public final class Pipeline {
         Vectors chi = null, z = null;
         List<String> comps;
         if (chiFile != null) {
-            chi = Vectors.read(chiFile);
+            ChiColumns cc = readChi(chiFile, true, dropped.isEmpty() ? List.of() : dropped);
+            chi = cc.chi();
             if (chi.rows() != n)
                 throw new SpectroException(chiFile + ": has " + chi.rows() + " rows, the whitened vectors " + n);
             z = new Whitening(transform.mean(), transform.std(), false, new double[chi.cols()], null, 0, null, null)
                     .standardize(chi, io.spectro.util.Parallel.defaultThreads());
-            comps = components(chiFile.getParent(), chi.cols());
+            comps = cc.names(chiFile.getParent());
         } else comps = null;
         TokenTable tokens = TokenTable.read(runDir, n);
         List<Cards.Card> cards = Cards.build(res.clusters(), tokens, z, comps, po.seed());
@@ -283,12 +351,18 @@ public final class Pipeline {
      */
     public static Path ensureStages(Path run, boolean redo, Whitening.Options wo, Knn.Options ko, PprClustering.Options po,
                                     ClusterMap.Options mo) {
+        return ensureStages(run, redo, wo, ko, po, mo, false);
+    }
+
+    /** @param dropNan leave out chi.npy's columns holding NaN or infinite values (components that stopped) */
+    public static Path ensureStages(Path run, boolean redo, Whitening.Options wo, Knn.Options ko, PprClustering.Options po,
+                                    ClusterMap.Options mo, boolean dropNan) {
         if (!Files.isDirectory(run)) throw new SpectroException(run + ": run directory does not exist");
         Path chi = run.resolve("chi.npy");
         if (!Files.isRegularFile(chi)) throw new SpectroException(run + ": no chi.npy in the run directory");
         Path wdir = run.resolve("whiten"), cdir = run.resolve("clusters");
         if (redo || !Files.isRegularFile(wdir.resolve("whitened.npy")) || !Files.isRegularFile(wdir.resolve("transform.json")))
-            whiten(chi, wdir, wo);
+            whiten(chi, wdir, wo, dropNan);
         if (redo || !Files.isRegularFile(cdir.resolve("clusters.json")))
             cluster(wdir.resolve("whitened.npy"), cdir, ko, po, run);
         if (redo || !Files.isRegularFile(cdir.resolve("map.json"))) map(cdir, mo);

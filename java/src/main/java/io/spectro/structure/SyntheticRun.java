@@ -1,5 +1,7 @@
 package io.spectro.structure;
 
+import io.spectro.io.Atomic;
+import io.spectro.io.IoErrors;
 import io.spectro.SpectroException;
 import io.spectro.io.Npy;
 import tools.jackson.databind.json.JsonMapper;
@@ -92,7 +94,7 @@ public final class SyntheticRun {
             + "education she her he him they them it its").split(" ");
     private static final String[] COMMON = {" the", " of", ",", ".", " and", " to"};
     private static final String[] HOSTILE = {"<script>alert(1)</script>", "</script><img src=x onerror=alert(2)>", " &amp;",
-            "\"quoted\"", " <b>bold</b>", "\u2028line"};
+            "\u202Eevil\u200B\uFEFF", " <b>bold</b>", "\u2028line"};
 
     private SyntheticRun() {}
 
@@ -171,19 +173,17 @@ public final class SyntheticRun {
             String[] cw = clusterWords[labels[r]];
             yText[r] = rnd.nextDouble() < 0.85 ? cw[rnd.nextInt(cw.length)] : COMMON[rnd.nextInt(COMMON.length)];
         }
-        try {
-            Files.createDirectories(dir);
-            Npy.write(dir.resolve("chi.npy"), chi, n, h);
-            Npy.write(dir.resolve("truth.npy"), labels, n);
-            JsonMapper.shared().writeValue(dir.resolve("components.json"), componentNames(h));
-            try (BufferedWriter out = Files.newBufferedWriter(dir.resolve("tokens.csv"), StandardCharsets.UTF_8)) {
+        try (Atomic.Group g = new Atomic.Group()) { // the files appear together, chi.npy last
+            Npy.write(g.temp(dir.resolve("truth.npy")), labels, n);
+            g.writeString(dir.resolve("components.json"), JsonMapper.shared().writeValueAsString(componentNames(h)));
+            try (BufferedWriter out = Files.newBufferedWriter(g.temp(dir.resolve("tokens.csv")), StandardCharsets.UTF_8)) {
                 out.write("row,seq,pos,token_id,token\n");
                 for (int r = 0; r < n; r++) {
                     out.write(r + "," + (r / per) + "," + (r % per + 1) + "," + ids.get(yText[r]) + ","
                             + TokenTable.Csv.quote(yText[r]) + "\n");
                 }
             }
-            try (BufferedWriter out = Files.newBufferedWriter(dir.resolve("contexts.jsonl"), StandardCharsets.UTF_8)) {
+            try (BufferedWriter out = Files.newBufferedWriter(g.temp(dir.resolve("contexts.jsonl")), StandardCharsets.UTF_8)) {
                 JsonMapper json = JsonMapper.shared();
                 for (int s = 0; s < seqs; s++) {
                     List<String> toks = new ArrayList<>();
@@ -196,8 +196,10 @@ public final class SyntheticRun {
                     out.write("\n");
                 }
             }
+            Npy.write(g.temp(dir.resolve("chi.npy")), chi, n, h);
+            g.commit();
         } catch (IOException e) {
-            throw new SpectroException(dir + ": cannot write the synthetic run (" + e.getMessage() + ")", e);
+            throw new SpectroException(dir + ": cannot write the synthetic run (" + IoErrors.describe(e) + ")", e);
         }
         return labels;
     }

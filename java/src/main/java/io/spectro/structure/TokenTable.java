@@ -1,5 +1,6 @@
 package io.spectro.structure;
 
+import io.spectro.io.IoErrors;
 import io.spectro.SpectroException;
 import tools.jackson.core.JacksonException;
 import tools.jackson.databind.JsonNode;
@@ -127,7 +128,7 @@ public final class TokenTable {
                 out.put(s.asInt(), toks);
             }
         } catch (IOException e) {
-            throw new SpectroException(file + ": cannot read (" + e.getMessage() + ")", e);
+            throw new SpectroException(file + ": cannot read (" + IoErrors.describe(e) + ")", e);
         }
         return out;
     }
@@ -141,7 +142,7 @@ public final class TokenTable {
             try {
                 text = Files.readString(file, StandardCharsets.UTF_8);
             } catch (IOException e) {
-                throw new SpectroException(file + ": cannot read (" + e.getMessage() + ")", e);
+                throw new SpectroException(file + ": cannot read (" + IoErrors.describe(e) + ")", e);
             }
             List<String[]> out = new ArrayList<>();
             List<String> rec = new ArrayList<>();

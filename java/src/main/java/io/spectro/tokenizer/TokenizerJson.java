@@ -1,5 +1,6 @@
 package io.spectro.tokenizer;
 
+import io.spectro.io.IoErrors;
 import io.spectro.SpectroException;
 import tools.jackson.core.JacksonException;
 import tools.jackson.databind.JsonNode;
@@ -33,7 +34,7 @@ final class TokenizerJson {
         } catch (NoSuchFileException e) {
             throw new SpectroException(file + ": tokenizer file not found");
         } catch (IOException e) {
-            throw new SpectroException(file + ": cannot read tokenizer (" + e.getMessage() + ")", e);
+            throw new SpectroException(file + ": cannot read tokenizer (" + IoErrors.describe(e) + ")", e);
         } catch (JacksonException e) {
             throw new SpectroException(file + ": not valid JSON (" + e.getOriginalMessage() + ")", e);
         }
@@ -201,10 +202,9 @@ final class TokenizerJson {
         ArrayNode merges = model.putArray("merges");
         for (String[] m : t.merges) merges.add(m[0] + " " + m[1]);
         try {
-            if (file.getParent() != null) Files.createDirectories(file.getParent());
-            Files.writeString(file, MAPPER.writerWithDefaultPrettyPrinter().writeValueAsString(root));
-        } catch (IOException | JacksonException e) {
-            throw new SpectroException(file + ": cannot write tokenizer (" + e.getMessage() + ")", e);
+            io.spectro.io.Atomic.writeString(file, MAPPER.writerWithDefaultPrettyPrinter().writeValueAsString(root));
+        } catch (JacksonException e) {
+            throw new SpectroException(file + ": cannot write tokenizer (" + IoErrors.describe(e) + ")", e);
         }
     }
 }

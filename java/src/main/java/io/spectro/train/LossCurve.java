@@ -1,5 +1,7 @@
 package io.spectro.train;
 
+import io.spectro.io.Atomic;
+import io.spectro.io.IoErrors;
 import io.spectro.SpectroException;
 import org.jfree.chart.ChartFactory;
 import org.jfree.chart.ChartUtils;
@@ -29,10 +31,11 @@ public final class LossCurve {
         ds.addSeries(avg);
         JFreeChart chart = ChartFactory.createXYLineChart(title, "step", "cross-entropy (nats)", ds,
                 PlotOrientation.VERTICAL, true, false, false);
-        try {
-            ChartUtils.saveChartAsPNG(file.toFile(), chart, 800, 450);
+        try (Atomic.Group g = new Atomic.Group()) {
+            ChartUtils.saveChartAsPNG(g.temp(file).toFile(), chart, 800, 450);
+            g.commit();
         } catch (IOException e) {
-            throw new SpectroException(file + ": cannot write the loss curve (" + e.getMessage() + ")", e);
+            throw new SpectroException(file + ": cannot write the loss curve (" + IoErrors.describe(e) + ")", e);
         }
     }
 }

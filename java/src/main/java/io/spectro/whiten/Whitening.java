@@ -9,7 +9,6 @@ import org.apache.commons.math3.linear.EigenDecomposition;
 import tools.jackson.core.JacksonException;
 import tools.jackson.databind.json.JsonMapper;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -248,13 +247,8 @@ public record Whitening(double[] mean, double[] std, boolean centerRows, double[
                        double[] eigenvalues, int kept, double explainedVariance, String rule, double[][] basis) {}
 
     public void save(Path file) {
-        try {
-            if (file.getParent() != null) Files.createDirectories(file.getParent());
-            JsonMapper.shared().writeValue(file, new Json("spectro-whitening/1", mean, std, centerRows, pcaMean,
-                    eigenvalues, kept, explainedVariance(), rule, basis));
-        } catch (Exception e) {
-            throw new SpectroException(file + ": cannot write the whitening transform (" + e.getMessage() + ")", e);
-        }
+        io.spectro.io.Atomic.writeString(file, JsonMapper.shared().writeValueAsString(new Json("spectro-whitening/1", mean, std,
+                centerRows, pcaMean, eigenvalues, kept, explainedVariance(), rule, basis)));
     }
 
     public static Whitening load(Path file) {

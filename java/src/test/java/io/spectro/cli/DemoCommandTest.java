@@ -19,7 +19,7 @@ class DemoCommandTest {
         Assumptions.assumeTrue(CoreCommandsTest.cpuPresent(), "libspectro_cpu.so not built");
         Path out = tmp.resolve("demo");
         String[] small = {"--out", out.toString(), "--draws", "2", "--chains", "1", "--burnin", "1", "--probe-synthetic", "2",
-                "--probe-text", "1", "--sampling", "4", "--text-chars", "20000", "--threads", "2"};
+                "--probe-text", "1", "--sampling", "4", "--batch", "4", "--text-chars", "20000", "--threads", "2"};
         CoreCommandsTest.Result r = CoreCommandsTest.run(concat(new String[] {"demo", "--nbeta", "50", "--gamma", "200", "--lr", "5e-4"}, small));
         assertEquals(0, r.code(), r.err());
         assertTrue(r.err().contains("using the shipped model"), r.err());

@@ -46,6 +46,26 @@ class StructureCliTest {
     }
 
     @Test
+    void aFailedComponentsNanColumnIsNamedAndCanBeDropped(@TempDir Path dir) throws Exception {
+        SyntheticRun.write(dir.resolve("run"), SyntheticRun.Spec.of(300, 12, 3, 4));
+        Path chi = dir.resolve("run/chi.npy");
+        Npy.Floats f = Npy.readFloats(chi);
+        for (int r = 0; r < 300; r++) f.data()[r * 12 + 5] = Float.NaN; // what a component stopped on NaN/inf leaves
+        Npy.write(chi, f.data(), 300, 12);
+        String r = dir.resolve("run").toString();
+        int[] code = new int[1];
+        String msg = err(() -> code[0] = Main.run("report", "--run", r, "--k=15", "--min-size=10"));
+        assertEquals(2, code[0]);
+        assertTrue(msg.contains("column(s) [5 (l0h4)]") && msg.contains("--drop-nan-columns"), msg);
+        assertFalse(Files.exists(dir.resolve("run/whiten")));
+        assertEquals(0, Main.run("report", "--run", r, "--k=15", "--min-size=10", "--max-push-work=3000000", "--drop-nan-columns"));
+        String clusters = Files.readString(dir.resolve("run/clusters/clusters.json"));
+        assertTrue(clusters.contains("\"l0h3\"") && !clusters.contains("\"l0h4\"") && clusters.contains("\"l0h5\""), "l0h4 should be left out");
+        assertTrue(Files.readString(dir.resolve("run/whiten/source.json")).contains("\"droppedColumns\":[5]"));
+        assertEquals(0, Main.run("whiten", "--in", chi.toString(), "--out", dir.resolve("w").toString(), "--drop-nan-columns"));
+    }
+
+    @Test
     void whitenClusterMapReportCompare(@TempDir Path dir) throws Exception {
         SyntheticRun.write(dir.resolve("run"), SyntheticRun.Spec.of(700, 20, 3, 4));
         String r = dir.resolve("run").toString();

@@ -89,4 +89,21 @@ class DecompositionTest {
         e = assertThrows(SpectroException.class, () -> Decomposition.resolve(TINY, dir.resolve("nope").toString()));
         assertTrue(e.getMessage().contains("neither a built-in"), e.getMessage());
     }
+
+    @Test
+    void repeatedOrContainedPartsAreMergedAndHugeNumbersRefused(@TempDir Path dir) throws Exception {
+        Path f = dir.resolve("spec.txt");
+        Files.writeString(f, "once: head(0,0)\ntwice: head(0,0) head(0,0)\nattn: attn(0)\nmixed: head(0,1) attn(0) q(0,0) o(0,1)\n");
+        List<Component> c = Decomposition.resolve(TINY, f.toString());
+        assertEquals(c.get(0).blocks(), c.get(1).blocks()); // shared weights would get the update twice
+        assertEquals(c.get(2).numel(), c.get(3).numel());
+        assertEquals(new java.util.HashSet<>(c.get(2).blocks()), new java.util.HashSet<>(c.get(3).blocks()));
+        Files.writeString(f, "a: head(99999999999,0)\n");
+        SpectroException e = assertThrows(SpectroException.class, () -> Decomposition.resolve(TINY, f.toString()));
+        assertTrue(e.getMessage().contains("layer 99999999999 does not exist"), e.getMessage());
+        // blocks that overlap without one containing the other are refused, naming both parts
+        e = assertThrows(SpectroException.class, () -> Overlaps.disjoint(List.of(new Overlaps.Part("x", Block.range(0, 10)),
+                new Overlaps.Part("y", new Block(5, 2, 3, 8))), "spec: "));
+        assertTrue(e.getMessage().contains("parts 'x' and 'y' overlap (both hold parameter element 5)"), e.getMessage());
+    }
 }

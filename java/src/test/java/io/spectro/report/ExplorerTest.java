@@ -75,6 +75,11 @@ class ExplorerTest {
         assertTrue(dom.contains("<h2>" + target + "</h2>"));
         assertTrue(dom.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "hostile token not shown as text");
         assertFalse(dom.contains("<img"), "hostile token became markup");
+        // bidi controls and zero-width characters are shown as escapes, never raw (U+202E would reverse the text after it)
+        assertTrue(dom.contains("\\u202Eevil\\u200B\\uFEFF"), "bidi/zero-width characters not escaped");
+        int raw = dom.replaceAll("[\u200B\uFEFF]", "\u202E").indexOf('\u202E');
+        assertEquals(-1, raw, () -> "raw bidi/zero-width character in the page: "
+                + dom.substring(Math.max(0, raw - 200), Math.min(dom.length(), raw + 50)));
         // search lights up clusters
         String dom2 = runChromium(exe, dir.resolve("profile2"), "--dump-dom", html.toUri() + "#search=" + "%3Cscript%3Ealert(1)%3C%2Fscript%3E");
         assertTrue(dom2.contains("in 1 cluster(s)") || dom2.contains("cluster(s)"), "search status missing");
@@ -84,6 +89,12 @@ class ExplorerTest {
         assertTrue(Files.isRegularFile(shot));
         byte[] png = Files.readAllBytes(shot);
         assertTrue(png.length > 5000 && png[1] == 'P' && png[2] == 'N' && png[3] == 'G', "not a PNG screenshot");
+    }
+
+    @Test
+    void invisibleAndReorderingCharactersAreShownAsEscapes() {
+        assertEquals("a\\u202Eb\\u200B\\uFEFFc\\n\\x01\\u0085", Html.showToken("a\u202Eb\u200B\uFEFFc\n\u0001\u0085"));
+        assertEquals(" caf\u00e9 \u4e2d", Html.showToken(" caf\u00e9 \u4e2d")); // visible text stays as it is
     }
 
     @Test
