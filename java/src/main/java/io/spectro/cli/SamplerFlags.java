@@ -20,6 +20,9 @@ final class SamplerFlags {
     @Option(names = "--gamma", description = "localisation strength (default from --settings: 300)") Float gamma;
     @Option(names = "--sampler", description = "sgld | rmsprop (small: sgld, pythia-1.4b: rmsprop)") String sampler;
     @Option(names = "--seed", defaultValue = "0", description = "keys the SGLD noise and minibatches (default ${DEFAULT-VALUE})") long seed;
+    @Option(names = "--baseline-noise", defaultValue = "independent",
+            description = "with --baseline: independent (its own noise and minibatch stream, seed derived from --seed) | shared "
+                    + "(the run's own seed, as before; default ${DEFAULT-VALUE})") String baselineNoise;
 
     /** The base settings with the overrides applied; {@code baseline} forces nbeta = 0. */
     SamplerOptions options(boolean baseline) {
@@ -27,6 +30,11 @@ final class SamplerFlags {
             case "small" -> SamplerOptions.small(seed);
             case "pythia-1.4b" -> SamplerOptions.pythia14b(seed);
             default -> throw new SpectroException("--settings: unknown '" + settings + "' (small, pythia-1.4b)");
+        };
+        boolean shared = switch (baselineNoise) {
+            case "independent" -> false;
+            case "shared" -> true;
+            default -> throw new SpectroException("--baseline-noise: unknown '" + baselineNoise + "' (independent, shared)");
         };
         try {
             SamplerOptions o = base;
@@ -39,7 +47,7 @@ final class SamplerFlags {
             if (nbeta != null) o = o.withNbeta(nbeta);
             if (gamma != null) o = o.withGamma(gamma);
             if (sampler != null) o = o.withRmsprop(parseSampler(sampler));
-            return baseline ? o.withNbeta(0f) : o;
+            return !baseline ? o : shared ? o.withNbeta(0f) : o.baseline();
         } catch (IllegalArgumentException e) {
             throw new SpectroException("bad sampler option: " + e.getMessage());
         }

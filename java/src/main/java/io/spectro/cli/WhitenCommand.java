@@ -26,9 +26,15 @@ public final class WhitenCommand implements Callable<Integer> {
     @Option(names = "--threads", defaultValue = "0", description = "worker threads, 0 = all processors")
     int threads;
 
+    @Option(names = "--unhealthy", defaultValue = "drop",
+            description = "components whose health (RUN/diagnostics.json) is fail: drop (leave their columns out), keep, "
+                    + "or stop (refuse); default ${DEFAULT-VALUE}, see docs/method.md")
+    String unhealthy;
+
     @Override
     public Integer call() {
-        Whitening w = Pipeline.whiten(in, out, new Whitening.Options(components, maxComponents, centerRows, threads));
+        Whitening w = Pipeline.whiten(in, out, new Whitening.Options(components, maxComponents, centerRows, threads),
+                io.spectro.chi.Health.Policy.parse(unhealthy));
         System.out.printf("%s: %d -> %d directions, %.1f%% of the standardised variance%n", out.resolve("whitened.npy"),
                 w.inputDim(), w.kept(), 100 * w.explainedVariance());
         return 0;

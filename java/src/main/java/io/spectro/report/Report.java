@@ -15,7 +15,13 @@ public final class Report {
     /** Runs whatever stage is missing for RUN and writes RUN/report/index.html; returns its path. */
     public static Path write(Path run, boolean redo, Whitening.Options wo, Knn.Options ko, PprClustering.Options po,
                              ClusterMap.Options mo) {
-        Path cdir = Pipeline.ensureStages(run, redo, wo, ko, po, mo);
+        return write(run, redo, wo, ko, po, mo, io.spectro.chi.Health.Policy.drop);
+    }
+
+    /** As above; {@code unhealthy} decides what whitening does with the components whose health is fail. */
+    public static Path write(Path run, boolean redo, Whitening.Options wo, Knn.Options ko, PprClustering.Options po,
+                             ClusterMap.Options mo, io.spectro.chi.Health.Policy unhealthy) {
+        Path cdir = Pipeline.ensureStages(run, redo, wo, ko, po, mo, unhealthy);
         long t0 = System.nanoTime();
         Path html = run.resolve("report").resolve("index.html");
         Explorer.write(html, Pipeline.readClusters(cdir), Pipeline.readMap(cdir), run.toAbsolutePath().getFileName().toString());

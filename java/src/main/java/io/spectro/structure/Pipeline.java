@@ -1,6 +1,7 @@
 package io.spectro.structure;
 
 import io.spectro.SpectroException;
+import io.spectro.chi.Health;
 import io.spectro.cluster.PprClustering;
 import io.spectro.graph.Graph;
 import io.spectro.graph.Knn;
@@ -37,7 +38,8 @@ public final class Pipeline {
 
     public static PrintStream log = System.err;
 
-    public record Source(String chi, String runDir) {}
+    /** @param columns the chi columns whitened (null: all; health gating may leave failing ones out) */
+    public record Source(String chi, String runDir, int[] columns) {}
 
     public record ClustersFile(String format, String input, String chi, int rows, int dims, Map<String, Object> knn,
                                PprClustering.Options options, PprClustering.Stats stats, Map<String, Double> seconds,
@@ -94,8 +96,40 @@ public final class Pipeline {
     // ---- whiten ----
 
     public static Whitening whiten(Path chiFile, Path outDir, Whitening.Options o) {
+        return whiten(chiFile, outDir, o, Health.Policy.drop);
+    }
+
+    private static Npy.Floats readChi(Path chiFile) {
+        Npy.Floats f = Npy.readFloats(chiFile);
+        if (f.shape().length != 2 || f.dim(0) == 0 || f.dim(1) == 0)
+            throw new SpectroException(chiFile + ": expected a non-empty 2-D array [rows, components], got shape "
+                    + java.util.Arrays.toString(f.shape()));
+        return f;
+    }
+
+    /** The given columns of chi (null: all), checked finite. */
+    static Vectors chiColumns(Path chiFile, Npy.Floats f, int[] columns) {
+        int n = f.dim(0), h = f.dim(1);
+        if (columns == null) columns = java.util.stream.IntStream.range(0, h).toArray();
+        float[] out = new float[n * columns.length];
+        for (int r = 0; r < n; r++)
+            for (int j = 0; j < columns.length; j++) {
+                if (columns[j] >= h) throw new SpectroException(chiFile + ": has " + h + " columns, the whitening used column " + columns[j]);
+                out[r * columns.length + j] = f.data()[r * h + columns[j]];
+            }
+        Vectors v = new Vectors(out, n, columns.length);
+        v.requireFinite(chiFile.toString());
+        return v;
+    }
+
+    /** z-score + PCA whitening of the chi columns that pass health gating under {@code policy}. */
+    public static Whitening whiten(Path chiFile, Path outDir, Whitening.Options o, Health.Policy policy) {
         long t0 = System.nanoTime();
-        Vectors chi = Vectors.read(chiFile);
+        Npy.Floats f = readChi(chiFile);
+        Path run = chiFile.toAbsolutePath().getParent();
+        int[] cols = Health.columns(run, components(run, f.dim(1)), policy, Pipeline::info);
+        boolean all = cols.length == f.dim(1);
+        Vectors chi = chiColumns(chiFile, f, all ? null : cols);
         Whitening w;
         try {
             w = Whitening.fit(chi, o);
@@ -106,7 +140,7 @@ public final class Pipeline {
         w.save(outDir.resolve("transform.json"));
         Npy.write(outDir.resolve("whitened.npy"), out.data(), out.rows(), out.cols());
         write(outDir.resolve("source.json"), new Source(chiFile.toAbsolutePath().toString(),
-                chiFile.toAbsolutePath().getParent().toString()));
+                chiFile.toAbsolutePath().getParent().toString(), all ? null : cols));
         info(String.format("whitened %d x %d -> %d directions (%.1f%% of variance; %s) in %.2f s", chi.rows(), chi.cols(),
                 w.kept(), 100 * w.explainedVariance(), w.rule(), since(t0)));
         return w;
@@ -126,17 +160,19 @@ public final class Pipeline {
         Path chiFile;
         Vectors white;
         Whitening transform;
+        Path sourceFile;
         if (Files.isRegularFile(dir.resolve("transform.json")) && !input.getFileName().toString().equals("chi.npy")) {
             transform = Whitening.load(dir.resolve("transform.json"));
             white = Vectors.read(input);
-            chiFile = Files.isRegularFile(dir.resolve("source.json"))
-                    ? Path.of(read(dir.resolve("source.json"), Source.class).chi()) : null;
-            if (chiFile != null && !Files.isRegularFile(chiFile)) chiFile = null;
+            sourceFile = dir.resolve("source.json");
         } else {
-            chiFile = input.toAbsolutePath();
-            transform = whiten(chiFile, outDir.resolve("whiten"), Whitening.Options.defaults());
+            transform = whiten(input.toAbsolutePath(), outDir.resolve("whiten"), Whitening.Options.defaults());
             white = Vectors.read(outDir.resolve("whiten").resolve("whitened.npy"));
+            sourceFile = outDir.resolve("whiten").resolve("source.json");
         }
+        Source source = Files.isRegularFile(sourceFile) ? read(sourceFile, Source.class) : null;
+        chiFile = source == null ? null : Path.of(source.chi());
+        if (chiFile != null && !Files.isRegularFile(chiFile)) chiFile = null;
         secs.put("load_or_whiten", since(t0));
         int n = white.rows();
         if (n <= ko.k())
@@ -166,12 +202,15 @@ public final class Pipeline {
         Vectors chi = null, z = null;
         List<String> comps;
         if (chiFile != null) {
-            chi = Vectors.read(chiFile);
+            Npy.Floats f = readChi(chiFile);
+            chi = chiColumns(chiFile, f, source.columns());
             if (chi.rows() != n)
                 throw new SpectroException(chiFile + ": has " + chi.rows() + " rows, the whitened vectors " + n);
             z = new Whitening(transform.mean(), transform.std(), false, new double[chi.cols()], null, 0, null, null)
                     .standardize(chi, io.spectro.util.Parallel.defaultThreads());
-            comps = components(chiFile.getParent(), chi.cols());
+            List<String> allNames = components(chiFile.getParent(), f.dim(1));
+            comps = source.columns() == null ? allNames
+                    : java.util.Arrays.stream(source.columns()).mapToObj(allNames::get).toList();
         } else comps = null;
         TokenTable tokens = TokenTable.read(runDir, n);
         List<Cards.Card> cards = Cards.build(res.clusters(), tokens, z, comps, po.seed());
@@ -283,12 +322,18 @@ public final class Pipeline {
      */
     public static Path ensureStages(Path run, boolean redo, Whitening.Options wo, Knn.Options ko, PprClustering.Options po,
                                     ClusterMap.Options mo) {
+        return ensureStages(run, redo, wo, ko, po, mo, Health.Policy.drop);
+    }
+
+    /** As above; {@code unhealthy} decides what whitening does with the columns that fail the health checks. */
+    public static Path ensureStages(Path run, boolean redo, Whitening.Options wo, Knn.Options ko, PprClustering.Options po,
+                                    ClusterMap.Options mo, Health.Policy unhealthy) {
         if (!Files.isDirectory(run)) throw new SpectroException(run + ": run directory does not exist");
         Path chi = run.resolve("chi.npy");
         if (!Files.isRegularFile(chi)) throw new SpectroException(run + ": no chi.npy in the run directory");
         Path wdir = run.resolve("whiten"), cdir = run.resolve("clusters");
         if (redo || !Files.isRegularFile(wdir.resolve("whitened.npy")) || !Files.isRegularFile(wdir.resolve("transform.json")))
-            whiten(chi, wdir, wo);
+            whiten(chi, wdir, wo, unhealthy);
         if (redo || !Files.isRegularFile(cdir.resolve("clusters.json")))
             cluster(wdir.resolve("whitened.npy"), cdir, ko, po, run);
         if (redo || !Files.isRegularFile(cdir.resolve("map.json"))) map(cdir, mo);
