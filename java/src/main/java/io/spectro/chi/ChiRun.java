@@ -431,7 +431,8 @@ public final class ChiRun {
         }
     }
 
-    static String sha256(MemorySegment params) {
+    /** SHA-256 of the fp32 flat parameters (the manifest's modelSha256). */
+    public static String sha256(MemorySegment params) {
         MessageDigest md = sha();
         long size = params.byteSize(), chunk = 1 << 24;
         for (long off = 0; off < size; off += chunk)
