@@ -115,6 +115,32 @@ public record Health(String component, Level level, List<String> reasons, double
     }
 
     /**
+     * The explorer's health badge: "health: 10 ok, 1 warn, 1 fail (l0h3)" from RUN/diagnostics.json, or
+     * null for a run without health records.
+     */
+    public static String badge(Path runDir) {
+        Path f = runDir.resolve("diagnostics.json");
+        if (!Files.isRegularFile(f)) return null;
+        JsonNode h;
+        try {
+            h = new ObjectMapper().readTree(f.toFile()).get("health");
+        } catch (RuntimeException e) {
+            return null; // the badge is decoration: an unreadable file is reported by whitening, not here
+        }
+        if (h == null || !h.isArray()) return null;
+        int ok = 0, warn = 0;
+        List<String> fail = new ArrayList<>();
+        for (JsonNode n : h) {
+            switch (n.path("level").asString("")) {
+                case "ok" -> ok++;
+                case "warn" -> warn++;
+                default -> fail.add(n.path("component").asString("?"));
+            }
+        }
+        return "health: " + ok + " ok, " + warn + " warn, " + fail.size() + " fail" + (fail.isEmpty() ? "" : " (" + String.join(", ", fail) + ")");
+    }
+
+    /**
      * The columns whiten and cluster use under {@code policy}: every column without health records;
      * otherwise all ({@code keep}), those not failing ({@code drop}), or a SpectroException naming the
      * failing components ({@code stop}).

@@ -24,7 +24,9 @@ public final class Report {
         Path cdir = Pipeline.ensureStages(run, redo, wo, ko, po, mo, unhealthy);
         long t0 = System.nanoTime();
         Path html = run.resolve("report").resolve("index.html");
-        Explorer.write(html, Pipeline.readClusters(cdir), Pipeline.readMap(cdir), run.toAbsolutePath().getFileName().toString());
+        String badge = io.spectro.chi.Health.badge(run);
+        Explorer.write(html, Pipeline.readClusters(cdir), Pipeline.readMap(cdir), run.toAbsolutePath().getFileName().toString()
+                + (badge == null ? "" : " \u2014 " + badge));
         if (Pipeline.log != null)
             Pipeline.log.println("spectro: explorer written in " + Math.round((System.nanoTime() - t0) / 1e7) / 100.0 + " s");
         return html;

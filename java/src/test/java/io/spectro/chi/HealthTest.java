@@ -85,6 +85,7 @@ class HealthTest {
         Files.writeString(dir.resolve("diagnostics.json"), json.writeValueAsString(root));
         Pipeline.log = null;
 
+        assertEquals("health: 2 ok, 0 warn, 1 fail (b)", Health.badge(dir));
         Whitening w = Pipeline.whiten(dir.resolve("chi.npy"), dir.resolve("whiten"), Whitening.Options.defaults(), Health.Policy.drop);
         assertEquals(2, w.inputDim());
         assertTrue(Files.readString(dir.resolve("whiten/source.json")).contains("\"columns\":[0,2]"));
