@@ -94,14 +94,8 @@ public record Health(String component, Level level, List<String> reasons, double
     /** The health levels recorded in RUN/diagnostics.json ({@code health} array), or null when there are none. */
     public static List<Level> read(Path runDir, int columns) {
         Path f = runDir.resolve("diagnostics.json");
-        if (!Files.isRegularFile(f)) return null;
-        JsonNode h;
-        try {
-            h = new ObjectMapper().readTree(f.toFile()).get("health");
-        } catch (RuntimeException e) {
-            throw new SpectroException(f + ": cannot parse (" + e.getMessage() + ")", e);
-        }
-        if (h == null || !h.isArray()) return null; // a run written before health gating
+        JsonNode h = healthArray(f);
+        if (h == null) return null;
         if (h.size() != columns) throw new SpectroException(f + ": health lists " + h.size() + " components, chi has " + columns + " columns");
         List<Level> out = new ArrayList<>();
         for (JsonNode n : h) {
@@ -114,20 +108,25 @@ public record Health(String component, Level level, List<String> reasons, double
         return out;
     }
 
-    /**
-     * The explorer's health badge: "health: 10 ok, 1 warn, 1 fail (l0h3)" from RUN/diagnostics.json, or
-     * null for a run without health records.
-     */
-    public static String badge(Path runDir) {
-        Path f = runDir.resolve("diagnostics.json");
+    /** The {@code health} array of a diagnostics.json; null when the file or the array is absent (runs before health gating). */
+    private static JsonNode healthArray(Path f) {
         if (!Files.isRegularFile(f)) return null;
         JsonNode h;
         try {
             h = new ObjectMapper().readTree(f.toFile()).get("health");
         } catch (RuntimeException e) {
-            return null; // the badge is decoration: an unreadable file is reported by whitening, not here
+            throw new SpectroException(f + ": cannot parse (" + e.getMessage() + ")", e);
         }
-        if (h == null || !h.isArray()) return null;
+        return h == null || !h.isArray() ? null : h;
+    }
+
+    /**
+     * The explorer's health badge: "health: 10 ok, 1 warn, 1 fail (l0h3)" from RUN/diagnostics.json, or
+     * null for a run without health records.
+     */
+    public static String badge(Path runDir) {
+        JsonNode h = healthArray(runDir.resolve("diagnostics.json"));
+        if (h == null) return null;
         int ok = 0, warn = 0;
         List<String> fail = new ArrayList<>();
         for (JsonNode n : h) {
