@@ -81,10 +81,10 @@ public record Health(String component, Level level, List<String> reasons, double
 
     /** The end-of-run table: one line per component. */
     public static String table(List<Health> hs) {
-        StringBuilder sb = new StringBuilder(String.format(Locale.ROOT, "%-12s %-5s %9s %7s %7s %11s  %s%n",
+        StringBuilder sb = new StringBuilder(String.format(Locale.ROOT, "%-12s %-6s %9s %7s %7s %11s  %s%n",
                 "component", "health", "LLC", "R-hat", "drift", "reliability", "reasons"));
         for (Health h : hs)
-            sb.append(String.format(Locale.ROOT, "%-12s %-5s %9.3f %7.3f %7.2f %11.3f  %s%n", h.component(), h.level(), h.llc(),
+            sb.append(String.format(Locale.ROOT, "%-12s %-6s %9.3f %7.3f %7.2f %11.3f  %s%n", h.component(), h.level(), h.llc(),
                     h.rhat(), h.drift(), h.reliability(), String.join("; ", h.reasons())));
         long warn = hs.stream().filter(h -> h.level() == Level.warn).count(), fail = hs.stream().filter(h -> h.level() == Level.fail).count();
         sb.append(String.format(Locale.ROOT, "%d ok, %d warn, %d fail%n", hs.size() - warn - fail, warn, fail));
