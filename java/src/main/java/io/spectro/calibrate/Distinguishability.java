@@ -3,7 +3,7 @@ package io.spectro.calibrate;
 import io.spectro.SpectroException;
 import io.spectro.cluster.Metrics;
 import io.spectro.io.Npy;
-import io.spectro.report.Pipeline;
+import io.spectro.structure.Pipeline;
 import org.apache.commons.math3.stat.correlation.PearsonsCorrelation;
 
 import java.nio.file.Path;

@@ -1,8 +1,8 @@
 package io.spectro.calibrate;
 
 import io.spectro.SpectroException;
-import io.spectro.report.Pipeline;
-import io.spectro.report.SyntheticRun;
+import io.spectro.structure.Pipeline;
+import io.spectro.structure.SyntheticRun;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
