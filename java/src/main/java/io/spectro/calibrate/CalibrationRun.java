@@ -13,8 +13,6 @@ import io.spectro.sampling.Observables;
 import io.spectro.sampling.RestrictedSampler;
 import io.spectro.sampling.SamplerOptions;
 
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -64,7 +62,7 @@ public final class CalibrationRun {
     }
 
     /** The sweep on {@code model} (parameters loaded), returning every row. */
-    public static List<Calibration.Row> sweep(NativeModel model, ModelConfig cfg, MemorySegment params, int[] sampling, int rows, int T,
+    public static List<Calibration.Row> sweep(NativeModel model, ModelConfig cfg, int[] sampling, int rows, int T,
                                               List<Component> comps, Calibration.Grid grid, Base base, long cacheBudget, boolean progress) {
         List<Component> decomposition = Decomposition.resolve(cfg, "default");
         int[] probe = new int[T];
@@ -79,7 +77,7 @@ public final class CalibrationRun {
                 Component comp = comps.get(c);
                 bar.label(comp.name() + " " + s.label());
                 int index = comp.name().equals("full") ? -1 : decomposition.indexOf(comp);
-                ForceRatio force = new ForceRatio(model, params, comp, s);
+                ForceRatio force = new ForceRatio(model, comp, s);
                 try {
                     RestrictedSampler.Traces tr = RestrictedSampler.run(model, obs, comp, index, base.at(s), loss0,
                             !comp.name().equals("full"), List.of(force), bar::step);
@@ -109,15 +107,12 @@ public final class CalibrationRun {
         private double sum;
         private int n;
 
-        ForceRatio(NativeModel model, MemorySegment params, Component comp, Calibration.Setting s) {
+        /** Built before the chains start, while the model holds the anchor w*. */
+        ForceRatio(NativeModel model, Component comp, Calibration.Setting s) {
             this.model = model;
             this.comp = comp;
             this.s = s;
-            this.anchor = gather(comp, (off, len) -> {
-                float[] v = new float[len];
-                MemorySegment.copy(params, ValueLayout.JAVA_FLOAT, off * 4, v, 0, len);
-                return v;
-            });
+            this.anchor = gather(comp, model::readParams);
         }
 
         interface Reader {

@@ -441,7 +441,7 @@ public final class ChiRun {
     }
 
     /** {@link #sha256(MemorySegment)} of the checkpoint's float32 parameters, streamed 4 Mi floats at a time. */
-    static String sha256(Checkpoint ck) {
+    public static String sha256(Checkpoint ck) {
         MessageDigest md = sha();
         try (Arena a = Arena.ofConfined()) {
             ck.forEachFloat32(a.allocate(1 << 24, 64), chunk -> md.update(chunk.asByteBuffer()));

@@ -83,13 +83,13 @@ public final class CalibrateCommand implements Callable<Integer> {
             List<Component> comps = CalibrationRun.resolve(ck.config(), names);
             List<Calibration.Row> rows;
             try (NativeModel m = backend.create(backend.load(), ck.config(), maxBatchTokens)) {
-                m.load(ck.params());
-                rows = CalibrationRun.sweep(m, ck.config(), ck.params(), s.tokens(), s.rows(), s.T(), comps, grid, base,
+                m.load(ck);
+                rows = CalibrationRun.sweep(m, ck.config(), s.tokens(), s.rows(), s.T(), comps, grid, base,
                         io.spectro.sampling.Observables.AUTO_BUDGET, !quiet);
             }
             Calibration.Recommendation rec = Calibration.recommend(rows);
             double secs = (System.nanoTime() - t0) / 1e9;
-            CalibrationFiles.write(out, ChiRun.sha256(ck.params()), model.toString(), base, grid, rows, rec, secs);
+            CalibrationFiles.write(out, ChiRun.sha256(ck), model.toString(), base, grid, rows, rec, secs);
             System.out.printf("calibrate: %d settings x %d components in %.1f s%n", grid.settings().size(), comps.size(), secs);
             System.out.println("calibrate: recommended " + rec.setting().label());
             for (String w : rec.reasons()) System.out.println("  - " + w);

@@ -45,7 +45,7 @@ public final class ChiCommand implements Callable<Integer> {
                     : " (its own noise and minibatch stream, derived from --seed " + sampler.seed + ")"));
         backend.check();
         try (Checkpoint ck = Checkpoint.open(model)) {
-            sampler.checkCalibratedModel(ck.params());
+            sampler.checkCalibratedModel(ck);
             Tokenizer tok = ck.tokenizerJson() == null ? null : Tokenizer.load(ck.tokenizerJson());
             TokenSets.Set p = TokenSets.load(probe, tok, seq, maxSeqs);
             TokenSets.Set s = TokenSets.load(sampling, tok, seq, maxSeqs);

@@ -68,9 +68,9 @@ final class SamplerFlags {
     }
 
     /** A calibration.json made for another model is refused (exit 2) before anything is written. */
-    void checkCalibratedModel(java.lang.foreign.MemorySegment params) {
+    void checkCalibratedModel(io.spectro.model.Checkpoint ck) {
         CalibrationFiles.Recommended r = calibration();
-        if (r != null && !r.modelSha256().equals(io.spectro.chi.ChiRun.sha256(params)))
+        if (r != null && !r.modelSha256().equals(io.spectro.chi.ChiRun.sha256(ck)))
             throw new SpectroException(settings + ": calibrated for another model (its modelSha256 differs from this checkpoint's); "
                     + "run spectro calibrate on this model");
     }
