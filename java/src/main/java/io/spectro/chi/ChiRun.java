@@ -119,7 +119,14 @@ public final class ChiRun {
      *                    when the full run is missing) and the run's outputs must not be written
      */
     public record Result(float[] chi, int rows, List<String> components, List<Diagnostics> diagnostics,
-                         double loss0, double seconds, int componentsComputed, int missingRuns) {}
+                         double loss0, double seconds, int componentsComputed, int missingRuns, Uncertainty uncertainty,
+                         List<Health> health) {}
+
+    /**
+     * Per-token standard errors [rows, H] (NaN where a run has no per-chain sums: one chain, a failed
+     * component, or a run directory written before they existed) and split-half reliability per component.
+     */
+    public record Uncertainty(float[] chiSe, double[] reliability) {}
 
     private ChiRun() {}
 
@@ -157,7 +164,8 @@ public final class ChiRun {
         Backend backend = Backend.load(o.backend());
         int n = in.probeTokens();
         List<Diagnostics> diags = new ArrayList<>();
-        float[] chi = new float[n * comps.size()];
+        float[] chi = new float[n * comps.size()], se = new float[n * comps.size()];
+        double[] reliability = new double[comps.size()];
         int computed = 0;
         try (NativeModel model = NativeModel.create(backend, cfg, o.threads(), o.device(), o.maxBatchTokens(), o.bf16());
              Observables obs = new Observables(model, cfg, in.probe(), in.nProbe(), in.probeT(), in.sampling(),
@@ -181,16 +189,18 @@ public final class ChiRun {
             Component full = Decomposition.full(cfg);
             int missing = 0;
             double[] delta = null;
+            ChainSums fullChains = null;
             if (o.shard().owns(-1) || Files.exists(statePath(stateDir, -1))) {
-                ComponentSums fullSums = sums(model, obs, full, -1, so, loss0, false, stateDir, progress, null, runKey);
+                Sums fullSums = sums(model, obs, full, -1, so, loss0, false, stateDir, progress, null, runKey);
                 if (fullSums == null) throw new SpectroException("the unrestricted full run produced NaN/inf: see " + stateDir.resolve("full.json"));
-                delta = ChiEstimator.deltaFull(fullSums);
+                delta = ChiEstimator.deltaFull(fullSums.pooled());
+                fullChains = fullSums.chains();
             } else {
                 missing++;
             }
             for (int c = 0; c < comps.size(); c++) {
                 boolean done = Files.exists(statePath(stateDir, c));
-                ComponentSums s = null;
+                Sums s = null;
                 if (done || o.shard().owns(c)) {
                     s = sums(model, obs, comps.get(c), c, so, loss0, o.fastPath(), stateDir, progress, diags, runKey);
                     if (!done) {
@@ -200,19 +210,36 @@ public final class ChiRun {
                 } else {
                     missing++; // another shard's, not finished yet: a NaN column
                 }
-                double[] col = s == null || delta == null ? null : ChiEstimator.chi(s, delta);
-                for (int t = 0; t < n; t++) chi[t * comps.size() + c] = col == null ? Float.NaN : (float) col[t];
+                double[] col = s == null || delta == null ? null : ChiEstimator.chi(s.pooled(), delta);
+                boolean chains = col != null && s.chains() != null && fullChains != null;
+                double[] sec = chains ? ChiUncertainty.standardError(s.chains(), fullChains) : null;
+                reliability[c] = chains ? ChiUncertainty.splitHalf(s.chains(), fullChains) : Double.NaN;
+                for (int t = 0; t < n; t++) {
+                    chi[t * comps.size() + c] = col == null ? Float.NaN : (float) col[t];
+                    se[t * comps.size() + c] = sec == null ? Float.NaN : (float) sec[t];
+                }
             }
             progress.finish();
             List<String> names = comps.stream().map(Component::name).toList();
-            return new Result(chi, n, names, diags, loss0, (System.nanoTime() - t0) / 1e9, computed, missing);
+            List<Health> health = new ArrayList<>();
+            for (Diagnostics d : diags) {
+                int c = names.indexOf(d.component());
+                boolean finite = true;
+                for (int t = 0; t < n && finite; t++) finite = Float.isFinite(chi[t * comps.size() + c]);
+                health.add(Health.of(d, reliability[c], finite, so.nbeta()));
+            }
+            return new Result(chi, n, names, diags, loss0, (System.nanoTime() - t0) / 1e9, computed, missing,
+                    new Uncertainty(se, reliability), health);
         }
     }
 
+    /** A run's pooled sums and its per-chain sums (null for a run directory written before they existed). */
+    record Sums(ComponentSums pooled, ChainSums chains) {}
+
     /** Runs (or restores) one component; null when it stopped on NaN/inf (its diagnostics say where). */
-    private static ComponentSums sums(NativeModel model, Observables obs, Component comp, int index, SamplerOptions so,
-                                      double loss0, boolean fast, Path stateDir, Progress progress, List<Diagnostics> diags,
-                                      String runKey) {
+    private static Sums sums(NativeModel model, Observables obs, Component comp, int index, SamplerOptions so,
+                             double loss0, boolean fast, Path stateDir, Progress progress, List<Diagnostics> diags,
+                             String runKey) {
         Path state = statePath(stateDir, index);
         Path diagFile = state.resolveSibling(state.getFileName().toString().replace(".bin", ".json"));
         String identity = runKey + "/" + index + "/" + comp.name();
@@ -221,37 +248,60 @@ public final class ChiRun {
             if (diags != null) diags.add(d);
             boolean ok = d.status().equals("ok");
             ComponentSums sums = ComponentSums.read(state, ok ? obs.probeTokens() : 0, identity); // a failed one holds no tokens
-            return ok ? sums : null;
+            return ok ? new Sums(sums, ChainSums.read(ChainSums.fileFor(state), so.chains(), obs.probeTokens())) : null;
         }
         progress.label(comp.name());
         Diagnostics d;
-        ComponentSums result = null;
+        Sums result = null;
         RestrictedSampler.Traces tr = null;
         try {
             obs.drainProbe(); // start from zero
-            CountingObserver co = new CountingObserver();
+            CountingObserver co = new CountingObserver(obs, so.chains(), index < 0);
             tr = RestrictedSampler.run(model, obs, comp, index, so, loss0, fast, List.of(co), progress::step);
             double[][] acc = obs.drainProbe();
             for (int t = 0; t < acc[0].length; t++)
                 if (!Double.isFinite(acc[0][t]) || !Double.isFinite(acc[1][t]))
                     throw new RestrictedSampler.NonFiniteException("component " + comp.name() + ": probe token " + t + " has a non-finite loss");
-            result = new ComponentSums(co.k, co.sumPhi, co.sumPhiS, co.sumS, acc[0], acc[1]);
+            result = new Sums(new ComponentSums(co.k, co.sumPhi, co.sumPhiS, co.sumS, acc[0], acc[1]), co.chains());
             d = Diagnostics.of(comp.name(), tr, loss0, so.nbeta());
         } catch (RestrictedSampler.NonFiniteException e) {
             d = Diagnostics.failed(comp.name(), loss0, "stopped: " + e.getMessage());
             System.err.println("\nspectro chi: " + d.status());
         }
+        if (result != null) result.chains().write(ChainSums.fileFor(state)); // before the .bin, which marks the run finished
         writeDiag(diagFile, d, tr);
-        if (result != null) result.write(state, identity);
+        if (result != null) result.pooled().write(state, identity);
         else writeFailedMarker(state, identity);
         if (diags != null) diags.add(d);
         return result;
     }
 
-    /** The estimator's Java-side sums: K, sum phi, sum phi*S, sum S. */
+    /**
+     * The estimator's Java-side sums: K, sum phi, sum phi*S, sum S, pooled over chains in draw order (what
+     * chi.npy is computed from) and per chain; at the end of each chain the per-token sum the estimator
+     * needs (sum phi*l, or sum l for the full run) is read from the native accumulators, and the chain's
+     * share is the difference from the previous chain's reading (the pooled sums stay untouched).
+     */
     static final class CountingObserver implements io.spectro.sampling.DrawObserver<Void> {
         long k;
         double sumPhi, sumPhiS, sumS;
+        private final Observables obs;
+        private final boolean full;
+        private final long[] kc;
+        private final double[] phiC, phiSC, sC;
+        private final double[][] tokC;
+        private double[] previous;
+
+        CountingObserver(Observables obs, int chains, boolean full) {
+            this.obs = obs;
+            this.full = full;
+            kc = new long[chains];
+            phiC = new double[chains];
+            phiSC = new double[chains];
+            sC = new double[chains];
+            tokC = new double[chains][];
+            previous = new double[obs.probeTokens()];
+        }
 
         @Override
         public void onDraw(io.spectro.sampling.Draw d) {
@@ -259,6 +309,24 @@ public final class ChiRun {
             sumPhi += d.phi();
             sumPhiS += d.phi() * d.samplingLoss();
             sumS += d.samplingLoss();
+            int c = d.chain();
+            kc[c]++;
+            phiC[c] += d.phi();
+            phiSC[c] += d.phi() * d.samplingLoss();
+            sC[c] += d.samplingLoss();
+        }
+
+        @Override
+        public void chainDone(int chain) {
+            double[] now = obs.readProbe()[full ? 0 : 1];
+            double[] mine = new double[now.length];
+            for (int t = 0; t < now.length; t++) mine[t] = now[t] - previous[t];
+            tokC[chain] = mine;
+            previous = now;
+        }
+
+        ChainSums chains() {
+            return new ChainSums(kc, phiC, phiSC, sC, tokC);
         }
 
         @Override
@@ -291,7 +359,8 @@ public final class ChiRun {
         try {
             JsonNode n = JSON.readTree(file.toFile());
             d = new Diagnostics(n.get("component").asString(), number(n.get("llc")), number(n.get("rhat")),
-                    number(n.get("autocorr1")), number(n.get("meanS")), number(n.get("loss0")), n.get("status").asString());
+                    number(n.get("autocorr1")), number(n.get("meanS")), number(n.get("loss0")), n.get("status").asString(),
+                    n.has("drift") ? number(n.get("drift")) : Double.NaN); // absent in runs written before the drift test
         } catch (RuntimeException e) {
             throw new SpectroException(file + ": unreadable diagnostics (" + IoErrors.describe(e) + "); delete it and its .bin to recompute", e);
         }
@@ -425,7 +494,8 @@ public final class ChiRun {
         }
     }
 
-    static String sha256(MemorySegment params) {
+    /** SHA-256 of the fp32 flat parameters (the manifest's modelSha256). */
+    public static String sha256(MemorySegment params) {
         MessageDigest md = sha();
         long size = params.byteSize(), chunk = 1 << 24;
         for (long off = 0; off < size; off += chunk)
@@ -434,7 +504,7 @@ public final class ChiRun {
     }
 
     /** {@link #sha256(MemorySegment)} of the checkpoint's float32 parameters, streamed 4 Mi floats at a time. */
-    static String sha256(Checkpoint ck) {
+    public static String sha256(Checkpoint ck) {
         MessageDigest md = sha();
         try (Arena a = Arena.ofConfined()) {
             ck.forEachFloat32(a.allocate(1 << 24, 64), chunk -> md.update(chunk.asByteBuffer()));

@@ -61,6 +61,8 @@ public record ComponentSums(long draws, double sumPhi, double sumPhiS, double su
      * Reads a state file written by {@link #write} for {@code identity}; refuses another run's or
      * another component's file and a damaged one. Files of the format before identities
      * ({@code LEGACY_MAGIC}) are read without those checks, so runs started before still resume.
+     * A null {@code identity} skips the identity check (for tools and tests that inspect one file; the
+     * checksum is still checked).
      */
     public static ComponentSums read(Path file, int expectedTokens, String identity) {
         String again = "; delete it (and its .json) to recompute";
@@ -71,7 +73,7 @@ public record ComponentSums(long draws, double sumPhi, double sumPhiS, double su
             if (magic != MAGIC && magic != LEGACY_MAGIC) throw new SpectroException(file + ": not a spectro component state file" + again);
             if (magic == MAGIC) {
                 String id = in.readUTF();
-                if (!id.equals(identity))
+                if (identity != null && !id.equals(identity))
                     throw new SpectroException(file + ": belongs to another run or component (" + id + "; this one is " + identity + ")" + again);
             }
             long k = in.readLong();

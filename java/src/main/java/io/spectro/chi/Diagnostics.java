@@ -14,9 +14,11 @@ import io.spectro.sampling.RestrictedSampler;
  * @param meanS       E[S]
  * @param loss0       L0, the sampling loss at w*
  * @param status      "ok", or the reason the component stopped (NaN/inf, naming chain and step)
+ * @param drift       second half minus first half of every chain's draws of S, in standard errors
+ *                    ({@link #drift}; NaN with fewer than 4 draws per chain)
  */
 public record Diagnostics(String component, double llc, double rhat, double autocorr1, double meanS,
-                          double loss0, String status) {
+                          double loss0, String status, double drift) {
 
     public static Diagnostics of(String name, RestrictedSampler.Traces tr, double loss0, double nbeta) {
         double[][] x = tr.drawLoss();
@@ -24,11 +26,49 @@ public record Diagnostics(String component, double llc, double rhat, double auto
         int count = 0;
         for (double[] c : x) for (double v : c) { mean += v; count++; }
         mean /= count;
-        return new Diagnostics(name, nbeta * (mean - loss0), rhat(x), autocorr1(x), mean, loss0, "ok");
+        return new Diagnostics(name, nbeta * (mean - loss0), rhat(x), autocorr1(x), mean, loss0, "ok", drift(x));
     }
 
     public static Diagnostics failed(String name, double loss0, String why) {
-        return new Diagnostics(name, Double.NaN, Double.NaN, Double.NaN, Double.NaN, loss0, why);
+        return new Diagnostics(name, Double.NaN, Double.NaN, Double.NaN, Double.NaN, loss0, why, Double.NaN);
+    }
+
+    /**
+     * Drift test of m chains x n draws: D = mean over chains of (mean of the last n/2 draws - mean of the
+     * first n/2), divided by its standard error. Each half is centred on its own mean (so the step being
+     * tested does not inflate its own error); from those residuals, every chain's variance s2 and the pooled
+     * lag-1 autocorrelation rho (clamped to [0, 0.9]) give Var(D) = sum_c 2 s2_c / (n/2) (1 + rho) / (1 - rho) / m^2
+     * (AR(1) approximation). |z| of a stationary chain is about N(0, 1); a chain still rising or falling gives
+     * a large |z|. NaN with fewer than 4 draws.
+     */
+    public static double drift(double[][] x) {
+        int m = x.length, n = x[0].length, h = n / 2;
+        if (n < 4) return Double.NaN;
+        double[][] res = new double[m][2 * h];
+        double d = 0;
+        for (int c = 0; c < m; c++) {
+            double a = 0, b = 0;
+            for (int i = 0; i < h; i++) { a += x[c][i]; b += x[c][n - h + i]; }
+            a /= h;
+            b /= h;
+            d += b - a;
+            for (int i = 0; i < h; i++) { res[c][i] = x[c][i] - a; res[c][h + i] = x[c][n - h + i] - b; }
+        }
+        d /= m;
+        double num = 0, den = 0, var = 0;
+        for (double[] r : res) {
+            double s2 = 0;
+            for (int i = 0; i < r.length; i++) {
+                s2 += r[i] * r[i];
+                if (i > 0 && i != h) num += r[i] * r[i - 1]; // lag-1 pairs within a half
+            }
+            den += s2;
+            var += 2 * (s2 / (r.length - 2)) / h;
+        }
+        double rho = den > 0 ? Math.min(0.9, Math.max(0, num / den)) : 0;
+        var *= (1 + rho) / (1 - rho) / ((double) m * m);
+        if (var == 0) return d == 0 ? 0 : Math.copySign(Double.POSITIVE_INFINITY, d);
+        return d / Math.sqrt(var);
     }
 
     /** Gelman-Rubin R-hat of m chains x n draws. */

@@ -38,7 +38,9 @@ import java.util.function.IntFunction;
  *   <li>{@code components.json}: component names in column order;</li>
  *   <li>{@code tokens.csv} and {@code tokens.arrow} (Arrow IPC file): row, seq, pos, token_id, token;</li>
  *   <li>{@code contexts.jsonl}: one line per probe sequence {"seq": b, "tokens": [display texts]};</li>
- *   <li>{@code diagnostics.json} and {@code plots/*.png} (loss traces per chain).</li>
+ *   <li>{@code chi_se.npy} float32 [N, H]: the standard error of every entry (from the spread of the chains);</li>
+ *   <li>{@code diagnostics.json} (sampler diagnostics, and {@code health}: ok|warn|fail with reasons and the
+ *       split-half reliability per component) and {@code plots/*.png} (loss traces per chain).</li>
  * </ul>
  */
 public final class RunOutputs {
@@ -57,6 +59,7 @@ public final class RunOutputs {
             writeTokens(g, dir, in, tokenText);
             writeDiagnostics(g, dir, r);
             if (plots) writePlots(g, dir);
+            Npy.write(g.temp(dir.resolve("chi_se.npy")), r.uncertainty().chiSe(), r.rows(), r.components().size());
             Npy.write(g.temp(dir.resolve("chi.npy")), r.chi(), r.rows(), r.components().size());
             g.commit();
         } catch (IOException e) {
@@ -117,6 +120,7 @@ public final class RunOutputs {
         root.put("seconds", r.seconds());
         root.put("componentsComputed", r.componentsComputed());
         root.set("components", JSON.valueToTree(r.diagnostics()));
+        root.set("health", JSON.valueToTree(r.health()));
         g.writeString(dir.resolve("diagnostics.json"), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(root));
     }
 

@@ -42,8 +42,12 @@ public final class ChiCommand implements Callable<Integer> {
         if (maxSeqs < 0) throw new SpectroException("--max-sequences must be >= 0 (0 = all), got " + maxSeqs);
         if (seq < 2) throw new SpectroException("--seq must be >= 2, got " + seq);
         SamplerOptions so = sampler.options(baseline);
+        if (baseline && !quiet)
+            System.err.println("chi: baseline (nbeta 0), sampler seed " + so.seed() + (so.seed() == sampler.seed ? " (the run's own, --baseline-noise shared)"
+                    : " (its own noise and minibatch stream, derived from --seed " + sampler.seed + ")"));
         backend.check();
         try (Checkpoint ck = Checkpoint.open(model)) {
+            sampler.checkCalibratedModel(ck);
             Tokenizer tok = ck.tokenizerJson() == null ? null : Tokenizer.load(ck.tokenizerJson());
             TokenSets.Set p = TokenSets.load(probe, tok, seq, maxSeqs);
             TokenSets.Set s = TokenSets.load(sampling, tok, seq, maxSeqs);
@@ -66,11 +70,14 @@ public final class ChiCommand implements Callable<Integer> {
             IntFunction<String> text = tok == null ? id -> "#" + id : tok::token;
             RunOutputs.write(out, r, in, text, !noPlots);
             long failed = r.diagnostics().stream().filter(d -> !d.status().equals("ok")).count();
+            System.out.print(io.spectro.chi.Health.table(r.health()));
             System.out.printf("chi: %d tokens x %d components in %.1f s (%d computed now, %d resumed), %.2f vectors/s%n",
                     r.rows(), r.components().size(), r.seconds(), r.componentsComputed(),
                     r.components().size() - r.componentsComputed(), r.rows() / r.seconds());
             if (failed > 0) System.out.println("chi: " + failed + " component(s) stopped on NaN/inf: see " + out.resolve("diagnostics.json"));
-            System.out.println("chi: wrote " + out.resolve("chi.npy"));
+            if (r.health().stream().anyMatch(h -> h.level() == io.spectro.chi.Health.Level.fail))
+                System.out.println("chi: whiten/report leave components that fail out by default (--unhealthy drop; keep | stop)");
+            System.out.println("chi: wrote " + out.resolve("chi.npy") + " and its standard errors chi_se.npy");
             return 0;
         }
     }

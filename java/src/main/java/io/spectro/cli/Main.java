@@ -11,7 +11,7 @@ import picocli.CommandLine.Command;
         subcommands = {
                 CommandLine.HelpCommand.class,
                 InfoCommand.class, InitCommand.class, LossCommand.class, GradCommand.class, BenchCommand.class,
-                DataCommand.class, ChiCommand.class, CostCommand.class, TrainCommand.class, DemoCommand.class,
+                DataCommand.class, ChiCommand.class, CalibrateCommand.class, DiagnoseCommand.class, CostCommand.class, TrainCommand.class, DemoCommand.class,
                 WhitenCommand.class, ClusterCommand.class, MapCommand.class, ReportCommand.class, CompareCommand.class,
         })
 public final class Main {

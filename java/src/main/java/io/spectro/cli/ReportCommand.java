@@ -34,6 +34,11 @@ public final class ReportCommand implements Callable<Integer> {
     @Mixin
     StructureOptions opts;
 
+    @Option(names = "--unhealthy", defaultValue = "drop",
+            description = "components whose health (RUN/diagnostics.json) is fail: drop (leave their columns out), keep, "
+                    + "or stop (refuse); default ${DEFAULT-VALUE}, see docs/method.md")
+    String unhealthy;
+
     @Override
     public Integer call() {
         if (synthetic != null) {
@@ -46,7 +51,7 @@ public final class ReportCommand implements Callable<Integer> {
         long t0 = System.nanoTime();
         Whitening.Options wo = Whitening.Options.defaults().withComponents(components).withCenterRows(centerRows);
         Path html = Report.write(run, redo || synthetic != null, wo, opts.knnOptions(), opts.clusterOptions(),
-                ClusterMap.Options.defaults(), opts.dropNanColumns);
+                ClusterMap.Options.defaults(), io.spectro.chi.Health.Policy.parse(unhealthy), opts.dropNanColumns);
         System.err.printf("spectro: report pipeline took %.1f s%n", (System.nanoTime() - t0) / 1e9);
         if (Files.isRegularFile(run.resolve("truth.npy"))) {
             int[] truth = Npy.readInts(run.resolve("truth.npy")).data();

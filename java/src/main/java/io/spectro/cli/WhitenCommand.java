@@ -29,10 +29,15 @@ public final class WhitenCommand implements Callable<Integer> {
             + "stopped; recorded in source.json) instead of refusing the input")
     boolean dropNanColumns;
 
+    @Option(names = "--unhealthy", defaultValue = "drop",
+            description = "components whose health (RUN/diagnostics.json) is fail: drop (leave their columns out), keep, "
+                    + "or stop (refuse); default ${DEFAULT-VALUE}, see docs/method.md")
+    String unhealthy;
+
     @Override
     public Integer call() {
         Whitening w = Pipeline.whiten(in, out, new Whitening.Options(components, maxComponents, centerRows, threads),
-                dropNanColumns);
+                io.spectro.chi.Health.Policy.parse(unhealthy), dropNanColumns);
         System.out.printf("%s: %d -> %d directions, %.1f%% of the standardised variance%n", out.resolve("whitened.npy"),
                 w.inputDim(), w.kept(), 100 * w.explainedVariance());
         return 0;

@@ -83,7 +83,7 @@ public final class Demo {
             o.log().println("demo: " + check);
             // 3. susceptibilities: the real run and the nbeta = 0 control
             ChiRun.Result sgld = chi(o, cfg, model, tok, in, work.resolve("run"), o.sampler());
-            ChiRun.Result base = chi(o, cfg, model, tok, in, work.resolve("baseline"), o.sampler().withNbeta(0f));
+            ChiRun.Result base = chi(o, cfg, model, tok, in, work.resolve("baseline"), o.sampler().baseline()); // its own noise stream
             // 4. structure: whiten, cluster, map, explorer
             Path html = io.spectro.report.Report.write(work.resolve("run"), false,
                     io.spectro.whiten.Whitening.Options.defaults(), io.spectro.graph.Knn.Options.defaults(),

@@ -15,16 +15,27 @@ public final class Report {
     /** Runs whatever stage is missing for RUN and writes RUN/report/index.html; returns its path. */
     public static Path write(Path run, boolean redo, Whitening.Options wo, Knn.Options ko, PprClustering.Options po,
                              ClusterMap.Options mo) {
-        return write(run, redo, wo, ko, po, mo, false);
+        return write(run, redo, wo, ko, po, mo, io.spectro.chi.Health.Policy.drop, false);
     }
 
     /** @param dropNan leave out chi.npy's columns holding NaN or infinite values (components that stopped) */
     public static Path write(Path run, boolean redo, Whitening.Options wo, Knn.Options ko, PprClustering.Options po,
                              ClusterMap.Options mo, boolean dropNan) {
-        Path cdir = Pipeline.ensureStages(run, redo, wo, ko, po, mo, dropNan);
+        return write(run, redo, wo, ko, po, mo, io.spectro.chi.Health.Policy.drop, dropNan);
+    }
+
+    /**
+     * As above; {@code unhealthy} decides what whitening does with the components whose health is fail,
+     * {@code dropNan} whether columns holding NaN/inf are left out instead of refused.
+     */
+    public static Path write(Path run, boolean redo, Whitening.Options wo, Knn.Options ko, PprClustering.Options po,
+                             ClusterMap.Options mo, io.spectro.chi.Health.Policy unhealthy, boolean dropNan) {
+        Path cdir = Pipeline.ensureStages(run, redo, wo, ko, po, mo, unhealthy, dropNan);
         long t0 = System.nanoTime();
         Path html = run.resolve("report").resolve("index.html");
-        Explorer.write(html, Pipeline.readClusters(cdir), Pipeline.readMap(cdir), run.toAbsolutePath().getFileName().toString());
+        String badge = io.spectro.chi.Health.badge(run);
+        Explorer.write(html, Pipeline.readClusters(cdir), Pipeline.readMap(cdir), run.toAbsolutePath().getFileName().toString()
+                + (badge == null ? "" : " \u2014 " + badge));
         if (Pipeline.log != null)
             Pipeline.log.println("spectro: explorer written in " + Math.round((System.nanoTime() - t0) / 1e7) / 100.0 + " s");
         return html;

@@ -9,6 +9,9 @@ public interface DrawObserver<R> {
     /** Called after every draw of every chain of a run. */
     void onDraw(Draw draw);
 
+    /** Called after chain {@code chain} of a run took its last draw (before the next chain starts). */
+    default void chainDone(int chain) {}
+
     /** Called once after the last chain of a component finished. */
     default void finish() {}
 

@@ -198,6 +198,13 @@ public final class Observables implements AutoCloseable {
 
     /** Reads the accumulators: {sum of l[t], sum of phi*l[t]} over the whole probe set, then resets them. */
     public double[][] drainProbe() {
+        double[][] r = readProbe();
+        for (NativeAccum a : probeAccum) a.reset();
+        return r;
+    }
+
+    /** Reads the accumulators without resetting them: {sum of l[t], sum of phi*l[t]} over the whole probe set. */
+    public double[][] readProbe() {
         double[] sumL = new double[probeTokens()], sumPhiL = new double[probeTokens()];
         int off = 0;
         for (NativeAccum a : probeAccum) {
@@ -205,7 +212,6 @@ public final class Observables implements AutoCloseable {
             System.arraycopy(r[0], 0, sumL, off, r[0].length);
             System.arraycopy(r[1], 0, sumPhiL, off, r[1].length);
             off += r[0].length;
-            a.reset();
         }
         return new double[][]{sumL, sumPhiL};
     }

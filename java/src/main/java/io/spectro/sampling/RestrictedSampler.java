@@ -110,6 +110,7 @@ public final class RestrictedSampler {
                         if (onStep != null) onStep.run();
                     }
                 }
+                for (DrawObserver<?> ob : observers) ob.chainDone(c);
             }
         } finally {
             model.resetParams(blocks);

@@ -62,6 +62,23 @@ public record SamplerOptions(int chains, int draws, int stepsBetween, int burnin
         return new SamplerOptions(4, 50, 2, 10, 8, 1e-3f, 30f, 300f, false, 0.99f, 0.1f, 1f, seed);
     }
 
+    /**
+     * The nβ = 0 baseline of these settings with its own noise and minibatch stream: the same settings
+     * keyed by {@link #baselineSeed} instead of the run's seed, so "SGLD vs baseline" compares two
+     * independent samplers rather than two that share every noise draw and minibatch.
+     */
+    public SamplerOptions baseline() {
+        return withNbeta(0f).withSeed(baselineSeed(seed));
+    }
+
+    /** The baseline's seed: SplitMix64's finaliser of the run seed with a fixed salt (distinct from the seed itself). */
+    public static long baselineSeed(long seed) {
+        long z = seed + 0x9E3779B97F4A7C15L * 0xBA5EL;
+        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+        return z ^ (z >>> 31);
+    }
+
     // ---- the same settings with one field changed (validated like the constructor) ----
 
     public SamplerOptions withChains(int v) {

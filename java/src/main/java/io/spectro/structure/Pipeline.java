@@ -1,6 +1,7 @@
 package io.spectro.structure;
 
 import io.spectro.SpectroException;
+import io.spectro.chi.Health;
 import io.spectro.cluster.PprClustering;
 import io.spectro.graph.Graph;
 import io.spectro.graph.Knn;
@@ -79,6 +80,14 @@ public final class Pipeline {
      * left out (or exactly the columns {@code drop} lists, when not null).
      */
     public static ChiColumns readChi(Path chiFile, boolean dropNan, List<Integer> drop) {
+        return readChi(chiFile, dropNan, drop, List.of());
+    }
+
+    /**
+     * chi.npy without {@code drop} (when given) or else without {@code unhealthy} (columns health gating
+     * leaves out) and, with {@code dropNan}, the other columns holding NaN/inf (refused without it).
+     */
+    public static ChiColumns readChi(Path chiFile, boolean dropNan, List<Integer> drop, List<Integer> unhealthy) {
         Npy.Floats f = Npy.readFloats(chiFile);
         if (f.shape().length != 2)
             throw new SpectroException(chiFile + ": expected a 2-D array [rows, components], got shape " + java.util.Arrays.toString(f.shape()));
@@ -89,21 +98,26 @@ public final class Pipeline {
         if (drop != null) bad.addAll(drop);
         else {
             boolean[] nonFinite = new boolean[cols];
+            java.util.Set<Integer> gated = new java.util.HashSet<>(unhealthy);
             for (int i = 0; i < x.length; i++)
-                if (!Float.isFinite(x[i])) {
+                if (!Float.isFinite(x[i]) && !gated.contains(i % cols)) {
                     nonFinite[i % cols] = true;
                     if (badRows.size() < 20 && (badRows.isEmpty() || badRows.getLast() != i / cols)) badRows.add(i / cols);
                 }
             for (int c = 0; c < cols; c++) if (nonFinite[c]) bad.add(c);
         }
-        if (bad.isEmpty()) return new ChiColumns(new Vectors(x, rows, cols), List.of());
-        if (!dropNan) {
+        if (bad.isEmpty() && unhealthy.isEmpty()) return new ChiColumns(new Vectors(x, rows, cols), List.of());
+        if (drop == null && !bad.isEmpty() && !dropNan) {
             List<String> names = components(chiFile.getParent(), cols);
             throw new SpectroException(chiFile + ": column(s) " + bad.stream().map(c -> c + " (" + names.get(c) + ")").toList()
                     + " hold NaN or infinite values, rows " + badRows + (badRows.size() == 20 ? " and maybe more" : "")
                     + " (0-based; a component that stopped: see diagnostics.json); pass --drop-nan-columns to leave those columns out");
         }
-        if (bad.size() >= cols) throw new SpectroException(chiFile + ": every column holds NaN or infinite values; nothing is left to whiten");
+        if (drop == null) {
+            bad.addAll(unhealthy);
+            bad = new ArrayList<>(new java.util.TreeSet<>(bad));
+        }
+        if (bad.size() >= cols) throw new SpectroException(chiFile + ": every column is left out (NaN/inf or failing health); nothing is left to whiten");
         int kept = cols - bad.size();
         boolean[] out = new boolean[cols];
         for (int c : bad) {
@@ -114,7 +128,7 @@ public final class Pipeline {
         for (int r = 0, o = 0; r < rows; r++) for (int c = 0; c < cols; c++) if (!out[c]) y[o++] = x[r * cols + c];
         Vectors v = new Vectors(y, rows, kept);
         v.requireFinite(chiFile + " (without the dropped columns " + bad + ")");
-        info("left out " + bad.size() + " column(s) of " + chiFile + " holding NaN or infinite values: " + bad);
+        info("left out " + bad.size() + " column(s) of " + chiFile + " (failing health or holding NaN/inf): " + bad);
         return new ChiColumns(v, List.copyOf(bad));
     }
 
@@ -144,13 +158,38 @@ public final class Pipeline {
     // ---- whiten ----
 
     public static Whitening whiten(Path chiFile, Path outDir, Whitening.Options o) {
-        return whiten(chiFile, outDir, o, false);
+        return whiten(chiFile, outDir, o, Health.Policy.drop, false);
     }
 
     /** @param dropNan leave out chi.npy's columns holding NaN or infinite values (recorded in source.json) */
     public static Whitening whiten(Path chiFile, Path outDir, Whitening.Options o, boolean dropNan) {
+        return whiten(chiFile, outDir, o, Health.Policy.drop, dropNan);
+    }
+
+    /** z-score + PCA whitening of the chi columns that pass health gating under {@code policy}. */
+    public static Whitening whiten(Path chiFile, Path outDir, Whitening.Options o, Health.Policy policy) {
+        return whiten(chiFile, outDir, o, policy, false);
+    }
+
+    /**
+     * z-score + PCA whitening of chi.npy without the columns whose health (RUN/diagnostics.json) is fail
+     * under {@code policy} and, with {@code dropNan}, without columns holding NaN or infinite values;
+     * source.json records the columns left out.
+     */
+    public static Whitening whiten(Path chiFile, Path outDir, Whitening.Options o, Health.Policy policy, boolean dropNan) {
         long t0 = System.nanoTime();
-        ChiColumns cc = readChi(chiFile, dropNan, null);
+        Npy.Info info = Npy.info(chiFile);
+        if (info.shape().length != 2)
+            throw new SpectroException(chiFile + ": expected a 2-D array [rows, components], got shape " + java.util.Arrays.toString(info.shape()));
+        int h = (int) Math.min(Integer.MAX_VALUE, info.shape()[1]);
+        Path run = chiFile.toAbsolutePath().getParent();
+        int[] healthy = h == 0 ? new int[0] : Health.columns(run, components(run, h), policy, Pipeline::info);
+        List<Integer> unhealthy = new ArrayList<>();
+        for (int c = 0, j = 0; c < h; c++) {
+            if (j < healthy.length && healthy[j] == c) j++;
+            else unhealthy.add(c);
+        }
+        ChiColumns cc = readChi(chiFile, dropNan, null, unhealthy);
         Vectors chi = cc.chi();
         Whitening w;
         try {
@@ -351,18 +390,27 @@ public final class Pipeline {
      */
     public static Path ensureStages(Path run, boolean redo, Whitening.Options wo, Knn.Options ko, PprClustering.Options po,
                                     ClusterMap.Options mo) {
-        return ensureStages(run, redo, wo, ko, po, mo, false);
+        return ensureStages(run, redo, wo, ko, po, mo, Health.Policy.drop, false);
     }
 
     /** @param dropNan leave out chi.npy's columns holding NaN or infinite values (components that stopped) */
     public static Path ensureStages(Path run, boolean redo, Whitening.Options wo, Knn.Options ko, PprClustering.Options po,
                                     ClusterMap.Options mo, boolean dropNan) {
+        return ensureStages(run, redo, wo, ko, po, mo, Health.Policy.drop, dropNan);
+    }
+
+    /**
+     * As above; {@code unhealthy} decides what whitening does with the columns that fail the health
+     * checks, {@code dropNan} whether columns holding NaN/inf are left out instead of refused.
+     */
+    public static Path ensureStages(Path run, boolean redo, Whitening.Options wo, Knn.Options ko, PprClustering.Options po,
+                                    ClusterMap.Options mo, Health.Policy unhealthy, boolean dropNan) {
         if (!Files.isDirectory(run)) throw new SpectroException(run + ": run directory does not exist");
         Path chi = run.resolve("chi.npy");
         if (!Files.isRegularFile(chi)) throw new SpectroException(run + ": no chi.npy in the run directory");
         Path wdir = run.resolve("whiten"), cdir = run.resolve("clusters");
         if (redo || !Files.isRegularFile(wdir.resolve("whitened.npy")) || !Files.isRegularFile(wdir.resolve("transform.json")))
-            whiten(chi, wdir, wo, dropNan);
+            whiten(chi, wdir, wo, unhealthy, dropNan);
         if (redo || !Files.isRegularFile(cdir.resolve("clusters.json")))
             cluster(wdir.resolve("whitened.npy"), cdir, ko, po, run);
         if (redo || !Files.isRegularFile(cdir.resolve("map.json"))) map(cdir, mo);
