@@ -67,6 +67,11 @@ public final class ChiRun {
             if (shard == null) throw new IllegalArgumentException("shard missing");
         }
 
+        /** The same sweep on another device and shard (how a scheduler places one process or task). */
+        public Options on(int device, Shard shard) {
+            return new Options(sampler, components, fastPath, cacheBudgetBytes, threads, backend, maxBatchTokens, progress, bf16, device, shard);
+        }
+
         /** Device 0, every run. */
         public Options(SamplerOptions sampler, String components, boolean fastPath, long cacheBudgetBytes, int threads,
                        String backend, int maxBatchTokens, boolean progress, boolean bf16) {
@@ -99,6 +104,11 @@ public final class ChiRun {
             throw new IllegalArgumentException("shard '" + s + "': expected K/M with 0 <= K < M, e.g. 0/4");
         }
 
+        /** The shard that owns run {@code run} alone (-1: the full run) of a sweep of {@code components} components. */
+        public static Shard single(int run, int components) {
+            return new Shard(run + 1, components + 1);
+        }
+
         public boolean owns(int run) {
             return (run + 1) % count == index;
         }
@@ -121,6 +131,16 @@ public final class ChiRun {
 
     private ChiRun() {}
 
+    /**
+     * What {@link #compute} did.
+     *
+     * @param components  the sweep's component names, in column order
+     * @param computed    components computed now (the full run not counted)
+     * @param missingRuns runs (the full run counts) still unfinished in the run directory afterwards
+     * @param loss0       the sampling loss at the checkpoint's weights
+     */
+    public record Computed(List<String> components, int computed, int missingRuns, double loss0, double seconds) {}
+
     /** A run on float32 parameters in canonical order (paramCount floats). */
     public static Result run(ModelConfig cfg, MemorySegment params, Inputs in, Path runDir, Options o) {
         return run(cfg, () -> sha256(params), m -> m.load(params), in, runDir, o);
@@ -134,22 +154,33 @@ public final class ChiRun {
         return run(ck.config(), () -> sha256(ck), m -> m.load(ck), in, runDir, o);
     }
 
+    /** Computes the shard's unfinished runs, then assembles every column from the run directory ({@link #assemble}). */
     private static Result run(ModelConfig cfg, Supplier<String> modelSha256, Consumer<NativeModel> load, Inputs in,
                               Path runDir, Options o) {
+        Computed c = compute(cfg, modelSha256, load, in, runDir, o);
+        Result r = assemble(runDir, c.components(), in.probeTokens());
+        return new Result(r.chi(), r.rows(), r.components(), r.diagnostics(), c.loss0(), c.seconds(), c.computed(), r.missingRuns());
+    }
+
+    /**
+     * Computes the runs of {@code o.shard()} that are not finished in {@code runDir}, each writing its state
+     * files atomically; assembles nothing, so a process computing one run (a shard, a Spark task) never reads
+     * the other runs' state. The weights are loaded tensor by tensor from the checkpoint.
+     */
+    public static Computed compute(Checkpoint ck, Inputs in, Path runDir, Options o) {
+        return compute(ck.config(), () -> sha256(ck), m -> m.load(ck), in, runDir, o);
+    }
+
+    private static Computed compute(ModelConfig cfg, Supplier<String> modelSha256, Consumer<NativeModel> load, Inputs in,
+                                    Path runDir, Options o) {
         long t0 = System.nanoTime();
-        List<Component> comps = Decomposition.resolve(cfg, o.components());
-        for (int v : in.probe()) checkToken(v, cfg, "probe");
-        for (int v : in.sampling()) checkToken(v, cfg, "sampling");
-        ObjectNode manifest = manifest(cfg, modelSha256.get(), in, o, comps);
+        List<Component> comps = prepare(cfg, modelSha256.get(), in, runDir, o);
         Path stateDir = runDir.resolve("state");
-        checkOrWriteManifest(runDir, manifest);
 
         Backend backend = Backend.load(o.backend());
         SamplerOptions so = o.sampler();
-        int n = in.probeTokens();
-        List<Diagnostics> diags = new ArrayList<>();
-        float[] chi = new float[n * comps.size()];
         int computed = 0;
+        double loss0;
         try (NativeModel model = NativeModel.create(backend, cfg, o.threads(), o.device(), o.maxBatchTokens(), o.bf16());
              Observables obs = new Observables(model, cfg, in.probe(), in.nProbe(), in.probeT(), in.sampling(),
                      in.nSampling(), in.samplingT(), so.batch(), so.seed(), o.maxBatchTokens(), o.cacheBudgetBytes())) {
@@ -160,54 +191,101 @@ public final class ChiRun {
                         o.cacheBudgetBytes() == Observables.AUTO_BUDGET ? " (auto, from the backend's free memory)" : "",
                         need > budget ? ": some batches run uncached (slower, same results); raise --cache-mb" : "");
             }
-            double loss0 = obs.samplingLoss();
+            loss0 = obs.samplingLoss();
             if (!Double.isFinite(loss0)) throw new SpectroException("the loss at the checkpoint's weights is " + loss0 + ": the model is broken");
             long pending = 0;
             for (int c = -1; c < comps.size(); c++) if (o.shard().owns(c) && !Files.exists(statePath(stateDir, c))) pending++;
             Progress progress = new Progress("chi", pending * so.chains() * so.stepsPerChain(), System.err, o.progress());
 
-            // the unrestricted full run gives Delta_full
-            Component full = Decomposition.full(cfg);
-            int missing = 0;
-            double[] delta = null;
-            if (o.shard().owns(-1) || Files.exists(statePath(stateDir, -1))) {
-                ComponentSums fullSums = sums(model, obs, full, -1, so, loss0, false, stateDir, progress, null);
-                if (fullSums == null) throw new SpectroException("the unrestricted full run produced NaN/inf: see " + stateDir.resolve("full.json"));
-                delta = ChiEstimator.deltaFull(fullSums);
-            } else {
-                missing++;
-            }
-            for (int c = 0; c < comps.size(); c++) {
-                boolean done = Files.exists(statePath(stateDir, c));
-                ComponentSums s = null;
-                if (done || o.shard().owns(c)) {
-                    s = sums(model, obs, comps.get(c), c, so, loss0, o.fastPath(), stateDir, progress, diags);
-                    if (!done) {
-                        computed++;
-                        afterComponent.accept(c + 1);
-                    }
-                } else {
-                    missing++; // another shard's, not finished yet: a NaN column
+            // run -1, the unrestricted full run, gives Delta_full; every run writes its state file, assemble reads them all
+            for (int c = -1; c < comps.size(); c++) {
+                if (!o.shard().owns(c) || Files.exists(statePath(stateDir, c))) continue;
+                Component comp = c < 0 ? Decomposition.full(cfg) : comps.get(c);
+                boolean ok = sums(model, obs, comp, c, so, loss0, c >= 0 && o.fastPath(), stateDir, progress);
+                if (c < 0 && !ok) throw new SpectroException("the unrestricted full run produced NaN/inf: see " + stateDir.resolve("full.json"));
+                if (c >= 0) {
+                    computed++;
+                    afterComponent.accept(c + 1);
                 }
-                double[] col = s == null || delta == null ? null : ChiEstimator.chi(s, delta);
-                for (int t = 0; t < n; t++) chi[t * comps.size() + c] = col == null ? Float.NaN : (float) col[t];
             }
             progress.finish();
-            List<String> names = comps.stream().map(Component::name).toList();
-            return new Result(chi, n, names, diags, loss0, (System.nanoTime() - t0) / 1e9, computed, missing);
         }
+        int missing = 0;
+        for (int c = -1; c < comps.size(); c++) if (!Files.exists(statePath(stateDir, c))) missing++;
+        return new Computed(comps.stream().map(Component::name).toList(), computed, missing, loss0, (System.nanoTime() - t0) / 1e9);
     }
 
-    /** Runs (or restores) one component; null when it stopped on NaN/inf (its diagnostics say where). */
-    private static ComponentSums sums(NativeModel model, Observables obs, Component comp, int index, SamplerOptions so,
-                                      double loss0, boolean fast, Path stateDir, Progress progress, List<Diagnostics> diags) {
-        Path state = statePath(stateDir, index);
-        Path diagFile = state.resolveSibling(state.getFileName().toString().replace(".bin", ".json"));
-        if (Files.exists(state)) {
-            Diagnostics d = readDiag(diagFile);
-            if (diags != null) diags.add(d);
-            return d.status().equals("ok") ? ComponentSums.read(state, obs.probeTokens()) : null;
+    /**
+     * Checks the token ids against the model, resolves the components and writes the run directory's
+     * manifest (or checks that the one there describes this run); computes nothing.
+     *
+     * @return the components, in column order
+     */
+    public static List<Component> prepare(Checkpoint ck, Inputs in, Path runDir, Options o) {
+        return prepare(ck.config(), sha256(ck), in, runDir, o);
+    }
+
+    private static List<Component> prepare(ModelConfig cfg, String modelSha256, Inputs in, Path runDir, Options o) {
+        List<Component> comps = Decomposition.resolve(cfg, o.components());
+        for (int v : in.probe()) checkToken(v, cfg, "probe");
+        for (int v : in.sampling()) checkToken(v, cfg, "sampling");
+        checkOrWriteManifest(runDir, manifest(cfg, modelSha256, in, o, comps));
+        return comps;
+    }
+
+    /**
+     * The sweep's result from the run directory's state files alone (no model, no device): one column per
+     * finished component, NaN columns for the runs not finished yet (every column while the full run is
+     * missing, counted in {@link Result#missingRuns()}); loss0 comes from the full run's diagnostics
+     * (NaN while it is missing); seconds and componentsComputed are 0.
+     *
+     * @param components the names {@link #prepare} resolved, in column order
+     * @param probeTokens {@link Inputs#probeTokens()}
+     */
+    public static Result assemble(Path runDir, List<String> components, int probeTokens) {
+        Path stateDir = runDir.resolve("state");
+        int n = probeTokens, h = components.size(), missing = 0;
+        double[] delta = null;
+        double loss0 = Double.NaN;
+        if (Files.exists(statePath(stateDir, -1))) {
+            Diagnostics fd = readDiag(diagPath(statePath(stateDir, -1)));
+            if (!fd.status().equals("ok")) throw new SpectroException("the unrestricted full run produced NaN/inf: see " + stateDir.resolve("full.json"));
+            delta = ChiEstimator.deltaFull(ComponentSums.read(statePath(stateDir, -1), n));
+            loss0 = fd.loss0();
+        } else {
+            missing++;
         }
+        List<Diagnostics> diags = new ArrayList<>();
+        float[] chi = new float[n * h];
+        for (int c = 0; c < h; c++) {
+            Path state = statePath(stateDir, c);
+            ComponentSums s = null;
+            if (Files.exists(state)) {
+                Diagnostics d = readDiag(diagPath(state));
+                diags.add(d);
+                if (d.status().equals("ok")) s = ComponentSums.read(state, n);
+            } else {
+                missing++; // not finished yet (another shard's or task's): a NaN column
+            }
+            double[] col = s == null || delta == null ? null : ChiEstimator.chi(s, delta);
+            for (int t = 0; t < n; t++) chi[t * h + c] = col == null ? Float.NaN : (float) col[t];
+        }
+        return new Result(chi, n, List.copyOf(components), diags, loss0, 0, 0, missing);
+    }
+
+    /** Whether run {@code run} (-1: the full run, then the components 0, 1, ...) has its final state in {@code runDir}. */
+    public static boolean finished(Path runDir, int run) {
+        return Files.exists(statePath(runDir.resolve("state"), run));
+    }
+
+    private static Path diagPath(Path state) {
+        return state.resolveSibling(state.getFileName().toString().replace(".bin", ".json"));
+    }
+
+    /** Computes one run and writes its state (final even when it stopped on NaN/inf: its diagnostics say where); false: it stopped. */
+    private static boolean sums(NativeModel model, Observables obs, Component comp, int index, SamplerOptions so,
+                             double loss0, boolean fast, Path stateDir, Progress progress) {
+        Path state = statePath(stateDir, index);
         progress.label(comp.name());
         Diagnostics d;
         ComponentSums result = null;
@@ -226,11 +304,10 @@ public final class ChiRun {
             d = Diagnostics.failed(comp.name(), loss0, "stopped: " + e.getMessage());
             System.err.println("\nspectro chi: " + d.status());
         }
-        writeDiag(diagFile, d, tr);
+        writeDiag(diagPath(state), d, tr);
         if (result != null) result.write(state);
         else writeFailedMarker(state);
-        if (diags != null) diags.add(d);
-        return result;
+        return result != null;
     }
 
     /** The estimator's Java-side sums: K, sum phi, sum phi*S, sum S. */
@@ -269,7 +346,7 @@ public final class ChiRun {
         }
         try {
             Files.createDirectories(file.getParent());
-            Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
+            Path tmp = Files.createTempFile(file.getParent(), file.getFileName().toString(), ".tmp"); // unique: see ComponentSums.write
             Files.writeString(tmp, JSON.writeValueAsString(node));
             Files.move(tmp, file, java.nio.file.StandardCopyOption.ATOMIC_MOVE, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
         } catch (IOException e) {
@@ -280,11 +357,16 @@ public final class ChiRun {
     static Diagnostics readDiag(Path file) {
         try {
             JsonNode n = JSON.readTree(file.toFile());
-            return new Diagnostics(n.get("component").asString(), n.get("llc").asDouble(), n.get("rhat").asDouble(),
-                    n.get("autocorr1").asDouble(), n.get("meanS").asDouble(), n.get("loss0").asDouble(), n.get("status").asString());
+            return new Diagnostics(n.get("component").asString(), number(n.get("llc")), number(n.get("rhat")),
+                    number(n.get("autocorr1")), number(n.get("meanS")), number(n.get("loss0")), n.get("status").asString());
         } catch (RuntimeException e) {
             throw new SpectroException(file + ": unreadable diagnostics (" + e.getMessage() + "); delete it and its .bin to recompute", e);
         }
+    }
+
+    /** A number field; NaN and infinities are written as the strings "NaN", "Infinity", "-Infinity". */
+    private static double number(JsonNode v) {
+        return v.isNumber() ? v.asDouble() : Double.parseDouble(v.asString());
     }
 
     /** Mean-pools each chain's step-loss trace to at most {@code max} points. */

@@ -31,9 +31,10 @@ public record ComponentSums(long draws, double sumPhi, double sumPhiS, double su
 
     /** Writes atomically (temp file + rename), so a kill never leaves a half-written state. */
     public void write(Path file) {
-        Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
         try {
             Files.createDirectories(file.getParent());
+            // a unique temp name: a duplicate writer of the same run (a retried or speculative task) never shares it
+            Path tmp = Files.createTempFile(file.getParent(), file.getFileName().toString(), ".tmp");
             try (OutputStream os = Files.newOutputStream(tmp);
                  DataOutputStream out = new DataOutputStream(new java.io.BufferedOutputStream(os, 1 << 16))) {
                 out.writeInt(MAGIC);
