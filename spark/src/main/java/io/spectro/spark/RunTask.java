@@ -41,7 +41,7 @@ final class RunTask implements Function<Integer, RunTask.Report>, Serializable {
     private final String runDir;
     private final String marker, nonce;
     private final int components;
-    private final String failOnce; // test-only fault injection: "RUN:before" or "RUN:after"
+    private final String failOnce; // test-only fault injection: comma-separated "RUN:before" / "RUN:after"
 
     RunTask(String[] chiArgs, Path runDir, Path marker, String nonce, int components, String failOnce) {
         this.chiArgs = chiArgs.clone();
@@ -117,7 +117,7 @@ final class RunTask implements Function<Integer, RunTask.Report>, Serializable {
     }
 
     private void fault(int run, int attempt, String where) {
-        if (failOnce != null && attempt == 0 && failOnce.equals(run + ":" + where))
+        if (failOnce != null && attempt == 0 && Arrays.asList(failOnce.split(",")).contains(run + ":" + where))
             throw new IllegalStateException("test fault injection: run " + run + " fails once (" + where + " computing)");
     }
 

@@ -21,7 +21,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.Callable;
 
@@ -40,7 +42,7 @@ import java.util.concurrent.Callable;
 public final class SparkChi implements Callable<Integer> {
     @Mixin ChiCommand chi;
     @Option(names = "--conf", description = "KEY=VALUE: a Spark setting on top of spark-submit's (repeatable)") List<String> conf = new ArrayList<>();
-    @Option(names = "--test-fail-once", hidden = true, description = "test only: RUN:before|after makes that run's first attempt fail") String failOnce;
+    @Option(names = "--test-fail-once", hidden = true, description = "test only: RUN:before|after[,...] makes that run's first attempt fail before or after computing it") String failOnce;
     @Spec CommandSpec spec;
 
     private final String[] args;
@@ -69,8 +71,8 @@ public final class SparkChi implements Callable<Integer> {
             sc.set(kv.substring(0, eq), kv.substring(eq + 1));
         }
         if (!sc.contains("spark.master")) sc.setMaster("local[2]");
-        if (failOnce != null && !failOnce.matches("-?\\d+:(before|after)"))
-            throw new SpectroException("--test-fail-once '" + failOnce + "': expected RUN:before or RUN:after");
+        if (failOnce != null && !failOnce.matches("-?\\d+:(before|after)(,-?\\d+:(before|after))*"))
+            throw new SpectroException("--test-fail-once '" + failOnce + "': expected RUN:before or RUN:after, comma-separated");
 
         List<String> components;
         double[] weight;
@@ -93,18 +95,21 @@ public final class SparkChi implements Callable<Integer> {
         List<RunTask.Report> reports = pending.isEmpty() ? List.of() : runTasks(sc, out, pending, names, weight, components.size());
         double wall = (System.nanoTime() - t0) / 1e9;
 
-        List<String> problems = new ArrayList<>();
+        Map<String, List<String>> problems = new LinkedHashMap<>(); // message -> the runs it stopped
         int computed = 0;
         for (RunTask.Report r : reports) {
             switch (r.status()) {
                 case COMPUTED -> { if (r.run() >= 0) computed++; }
                 case FINISHED_BEFORE -> {}
-                case NOT_VISIBLE, ERROR -> problems.add(names.get(r.run() + 1) + ": " + r.message());
+                case NOT_VISIBLE, ERROR -> problems.computeIfAbsent(r.message(), m -> new ArrayList<>()).add(names.get(r.run() + 1));
             }
         }
-        if (!problems.isEmpty())
-            throw new SpectroException(problems.size() + " run(s) not computed (finished runs are kept; fix this and submit the same job again):\n  "
-                    + String.join("\n  ", problems.stream().distinct().limit(10).toList()));
+        if (!problems.isEmpty()) {
+            StringBuilder m = new StringBuilder();
+            problems.forEach((msg, runs) -> m.append("\n  ").append(msg).append(" (runs: ").append(String.join(", ", runs)).append(")"));
+            throw new SpectroException(problems.values().stream().mapToInt(List::size).sum()
+                    + " run(s) not computed; finished runs are kept, fix this and submit the same job again:" + m);
+        }
         overhead(reports, wall);
         for (int r = -1; r < components.size(); r++)
             if (!ChiRun.finished(out, r)) throw new SpectroException(out + ": run " + names.get(r + 1) + " has no state file after the job");
@@ -124,6 +129,7 @@ public final class SparkChi implements Callable<Integer> {
         }
         SweepProgress progress = new SweepProgress(pending, names, weight, System.err);
         try (JavaSparkContext jsc = new JavaSparkContext(sc)) {
+            jsc.setLogLevel(sc.get("spark.log.level", "WARN")); // the sweep's own lines, not Spark's INFO chatter
             jsc.sc().addSparkListener(progress);
             jsc.setJobGroup("spectro-chi", "chi sweep " + out.getFileName() + ": " + pending.size() + " runs", false);
             jsc.setCallSite("spectro chi: " + pending.size() + " runs of " + out.getFileName());

@@ -2,6 +2,7 @@ package io.spectro.spark;
 
 import org.apache.spark.Success$;
 import org.apache.spark.TaskEndReason;
+import org.apache.spark.TaskFailedReason;
 import org.apache.spark.scheduler.SparkListener;
 import org.apache.spark.scheduler.SparkListenerTaskEnd;
 import org.apache.spark.scheduler.SparkListenerTaskStart;
@@ -74,8 +75,13 @@ final class SweepProgress extends SparkListener {
         } else {
             failures.incrementAndGet();
             line(String.format("failed %-10s executor %s on %s after %.1f s (Spark retries it unless attempts run out): %s",
-                    name(t), t.executorId(), t.host(), secs, r.toString().lines().findFirst().orElse("")));
+                    name(t), t.executorId(), t.host(), secs, reason(r)));
         }
+    }
+
+    private static String reason(TaskEndReason r) {
+        String s = r instanceof TaskFailedReason f ? f.toErrorString() : r.toString();
+        return s.lines().findFirst().orElse("");
     }
 
     private synchronized void line(String s) {
