@@ -88,6 +88,8 @@ public final class SparkChi implements Callable<Integer> {
         names.addAll(components);
         List<Integer> pending = new ArrayList<>();
         for (int r = -1; r < components.size(); r++) if (!ChiRun.finished(out, r)) pending.add(r);
+        // longest first (spectro cost's FLOPs): Spark hands partitions out in index order, so this is LPT list scheduling
+        pending.sort(java.util.Comparator.comparingDouble((Integer r) -> -weight[r + 1]).thenComparingInt(r -> r));
         System.err.printf("spectro-spark: %d runs (full + %d components), %d to compute, %d finished before; run directory %s%n",
                 components.size() + 1, components.size(), pending.size(), components.size() + 1 - pending.size(), out);
 
@@ -133,10 +135,13 @@ public final class SparkChi implements Callable<Integer> {
             jsc.sc().addSparkListener(progress);
             jsc.setJobGroup("spectro-chi", "chi sweep " + out.getFileName() + ": " + pending.size() + " runs", false);
             jsc.setCallSite("spectro chi: " + pending.size() + " runs of " + out.getFileName());
-            // one partition per run, in order (the full run first): Spark places each on a free slot (GPU)
+            // one partition per run, longest first: Spark places each on the next free slot (GPU)
             JavaRDD<Integer> runs = jsc.parallelize(pending, pending.size());
             RunTask task = new RunTask(chiArgs(), out, marker, nonce, components, failOnce);
-            return runs.map(task).collect();
+            List<RunTask.Report> reports = runs.map(task).collect();
+            String o = progress.overhead();
+            if (o != null) System.err.println("spectro-spark: " + o);
+            return reports;
         } catch (SpectroException e) {
             throw e;
         } catch (RuntimeException e) {
@@ -192,7 +197,7 @@ public final class SparkChi implements Callable<Integer> {
         for (RunTask.Report r : reports)
             if (r.status() == RunTask.Status.COMPUTED) { inTask += r.taskSeconds(); compute += r.seconds(); n++; }
         if (n > 0)
-            System.err.printf("spectro-spark: %d task(s) computed in %.1f s wall; per task %.2f s in ChiRun.compute, %.3f s more inside the task%n",
+            System.err.printf("spectro-spark: %d task(s) computed in %.1f s wall; per task %.2f s in ChiRun.compute (model load, L0, the run), %.3f s of spectro's setup before it (options, checkpoint, token sets)%n",
                     n, wall, compute / n, (inTask - compute) / n);
     }
 

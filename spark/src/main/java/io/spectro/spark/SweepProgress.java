@@ -28,6 +28,7 @@ final class SweepProgress extends SparkListener {
     private final ConcurrentHashMap<Integer, Boolean> done = new ConcurrentHashMap<>();
     private final AtomicInteger failures = new AtomicInteger();
     private double doneWeight;
+    private final List<long[]> timing = new java.util.ArrayList<>(); // per successful task: launch, finish, executor run time (ms)
 
     SweepProgress(List<Integer> runs, List<String> names, double[] weight, PrintStream out) {
         this.runs = runs;
@@ -61,6 +62,7 @@ final class SweepProgress extends SparkListener {
             int run = runs.get(t.index());
             String eta;
             synchronized (this) {
+                timing.add(new long[]{t.launchTime(), t.finishTime(), e.taskMetrics() == null ? t.duration() : e.taskMetrics().executorRunTime()});
                 if (done.putIfAbsent(run, true) == null) doneWeight += weight[run + 1];
                 double total = 0, left = 0;
                 for (int i = 0; i < runs.size(); i++) {
@@ -77,6 +79,18 @@ final class SweepProgress extends SparkListener {
             line(String.format("failed %-10s executor %s on %s after %.1f s (Spark retries it unless attempts run out): %s",
                     name(t), t.executorId(), t.host(), secs, reason(r)));
         }
+    }
+
+    /**
+     * Spark's scheduling overhead per task, from the listener's own clock: the task's time from launch to
+     * the driver's receipt of its result minus the executor's run time (dispatch, deserialisation of the
+     * task, result return: the "scheduler delay" of the Spark UI plus those). Null before any task finished.
+     */
+    synchronized String overhead() {
+        if (timing.isEmpty()) return null;
+        double[] o = timing.stream().mapToDouble(t -> (t[1] - t[0] - t[2]) / 1000.0).sorted().toArray();
+        return String.format("Spark's overhead per task: median %.3f s, mean %.3f s, max %.3f s (%d tasks; the first on a new executor loads classes)"
+                        + " outside the executor's run time", o[o.length / 2], java.util.Arrays.stream(o).average().orElse(0), o[o.length - 1], o.length);
     }
 
     private static String reason(TaskEndReason r) {

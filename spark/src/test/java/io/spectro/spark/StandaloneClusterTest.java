@@ -67,17 +67,12 @@ class StandaloneClusterTest {
     @Order(1)
     void twoWorkersGiveTheSingleProcessBytesAlsoWhenOneIsKilledMidRun() throws Exception {
         Fixture fx = Fixture.get();
-        Path out = fx.dir.resolve("standalone");
-        Fixture.Out r = quiet(() -> SparkChi.run(concat(fx.chiArgs(out), conf())));
-        assertEquals(0, r.code(), r.text());
-        assertArrayEquals(fx.reference, Files.readAllBytes(out.resolve("chi.npy")));
-        assertTrue(r.text().contains("executor 0") && r.text().contains("executor 1"), "both workers ran tasks: " + r.text());
-
-        // kill worker B and its executor (a lost machine) once two runs are finished: B is in the middle of one
-        Path killed = fx.dir.resolve("standalone-kill");
+        // one job on both workers; worker B and its executor are killed (a lost machine) once two runs are
+        // finished: B is in the middle of one, which Spark reruns on worker A
+        Path killed = fx.dir.resolve("standalone");
         CompletableFuture<Fixture.Out> job = CompletableFuture.supplyAsync(() -> quiet(() -> SparkChi.run(concat(fx.chiArgs(killed), conf()))));
         long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(4);
-        while (finishedRuns(killed) < 2 && !job.isDone() && System.nanoTime() < deadline) Thread.sleep(100);
+        while ((finishedRuns(killed) < 2 || !runningTaskOn("workerB")) && !job.isDone() && System.nanoTime() < deadline) Thread.sleep(100);
         assertFalse(job.isDone(), "the job ended before the kill");
         List<ProcessHandle> executors = workerB.descendants().toList();
         assertFalse(executors.isEmpty(), "worker B runs an executor");
@@ -86,7 +81,8 @@ class StandaloneClusterTest {
         Fixture.Out k = job.get(5, TimeUnit.MINUTES);
         assertEquals(0, k.code(), k.text());
         assertTrue(before < 13, "killed mid-run (" + before + " of 13 runs finished)");
-        assertTrue(k.text().contains("failed") && k.text().contains("executor 1"), "the lost task is reported and rerun: " + k.text());
+        assertTrue(k.text().contains("executor 0 on") && k.text().contains("executor 1 on"), "both workers ran tasks: " + k.text());
+        assertTrue(k.text().contains("failed") && k.text().contains("worker lost"), "the lost task is reported and rerun: " + k.text());
         assertArrayEquals(fx.reference, Files.readAllBytes(killed.resolve("chi.npy")));
     }
 
@@ -119,6 +115,21 @@ class StandaloneClusterTest {
         return new String[]{"--conf", "spark.master=" + master, "--conf", "spark.driver.host=127.0.0.1",
                 "--conf", "spark.executor.memory=512m", "--conf", "spark.executor.cores=1",
                 "--conf", "spark.executor.extraJavaOptions=" + jvmFlags, "--conf", "spark.executor.extraClassPath=" + classPath};
+    }
+
+    /** Whether the worker's executor is running a task now (its log has more "Running task" than "Finished task" lines). */
+    private static boolean runningTaskOn(String worker) throws IOException {
+        try (Stream<Path> s = Files.walk(home.resolve(worker + "-work"))) {
+            for (Path log : s.filter(p -> p.getFileName().toString().equals("stderr")).toList()) {
+                List<String> lines = Files.readAllLines(log);
+                long running = lines.stream().filter(l -> l.contains("Running task")).count();
+                long finished = lines.stream().filter(l -> l.contains("Finished task")).count();
+                if (running > finished) return true;
+            }
+        } catch (java.io.UncheckedIOException e) {
+            return false; // a file came or went during the walk
+        }
+        return false;
     }
 
     private static int finishedRuns(Path out) throws IOException {
