@@ -1,5 +1,6 @@
 package io.spectro.spark;
 
+import io.spectro.util.Progress;
 import org.apache.spark.Success$;
 import org.apache.spark.TaskEndReason;
 import org.apache.spark.TaskFailedReason;
@@ -70,7 +71,7 @@ final class SweepProgress extends SparkListener {
                     if (!done.containsKey(runs.get(i))) left += weight[runs.get(i) + 1];
                 }
                 double el = (System.nanoTime() - start) / 1e9;
-                eta = doneWeight <= 0 ? "?" : fmt(el * left / doneWeight);
+                eta = doneWeight <= 0 ? "?" : Progress.fmt(el * left / doneWeight);
                 eta = String.format("%d/%d runs, %.0f%% of the FLOPs, ETA %s", done.size(), runs.size(), 100 * (1 - left / total), eta);
             }
             line(String.format("done   %-10s executor %s, %.1f s; %s", name(t), t.executorId(), secs, eta));
@@ -99,12 +100,7 @@ final class SweepProgress extends SparkListener {
     }
 
     private synchronized void line(String s) {
-        out.printf("spectro-spark %s %s%n", fmt((System.nanoTime() - start) / 1e9), s);
+        out.printf("spectro-spark %s %s%n", Progress.fmt((System.nanoTime() - start) / 1e9), s);
         out.flush();
-    }
-
-    static String fmt(double s) {
-        long t = Math.round(s);
-        return t >= 3600 ? String.format("%dh%02dm", t / 3600, t / 60 % 60) : String.format("%dm%02ds", t / 60, t % 60);
     }
 }
