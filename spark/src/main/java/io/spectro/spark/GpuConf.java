@@ -13,8 +13,9 @@ final class GpuConf {
 
     /**
      * With spark.task.resource.gpu.amount set, each task is one run on one GPU: the amount must be 1, the
-     * backend cuda (or auto), and the executors' discovery script must exist (checked here, on the driver;
-     * it must be at the same path on every executor). Without it nothing is checked: tasks use
+     * backend cuda (or auto), the master not local (Spark's local mode does not schedule GPUs), and the
+     * executors' discovery script must exist (checked here, on the driver; it must be at the same path on
+     * every executor). Without it nothing is checked: tasks use
      * --backend/--device (the CPU-only fallback is --backend cpu).
      */
     static void check(SparkConf conf, ChiRun.Options o) {
@@ -31,18 +32,20 @@ final class GpuConf {
             throw new SpectroException("spark.task.resource.gpu.amount=" + amount + ": a task is one run on one GPU, use 1");
         if (o.backend().equals("cpu"))
             throw new SpectroException("--backend cpu with spark.task.resource.gpu.amount=1: drop the GPU settings for a CPU-only run, or use --backend cuda");
-        boolean local = conf.get("spark.master", "").startsWith("local");
-        String role = local ? "driver" : "executor";
-        String key = "spark." + role + ".resource.gpu.discoveryScript";
-        if (conf.get("spark." + role + ".resource.gpu.amount", null) == null)
-            throw new SpectroException("spark.task.resource.gpu.amount=1 needs spark." + role + ".resource.gpu.amount (GPUs per "
-                    + role + ") and " + key + " (scripts/spark-gpu-discovery)");
+        if (conf.get("spark.master", "").startsWith("local"))
+            throw new SpectroException("spark.task.resource.gpu.amount=1 with master " + conf.get("spark.master")
+                    + ": local mode does not schedule GPUs; start a standalone master and worker on this machine"
+                    + " (docs/spark.md) or use --backend cpu");
+        String key = "spark.executor.resource.gpu.discoveryScript";
+        if (conf.get("spark.executor.resource.gpu.amount", null) == null)
+            throw new SpectroException("spark.task.resource.gpu.amount=1 needs spark.executor.resource.gpu.amount (GPUs per executor) and "
+                    + key + " (scripts/spark-gpu-discovery)");
         String script = conf.get(key, null);
         if (script == null)
             throw new SpectroException("GPUs requested but " + key + " is not set: set it to scripts/spark-gpu-discovery (or your cluster's script)");
         Path p = Path.of(script);
         if (!Files.isRegularFile(p))
-            throw new SpectroException(key + "=" + script + ": no such file (it must exist at this path on every " + role + " machine)");
+            throw new SpectroException(key + "=" + script + ": no such file (it must exist at this path on every executor machine)");
         if (!Files.isExecutable(p))
             throw new SpectroException(key + "=" + script + ": not executable (chmod +x it)");
     }

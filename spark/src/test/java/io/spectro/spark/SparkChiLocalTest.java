@@ -78,6 +78,10 @@ class SparkChiLocalTest {
         Fixture.Out missing = quiet(() -> SparkChi.run(concat(gpu, "--conf", "spark.executor.resource.gpu.discoveryScript=/nonexistent/gpus.sh")));
         assertEquals(2, missing.code(), missing.text());
         assertTrue(missing.text().contains("/nonexistent/gpus.sh: no such file"), missing.text());
+        Fixture.Out local = quiet(() -> SparkChi.run(concat(java.util.Arrays.stream(fx.chiArgs(fresh)).map(a -> a.equals("cpu") ? "cuda" : a)
+                .toArray(String[]::new), "--conf", "spark.master=local[2]", "--conf", "spark.task.resource.gpu.amount=1")));
+        assertEquals(2, local.code(), local.text());
+        assertTrue(local.text().contains("local mode does not schedule GPUs"), local.text());
         Fixture.Out cpu = quiet(() -> SparkChi.run(concat(fx.chiArgs(fresh), "--conf", "spark.task.resource.gpu.amount=1")));
         assertEquals(2, cpu.code(), cpu.text());
         assertTrue(cpu.text().contains("--backend cpu with spark.task.resource.gpu.amount=1"), cpu.text());
