@@ -78,7 +78,7 @@ final class RunTask implements Function<Integer, RunTask.Report>, Serializable {
                 ChiCommand.Setup su = chi.setup(ck);
                 ChiRun.Options o = su.options();
                 o = o.on(dev >= 0 ? dev : o.device(), ChiRun.Shard.single(run, components));
-                c = ChiRun.compute(ck.config(), ck.params(), su.inputs(), dir, o);
+                c = ChiRun.compute(ck, su.inputs(), dir, o);
             }
             if (c.components().size() != components)
                 throw new SpectroException("executor " + executor + " resolves " + c.components().size() + " components, the driver "

@@ -80,7 +80,7 @@ public final class SparkChi implements Callable<Integer> {
         try (Checkpoint ck = Checkpoint.open(chi.model())) {
             su = chi.setup(ck);
             GpuConf.check(sc, su.options());
-            components = ChiRun.prepare(ck.config(), ck.params(), su.inputs(), out, su.options()).stream().map(c -> c.name()).toList();
+            components = ChiRun.prepare(ck, su.inputs(), out, su.options()).stream().map(c -> c.name()).toList();
             weight = weights(ck.config(), su, components.size());
         }
         List<String> names = new ArrayList<>();
