@@ -69,6 +69,11 @@ public final class ChiRun {
             if (shard == null) throw new IllegalArgumentException("shard missing");
         }
 
+        /** The same sweep on another device and shard (how a scheduler places one process or task). */
+        public Options on(int device, Shard shard) {
+            return new Options(sampler, components, fastPath, cacheBudgetBytes, threads, backend, maxBatchTokens, progress, bf16, device, shard);
+        }
+
         /** Device 0, every run. */
         public Options(SamplerOptions sampler, String components, boolean fastPath, long cacheBudgetBytes, int threads,
                        String backend, int maxBatchTokens, boolean progress, boolean bf16) {
@@ -101,6 +106,11 @@ public final class ChiRun {
             throw new IllegalArgumentException("shard '" + s + "': expected K/M with 0 <= K < M, e.g. 0/4");
         }
 
+        /** The shard that owns run {@code run} alone (-1: the full run) of a sweep of {@code components} components. */
+        public static Shard single(int run, int components) {
+            return new Shard(run + 1, components + 1);
+        }
+
         public boolean owns(int run) {
             return (run + 1) % count == index;
         }
@@ -120,7 +130,12 @@ public final class ChiRun {
      */
     public record Result(float[] chi, int rows, List<String> components, List<Diagnostics> diagnostics,
                          double loss0, double seconds, int componentsComputed, int missingRuns, Uncertainty uncertainty,
-                         List<Health> health) {}
+                         List<Health> health) {
+        /** The same result with the time and the count of components computed by the process that produced it. */
+        public Result timed(double seconds, int componentsComputed) {
+            return new Result(chi, rows, components, diagnostics, loss0, seconds, componentsComputed, missingRuns, uncertainty, health);
+        }
+    }
 
     /**
      * Per-token standard errors [rows, H] (NaN where a run has no per-chain sums: one chain, a failed
@@ -129,6 +144,16 @@ public final class ChiRun {
     public record Uncertainty(float[] chiSe, double[] reliability) {}
 
     private ChiRun() {}
+
+    /**
+     * What {@link #compute} did.
+     *
+     * @param components  the sweep's component names, in column order
+     * @param computed    components computed now (the full run not counted)
+     * @param missingRuns runs (the full run counts) still unfinished in the run directory afterwards
+     * @param loss0       the sampling loss at the checkpoint's weights
+     */
+    public record Computed(List<String> components, int computed, int missingRuns, double loss0, double seconds) {}
 
     /** A run on float32 parameters in canonical order (paramCount floats). */
     public static Result run(ModelConfig cfg, MemorySegment params, Inputs in, Path runDir, Options o) {
@@ -143,113 +168,219 @@ public final class ChiRun {
         return run(ck.config(), () -> sha256(ck), m -> m.load(ck), in, runDir, o);
     }
 
+    /** Computes the shard's unfinished runs, then assembles every column from the run directory ({@link #assemble}). */
     private static Result run(ModelConfig cfg, Supplier<String> modelSha256, Consumer<NativeModel> load, Inputs in,
                               Path runDir, Options o) {
-        long t0 = System.nanoTime();
+        Sweep sweep = prepare(cfg, modelSha256.get(), in, runDir, o);
+        Computed c = compute(sweep, cfg, load, in, runDir, o, false);
+        return assemble(runDir, sweep).timed(c.seconds(), c.computed());
+    }
+
+    /**
+     * What {@link #prepare} resolved: the components in column order and the run's identity in its state
+     * files; {@link #assemble} needs nothing else.
+     */
+    public static final class Sweep {
+        private final List<Component> components;
+        private final String fullName;
+        private final ObjectNode manifest;
+        final String runKey;
+        final int probeTokens;
+        final SamplerOptions sampler;
+
+        private Sweep(List<Component> components, String fullName, ObjectNode manifest, int probeTokens, SamplerOptions sampler) {
+            this.components = List.copyOf(components);
+            this.fullName = fullName;
+            this.manifest = manifest;
+            this.runKey = runKey(manifest);
+            this.probeTokens = probeTokens;
+            this.sampler = sampler;
+        }
+
+        /** The components, in column order. */
+        public List<Component> components() {
+            return components;
+        }
+
+        /** The components' names, in column order. */
+        public List<String> names() {
+            return components.stream().map(Component::name).toList();
+        }
+    }
+
+    /**
+     * Checks the token ids against the model, resolves the components, checks that the sizes fit and that
+     * the run directory holds no other run's manifest; computes and writes nothing (the manifest appears
+     * once {@link #compute} has validated the model, so a refused run leaves no run directory).
+     */
+    public static Sweep prepare(Checkpoint ck, Inputs in, Path runDir, Options o) {
+        return prepare(ck.config(), sha256(ck), in, runDir, o);
+    }
+
+    private static Sweep prepare(ModelConfig cfg, String modelSha256, Inputs in, Path runDir, Options o) {
         List<Component> comps = Decomposition.resolve(cfg, o.components());
         for (int v : in.probe()) checkToken(v, cfg, "probe");
         for (int v : in.sampling()) checkToken(v, cfg, "sampling");
-        SamplerOptions so = o.sampler();
-        checkTraceMemory(so);
+        checkTraceMemory(o.sampler());
         long cells = (long) in.probeTokens() * comps.size();
         if (cells > Integer.MAX_VALUE - 8)
             throw new SpectroException(String.format("%d probe tokens x %d components = %d chi values: more than one run holds (at most %d); "
                     + "split the probe set into runs of at most %d tokens", in.probeTokens(), comps.size(), cells, Integer.MAX_VALUE - 8,
                     (Integer.MAX_VALUE - 8) / comps.size()));
-        ObjectNode manifest = manifest(cfg, modelSha256.get(), in, o, comps);
-        String runKey = runKey(manifest);
-        Path stateDir = runDir.resolve("state");
+        ObjectNode manifest = manifest(cfg, modelSha256, in, o, comps);
         checkManifest(runDir, manifest); // a different run is refused before any work
+        return new Sweep(comps, Decomposition.full(cfg).name(), manifest, in.probeTokens(), o.sampler());
+    }
 
+    /**
+     * Computes the runs of {@code o.shard()} that are not finished in {@code runDir}, each writing its state
+     * files atomically; assembles nothing, so a process computing one run (a shard, a Spark task) never reads
+     * the other runs' state. The weights are loaded tensor by tensor from the checkpoint. A second process
+     * computing the same shard is refused.
+     */
+    public static Computed compute(Checkpoint ck, Inputs in, Path runDir, Options o) {
+        return compute(ck, in, runDir, o, false);
+    }
+
+    /**
+     * As {@link #compute(Checkpoint, Inputs, Path, Options)}; with {@code waitForSameShard} a process that
+     * finds the same shard being computed (a retried or speculative copy of a Spark task) waits for it
+     * instead of being refused, then skips what it finished.
+     */
+    public static Computed compute(Checkpoint ck, Inputs in, Path runDir, Options o, boolean waitForSameShard) {
+        ModelConfig cfg = ck.config();
+        return compute(prepare(cfg, sha256(ck), in, runDir, o), cfg, m -> m.load(ck), in, runDir, o, waitForSameShard);
+    }
+
+    private static Computed compute(Sweep sweep, ModelConfig cfg, Consumer<NativeModel> load, Inputs in,
+                                    Path runDir, Options o, boolean waitForSameShard) {
+        long t0 = System.nanoTime();
+        List<Component> comps = sweep.components();
+        Path stateDir = runDir.resolve("state");
         Backend backend = Backend.load(o.backend());
-        int n = in.probeTokens();
-        List<Diagnostics> diags = new ArrayList<>();
-        float[] chi = new float[n * comps.size()], se = new float[n * comps.size()];
-        double[] reliability = new double[comps.size()];
+        SamplerOptions so = o.sampler();
         int computed = 0;
+        double loss0;
         try (NativeModel model = NativeModel.create(backend, cfg, o.threads(), o.device(), o.maxBatchTokens(), o.bf16());
              Observables obs = new Observables(model, cfg, in.probe(), in.nProbe(), in.probeT(), in.sampling(),
                      in.nSampling(), in.samplingT(), so.batch(), so.seed(), o.maxBatchTokens(), o.cacheBudgetBytes());
-             RunLock lock = RunLock.acquire(runDir, o.shard())) {
+             RunLock lock = RunLock.acquire(runDir, o.shard(), waitForSameShard)) {
             load.accept(model);
             if (o.progress() && o.fastPath()) {
                 long need = obs.cacheBytesNeeded(), budget = obs.cacheBudgetBytes();
-                System.err.printf("chi: fast-path caches need %.1f MiB, budget %.1f MiB%s%s%n", need / 1048576.0, budget / 1048576.0,
+                System.err.printf("chi: probe-side cache %.1f MiB of %.1f MiB budget%s%s%n", need / 1048576.0, budget / 1048576.0,
                         o.cacheBudgetBytes() == Observables.AUTO_BUDGET ? " (auto, from the backend's free memory)" : "",
                         need > budget ? ": some batches run uncached (slower, same results); raise --cache-mb" : "");
             }
-            double loss0 = obs.samplingLoss();
+            loss0 = obs.samplingLoss();
             if (!Double.isFinite(loss0)) throw new SpectroException("the loss at the checkpoint's weights is " + loss0 + ": the model is broken");
-            writeManifest(runDir, manifest); // everything is validated: only now does the run directory appear
+            writeManifest(runDir, sweep.manifest); // everything is validated: only now does the run directory appear
             long pending = 0;
             for (int c = -1; c < comps.size(); c++) if (o.shard().owns(c) && !Files.exists(statePath(stateDir, c))) pending++;
             Progress progress = new Progress("chi", pending * so.chains() * so.stepsPerChain(), System.err, o.progress());
 
-            // the unrestricted full run gives Delta_full
-            Component full = Decomposition.full(cfg);
-            int missing = 0;
-            double[] delta = null;
-            ChainSums fullChains = null;
-            if (o.shard().owns(-1) || Files.exists(statePath(stateDir, -1))) {
-                Sums fullSums = sums(model, obs, full, -1, so, loss0, false, stateDir, progress, null, runKey);
-                if (fullSums == null) throw new SpectroException("the unrestricted full run produced NaN/inf: see " + stateDir.resolve("full.json"));
-                delta = ChiEstimator.deltaFull(fullSums.pooled());
-                fullChains = fullSums.chains();
-            } else {
-                missing++;
-            }
-            for (int c = 0; c < comps.size(); c++) {
-                boolean done = Files.exists(statePath(stateDir, c));
-                Sums s = null;
-                if (done || o.shard().owns(c)) {
-                    s = sums(model, obs, comps.get(c), c, so, loss0, o.fastPath(), stateDir, progress, diags, runKey);
-                    if (!done) {
-                        computed++;
-                        afterComponent.accept(c + 1);
-                    }
-                } else {
-                    missing++; // another shard's, not finished yet: a NaN column
-                }
-                double[] col = s == null || delta == null ? null : ChiEstimator.chi(s.pooled(), delta);
-                boolean chains = col != null && s.chains() != null && fullChains != null;
-                double[] sec = chains ? ChiUncertainty.standardError(s.chains(), fullChains) : null;
-                reliability[c] = chains ? ChiUncertainty.splitHalf(s.chains(), fullChains) : Double.NaN;
-                for (int t = 0; t < n; t++) {
-                    chi[t * comps.size() + c] = col == null ? Float.NaN : (float) col[t];
-                    se[t * comps.size() + c] = sec == null ? Float.NaN : (float) sec[t];
+            // run -1, the unrestricted full run, gives Delta_full; every run writes its state file, assemble reads them all
+            for (int c = -1; c < comps.size(); c++) {
+                if (!o.shard().owns(c) || Files.exists(statePath(stateDir, c))) continue;
+                Component comp = c < 0 ? Decomposition.full(cfg) : comps.get(c);
+                boolean ok = sums(model, obs, comp, c, so, loss0, c >= 0 && o.fastPath(), stateDir, progress, sweep.runKey);
+                if (c < 0 && !ok) throw new SpectroException("the unrestricted full run produced NaN/inf: see " + stateDir.resolve("full.json"));
+                if (c >= 0) {
+                    computed++;
+                    afterComponent.accept(c + 1);
                 }
             }
             progress.finish();
-            List<String> names = comps.stream().map(Component::name).toList();
-            List<Health> health = new ArrayList<>();
-            for (Diagnostics d : diags) {
-                int c = names.indexOf(d.component());
-                boolean finite = true;
-                for (int t = 0; t < n && finite; t++) finite = Float.isFinite(chi[t * comps.size() + c]);
-                health.add(Health.of(d, reliability[c], finite, so.nbeta()));
-            }
-            return new Result(chi, n, names, diags, loss0, (System.nanoTime() - t0) / 1e9, computed, missing,
-                    new Uncertainty(se, reliability), health);
         }
+        int missing = 0;
+        for (int c = -1; c < comps.size(); c++) if (!Files.exists(statePath(stateDir, c))) missing++;
+        return new Computed(sweep.names(), computed, missing, loss0, (System.nanoTime() - t0) / 1e9);
     }
 
     /** A run's pooled sums and its per-chain sums (null for a run directory written before they existed). */
     record Sums(ComponentSums pooled, ChainSums chains) {}
 
-    /** Runs (or restores) one component; null when it stopped on NaN/inf (its diagnostics say where). */
-    private static Sums sums(NativeModel model, Observables obs, Component comp, int index, SamplerOptions so,
-                             double loss0, boolean fast, Path stateDir, Progress progress, List<Diagnostics> diags,
-                             String runKey) {
-        Path state = statePath(stateDir, index);
-        Path diagFile = state.resolveSibling(state.getFileName().toString().replace(".bin", ".json"));
-        String identity = runKey + "/" + index + "/" + comp.name();
-        if (Files.exists(state)) {
-            Diagnostics d = readDiag(diagFile, comp.name());
-            if (diags != null) diags.add(d);
-            boolean ok = d.status().equals("ok");
-            ComponentSums sums = ComponentSums.read(state, ok ? obs.probeTokens() : 0, identity); // a failed one holds no tokens
-            return ok ? new Sums(sums, ChainSums.read(ChainSums.fileFor(state), so.chains(), obs.probeTokens())) : null;
+    /**
+     * The sweep's result from the run directory's state files alone (no model, no device), each checked
+     * against the run's identity: one column per finished component, NaN columns for the runs not finished
+     * yet (every column while the full run is missing, counted in {@link Result#missingRuns()}); standard
+     * errors and split-half reliability from the per-chain sums, health per component; loss0 comes from the
+     * full run's diagnostics (NaN while it is missing); seconds and componentsComputed are 0.
+     */
+    public static Result assemble(Path runDir, Sweep sweep) {
+        Path stateDir = runDir.resolve("state");
+        List<Component> comps = sweep.components();
+        int n = sweep.probeTokens, h = comps.size(), missing = 0;
+        double[] delta = null;
+        ChainSums fullChains = null;
+        double loss0 = Double.NaN;
+        Sums full = restore(stateDir, -1, sweep.fullName, sweep, null);
+        if (full != null) {
+            delta = ChiEstimator.deltaFull(full.pooled());
+            fullChains = full.chains();
+            loss0 = readDiag(diagPath(statePath(stateDir, -1)), sweep.fullName).loss0();
+        } else if (Files.exists(statePath(stateDir, -1))) {
+            throw new SpectroException("the unrestricted full run produced NaN/inf: see " + stateDir.resolve("full.json"));
+        } else {
+            missing++;
         }
+        List<Diagnostics> diags = new ArrayList<>();
+        float[] chi = new float[n * h], se = new float[n * h];
+        double[] reliability = new double[h];
+        for (int c = 0; c < h; c++) {
+            Sums s = null;
+            if (Files.exists(statePath(stateDir, c))) s = restore(stateDir, c, comps.get(c).name(), sweep, diags);
+            else missing++; // not finished yet (another shard's or task's): a NaN column
+            double[] col = s == null || delta == null ? null : ChiEstimator.chi(s.pooled(), delta);
+            boolean chains = col != null && s.chains() != null && fullChains != null;
+            double[] sec = chains ? ChiUncertainty.standardError(s.chains(), fullChains) : null;
+            reliability[c] = chains ? ChiUncertainty.splitHalf(s.chains(), fullChains) : Double.NaN;
+            for (int t = 0; t < n; t++) {
+                chi[t * h + c] = col == null ? Float.NaN : (float) col[t];
+                se[t * h + c] = sec == null ? Float.NaN : (float) sec[t];
+            }
+        }
+        List<String> names = sweep.names();
+        List<Health> health = new ArrayList<>();
+        for (Diagnostics d : diags) {
+            int c = names.indexOf(d.component());
+            boolean finite = true;
+            for (int t = 0; t < n && finite; t++) finite = Float.isFinite(chi[t * h + c]);
+            health.add(Health.of(d, reliability[c], finite, sweep.sampler.nbeta()));
+        }
+        return new Result(chi, n, names, diags, loss0, 0, 0, missing, new Uncertainty(se, reliability), health);
+    }
+
+    /** A finished run's sums read back (null when it is missing or stopped on NaN/inf); its diagnostics go to {@code diags}. */
+    private static Sums restore(Path stateDir, int index, String name, Sweep sweep, List<Diagnostics> diags) {
+        Path state = statePath(stateDir, index);
+        if (!Files.exists(state)) return null;
+        Diagnostics d = readDiag(diagPath(state), name);
+        if (diags != null) diags.add(d);
+        boolean ok = d.status().equals("ok");
+        int n = sweep.probeTokens;
+        ComponentSums sums = ComponentSums.read(state, ok ? n : 0, identity(sweep.runKey, index, name)); // a failed one holds no tokens
+        return ok ? new Sums(sums, ChainSums.read(ChainSums.fileFor(state), sweep.sampler.chains(), n)) : null;
+    }
+
+    private static String identity(String runKey, int index, String name) {
+        return runKey + "/" + index + "/" + name;
+    }
+
+    /** Whether run {@code run} (-1: the full run, then the components 0, 1, ...) has its final state in {@code runDir}. */
+    public static boolean finished(Path runDir, int run) {
+        return Files.exists(statePath(runDir.resolve("state"), run));
+    }
+
+    private static Path diagPath(Path state) {
+        return state.resolveSibling(state.getFileName().toString().replace(".bin", ".json"));
+    }
+
+    /** Computes one run and writes its state (final even when it stopped on NaN/inf: its diagnostics say where); false: it stopped. */
+    private static boolean sums(NativeModel model, Observables obs, Component comp, int index, SamplerOptions so,
+                                double loss0, boolean fast, Path stateDir, Progress progress, String runKey) {
+        Path state = statePath(stateDir, index);
+        String identity = identity(runKey, index, comp.name());
         progress.label(comp.name());
         Diagnostics d;
         Sums result = null;
@@ -269,11 +400,10 @@ public final class ChiRun {
             System.err.println("\nspectro chi: " + d.status());
         }
         if (result != null) result.chains().write(ChainSums.fileFor(state)); // before the .bin, which marks the run finished
-        writeDiag(diagFile, d, tr);
+        writeDiag(diagPath(state), d, tr);
         if (result != null) result.pooled().write(state, identity);
         else writeFailedMarker(state, identity);
-        if (diags != null) diags.add(d);
-        return result;
+        return result != null;
     }
 
     /**

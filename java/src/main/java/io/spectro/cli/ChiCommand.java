@@ -37,8 +37,21 @@ public final class ChiCommand implements Callable<Integer> {
     @Option(names = "--no-plots") boolean noPlots;
     @Option(names = "--quiet", description = "no progress bar") boolean quiet;
 
-    @Override
-    public Integer call() {
+    /** What a chi command line resolves to before anything is computed: the tokenizer (or null), the token sets, the options. */
+    public record Setup(Tokenizer tokenizer, ChiRun.Inputs inputs, ChiRun.Options options) {}
+
+    /** The checkpoint directory (--model). */
+    public Path model() {
+        return model;
+    }
+
+    /** The run directory (--out). */
+    public Path out() {
+        return out;
+    }
+
+    /** Validates the options and loads the token sets (tokenising text with the checkpoint's tokenizer). */
+    public Setup setup(Checkpoint ck) {
         if (maxSeqs < 0) throw new SpectroException("--max-sequences must be >= 0 (0 = all), got " + maxSeqs);
         if (seq < 2) throw new SpectroException("--seq must be >= 2, got " + seq);
         SamplerOptions so = sampler.options(baseline);
@@ -46,39 +59,53 @@ public final class ChiCommand implements Callable<Integer> {
             System.err.println("chi: baseline (nbeta 0), sampler seed " + so.seed() + (so.seed() == sampler.seed ? " (the run's own, --baseline-noise shared)"
                     : " (its own noise and minibatch stream, derived from --seed " + sampler.seed + ")"));
         backend.check();
+        sampler.checkCalibratedModel(ck);
+        Tokenizer tok = ck.tokenizerJson() == null ? null : Tokenizer.load(ck.tokenizerJson());
+        TokenSets.Set p = TokenSets.load(probe, tok, seq, maxSeqs);
+        TokenSets.Set s = TokenSets.load(sampling, tok, seq, maxSeqs);
+        ChiRun.Inputs in = new ChiRun.Inputs(p.tokens(), p.rows(), p.T(), s.tokens(), s.rows(), s.T());
+        try {
+            return new Setup(tok, in, new ChiRun.Options(so, sweep.components, !sweep.noFast, sweep.cacheBudgetBytes(), backend.threads,
+                    backend.backend, sweep.maxBatchTokens, !quiet, backend.bf16(), backend.device,
+                    shard == null ? ChiRun.Shard.ALL : ChiRun.Shard.parse(shard)));
+        } catch (IllegalArgumentException e) {
+            throw new SpectroException(e.getMessage());
+        }
+    }
+
+    @Override
+    public Integer call() {
         try (Checkpoint ck = Checkpoint.open(model)) {
-            sampler.checkCalibratedModel(ck);
-            Tokenizer tok = ck.tokenizerJson() == null ? null : Tokenizer.load(ck.tokenizerJson());
-            TokenSets.Set p = TokenSets.load(probe, tok, seq, maxSeqs);
-            TokenSets.Set s = TokenSets.load(sampling, tok, seq, maxSeqs);
-            ChiRun.Inputs in = new ChiRun.Inputs(p.tokens(), p.rows(), p.T(), s.tokens(), s.rows(), s.T());
-            ChiRun.Options o;
-            try {
-                o = new ChiRun.Options(so, sweep.components, !sweep.noFast, sweep.cacheBudgetBytes(), backend.threads, backend.backend,
-                        sweep.maxBatchTokens, !quiet, backend.bf16(), backend.device, shard == null ? ChiRun.Shard.ALL : ChiRun.Shard.parse(shard));
-            } catch (IllegalArgumentException e) {
-                throw new SpectroException(e.getMessage());
-            }
-            ChiRun.Result r = ChiRun.run(ck, in, out, o);
-            if (o.shard().count() > 1 || r.missingRuns() > 0) {
+            Setup su = setup(ck);
+            ChiRun.Options o = su.options();
+            if (o.shard().count() > 1) { // a shard computes its runs and assembles nothing
+                ChiRun.Computed c = ChiRun.compute(ck, su.inputs(), out, o);
                 System.out.printf("chi: shard %d/%d computed %d component(s) in %.1f s; %d run(s) of other shards %s%n",
-                        o.shard().index(), o.shard().count(), r.componentsComputed(), r.seconds(), r.missingRuns(),
-                        r.missingRuns() > 0 ? "not finished yet" : "finished too");
+                        o.shard().index(), o.shard().count(), c.computed(), c.seconds(), c.missingRuns(),
+                        c.missingRuns() > 0 ? "not finished yet" : "finished too");
                 System.out.println("chi: when every shard has finished, run the same command without --shard to write the outputs in " + out);
                 return 0;
             }
-            IntFunction<String> text = tok == null ? id -> "#" + id : tok::token;
-            RunOutputs.write(out, r, in, text, !noPlots);
-            long failed = r.diagnostics().stream().filter(d -> !d.status().equals("ok")).count();
-            System.out.print(io.spectro.chi.Health.table(r.health()));
-            System.out.printf("chi: %d tokens x %d components in %.1f s (%d computed now, %d resumed), %.2f vectors/s%n",
-                    r.rows(), r.components().size(), r.seconds(), r.componentsComputed(),
-                    r.components().size() - r.componentsComputed(), r.rows() / r.seconds());
-            if (failed > 0) System.out.println("chi: " + failed + " component(s) stopped on NaN/inf: see " + out.resolve("diagnostics.json"));
-            if (r.health().stream().anyMatch(h -> h.level() == io.spectro.chi.Health.Level.fail))
-                System.out.println("chi: whiten/report leave components that fail out by default (--unhealthy drop; keep | stop)");
-            System.out.println("chi: wrote " + out.resolve("chi.npy") + " and its standard errors chi_se.npy");
+            writeOutputs(ChiRun.run(ck, su.inputs(), out, o), su);
             return 0;
         }
+    }
+
+    /** Writes the run directory's outputs for a finished sweep {@code r} and prints the summary. */
+    public void writeOutputs(ChiRun.Result r, Setup su) {
+        if (r.missingRuns() > 0)
+            throw new SpectroException(out + ": " + r.missingRuns() + " run(s) not finished; no outputs written");
+        Tokenizer tok = su.tokenizer();
+        IntFunction<String> text = tok == null ? id -> "#" + id : tok::token;
+        RunOutputs.write(out, r, su.inputs(), text, !noPlots);
+        long failed = r.diagnostics().stream().filter(d -> !d.status().equals("ok")).count();
+        System.out.print(io.spectro.chi.Health.table(r.health()));
+        System.out.printf("chi: %d tokens x %d components in %.1f s (%d computed now, %d resumed), %.2f vectors/s%n",
+                r.rows(), r.components().size(), r.seconds(), r.componentsComputed(),
+                r.components().size() - r.componentsComputed(), r.rows() / r.seconds());
+        if (failed > 0) System.out.println("chi: " + failed + " component(s) stopped on NaN/inf: see " + out.resolve("diagnostics.json"));
+        if (r.health().stream().anyMatch(h -> h.level() == io.spectro.chi.Health.Level.fail))
+            System.out.println("chi: whiten/report leave components that fail out by default (--unhealthy drop; keep | stop)");
+        System.out.println("chi: wrote " + out.resolve("chi.npy") + " and its standard errors chi_se.npy");
     }
 }

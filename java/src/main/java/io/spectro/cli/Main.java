@@ -21,16 +21,24 @@ public final class Main {
 
     /** Runs the CLI and returns the exit code: 0 ok, 1 internal error, 2 bad input or usage. */
     public static int run(String... args) {
-        CommandLine cl = new CommandLine(new Main());
+        return execute(new Main(), args);
+    }
+
+    /**
+     * Runs a picocli command object (this CLI, or a tool built on its commands such as spectro-spark) with
+     * spectro's exit codes: a {@link SpectroException} anywhere in the cause chain prints its message and gives 2.
+     */
+    public static int execute(Object command, String... args) {
+        CommandLine cl = new CommandLine(command);
         cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
             Throwable t = ex;
             while (t != null && !(t instanceof SpectroException)) t = t.getCause();
             if (t == null && ex.getCause() instanceof OutOfMemoryError oom) return outOfMemory(cmd.getErr(), cmd.getCommandName(), oom);
             if (t != null) {
-                cmd.getErr().println("spectro " + cmd.getCommandName() + ": " + t.getMessage());
+                cmd.getErr().println(cmd.getCommandSpec().qualifiedName() + ": " + t.getMessage());
                 return 2;
             }
-            cmd.getErr().println("spectro " + cmd.getCommandName() + ": internal error: " + ex);
+            cmd.getErr().println(cmd.getCommandSpec().qualifiedName() + ": internal error: " + ex);
             ex.printStackTrace(cmd.getErr());
             return 1;
         });

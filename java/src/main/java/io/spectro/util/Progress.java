@@ -72,7 +72,8 @@ public final class Progress {
         return c == null || !c.isTerminal();
     }
 
-    static String fmt(double s) {
+    /** A duration as "1h05m" or "3m07s" (also the Spark driver's progress lines). */
+    public static String fmt(double s) {
         long t = Math.round(s);
         return t >= 3600 ? String.format("%dh%02dm", t / 3600, t / 60 % 60) : String.format("%dm%02ds", t / 60, t % 60);
     }

@@ -69,6 +69,22 @@ class RunFaultsTest {
     }
 
     @Test
+    void aSecondCopyOfASparkTaskWaitsInsteadOfBeingRefused(@TempDir Path dir) throws Exception {
+        ChiRun.Shard run3 = ChiRun.Shard.single(3, 12), run4 = ChiRun.Shard.single(4, 12);
+        RunLock first = RunLock.acquire(dir, run3, true);
+        try (RunLock other = RunLock.acquire(dir, run4, true)) { // another task's run: shares the directory
+            assertThrows(SpectroException.class, () -> RunLock.acquire(dir, ChiRun.Shard.ALL)); // an unsharded chi is still refused
+        }
+        java.util.concurrent.CompletableFuture<RunLock> copy =
+                java.util.concurrent.CompletableFuture.supplyAsync(() -> RunLock.acquire(dir, run3, true)); // a retried or speculative copy
+        Thread.sleep(300);
+        assertFalse(copy.isDone(), "the copy waits while the first attempt holds its run");
+        first.close();
+        copy.get(30, java.util.concurrent.TimeUnit.SECONDS).close(); // and goes on once it is released
+        RunLock.acquire(dir, ChiRun.Shard.ALL).close();
+    }
+
+    @Test
     void aRefusedRunWritesNothingAndTheCorrectedOneRuns(@TempDir Path dir) throws Exception {
         SamplerOptions batch7 = new SamplerOptions(1, 3, 1, 0, 7, 1e-3f, 30f, 300f, false, 0.99f, 0.1f, 1f, 5); // 6 sampling rows
         SpectroException e = assertThrows(SpectroException.class, () -> ChiRun.run(TINY, params, in, dir, opts(batch7, ChiRun.Shard.ALL)));
