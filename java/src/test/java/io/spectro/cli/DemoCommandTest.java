@@ -41,7 +41,7 @@ class DemoCommandTest {
     void pileDemoOnTheShippedSmallModelFindsClustersAndTheExplorerOpens() throws Exception {
         Assumptions.assumeTrue(CoreCommandsTest.cpuPresent(), "libspectro_cpu.so not built");
         Path out = tmp.resolve("pile");
-        CoreCommandsTest.Result r = CoreCommandsTest.run("demo", "--quick", "--probe-rows", "4", "--chains", "1", "--draws", "3",
+        CoreCommandsTest.Result r = CoreCommandsTest.run("demo", "--quick", "--probe-rows", "4", "--chains", "1", "--draws", "3", "--burnin", "4",
                 "--out", out.toString(), "--threads", "2");
         assertEquals(0, r.code(), r.err());
         io.spectro.structure.Pipeline.ClustersFile cf = io.spectro.structure.Pipeline.readClusters(out.resolve("run-small/clusters"));
