@@ -13,7 +13,6 @@ import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
-import java.util.function.IntFunction;
 
 /** {@code spectro chi}: susceptibility vectors for every probe token. */
 @Command(name = "chi", mixinStandardHelpOptions = true,
@@ -67,8 +66,9 @@ public final class ChiCommand implements Callable<Integer> {
                 System.out.println("chi: when every shard has finished, run the same command without --shard to write the outputs in " + out);
                 return 0;
             }
-            IntFunction<String> text = tok == null ? id -> "#" + id : tok::token;
+            RunOutputs.SequenceText text = tok == null ? RunOutputs.perToken(id -> "#" + id) : tok::displayTokens;
             RunOutputs.write(out, r, in, text, !noPlots);
+            RunOutputs.writeSubsets(out, probe, in.nProbe());
             long failed = r.diagnostics().stream().filter(d -> !d.status().equals("ok")).count();
             System.out.print(io.spectro.chi.Health.table(r.health()));
             System.out.printf("chi: %d tokens x %d components in %.1f s (%d computed now, %d resumed), %.2f vectors/s%n",
