@@ -48,12 +48,25 @@ public final class RunOutputs {
 
     private RunOutputs() {}
 
-    /** @param tokenText display text of a token id (the model's tokenizer, or "#id" without one) */
+    /** Display text of the tokens of one probe sequence (e.g. {@code Tokenizer::displayTokens}, decoded in context). */
+    public interface SequenceText extends java.util.function.Function<int[], String[]> {}
+
+    /** Token by token, for display functions that need no context (e.g. "#id" without a tokenizer). */
+    public static SequenceText perToken(IntFunction<String> text) {
+        return ids -> {
+            String[] out = new String[ids.length];
+            for (int i = 0; i < ids.length; i++) out[i] = text.apply(ids[i]);
+            return out;
+        };
+    }
+
     /**
      * Every output is written to a temporary first and renamed only when all are complete, chi.npy
      * last: a failure (a full disk) leaves none of them, and chi.npy's presence means all are there.
+     *
+     * @param tokenText display text of the tokens of a sequence (the model's tokenizer, or "#id" without one)
      */
-    public static void write(Path dir, ChiRun.Result r, ChiRun.Inputs in, IntFunction<String> tokenText, boolean plots) {
+    public static void write(Path dir, ChiRun.Result r, ChiRun.Inputs in, SequenceText tokenText, boolean plots) {
         try (Atomic.Group g = new Atomic.Group()) {
             g.writeString(dir.resolve("components.json"), JSON.writeValueAsString(r.components()));
             writeTokens(g, dir, in, tokenText);
@@ -67,14 +80,31 @@ public final class RunOutputs {
         }
     }
 
-    private static void writeTokens(Atomic.Group g, Path dir, ChiRun.Inputs in, IntFunction<String> text) throws IOException {
+    /**
+     * Writes {@code dir/subsets.json} (the subset of each of the first {@code rows} probe sequences) when
+     * the probe set has a manifest ({@link io.spectro.data.SetBuilder#subsetsOf}); the explorer's cards
+     * then show their subset mix.
+     */
+    public static void writeSubsets(Path dir, Path probeNpy, int rows) {
+        List<String> subs = io.spectro.data.SetBuilder.subsetsOf(probeNpy);
+        if (subs == null) return;
+        if (subs.size() < rows) throw new SpectroException(probeNpy + ": its manifest lists " + subs.size() + " rows, the set has " + rows);
+        Atomic.writeString(dir.resolve("subsets.json"), JSON.writeValueAsString(subs.subList(0, rows)));
+    }
+
+    private static void writeTokens(Atomic.Group g, Path dir, ChiRun.Inputs in, SequenceText seqText) throws IOException {
         int T = in.probeT(), rows = in.probeTokens();
+        String[][] shown = new String[in.nProbe()][];
+        for (int b = 0; b < in.nProbe(); b++) {
+            shown[b] = seqText.apply(java.util.Arrays.copyOfRange(in.probe(), b * T, (b + 1) * T));
+            if (shown[b].length != T) throw new IllegalStateException("display text of " + shown[b].length + " tokens for a sequence of " + T);
+        }
         try (BufferedWriter csv = Files.newBufferedWriter(g.temp(dir.resolve("tokens.csv")));
              BufferedWriter ctx = Files.newBufferedWriter(g.temp(dir.resolve("contexts.jsonl")))) {
             csv.write("row,seq,pos,token_id,token\n");
             for (int b = 0; b < in.nProbe(); b++) {
                 ArrayNode toks = JSON.createArrayNode();
-                for (int t = 0; t < T; t++) toks.add(text.apply(in.probe()[b * T + t]));
+                for (int t = 0; t < T; t++) toks.add(shown[b][t]);
                 ObjectNode line = JSON.createObjectNode();
                 line.put("seq", b);
                 line.set("tokens", toks);
@@ -82,7 +112,7 @@ public final class RunOutputs {
                 ctx.write('\n');
                 for (int t = 0; t < T - 1; t++) {
                     int id = in.probe()[b * T + t + 1];
-                    csv.write((b * (T - 1) + t) + "," + b + "," + (t + 1) + "," + id + "," + csvQuote(text.apply(id)) + "\n");
+                    csv.write((b * (T - 1) + t) + "," + b + "," + (t + 1) + "," + id + "," + csvQuote(shown[b][t + 1]) + "\n");
                 }
             }
         }
@@ -96,7 +126,7 @@ public final class RunOutputs {
                 for (int t = 0; t < T - 1; t++, r++) {
                     int tid = in.probe()[b * T + t + 1];
                     row.set(r, r); seq.set(r, b); pos.set(r, t + 1); id.set(r, tid);
-                    tok.setSafe(r, text.apply(tid).getBytes(StandardCharsets.UTF_8));
+                    tok.setSafe(r, shown[b][t + 1].getBytes(StandardCharsets.UTF_8));
                 }
             }
             for (var v : List.of(row, seq, pos, id, tok)) v.setValueCount(rows);

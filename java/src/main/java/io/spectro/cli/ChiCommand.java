@@ -13,7 +13,6 @@ import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
-import java.util.function.IntFunction;
 
 /** {@code spectro chi}: susceptibility vectors for every probe token. */
 @Command(name = "chi", mixinStandardHelpOptions = true,
@@ -96,8 +95,9 @@ public final class ChiCommand implements Callable<Integer> {
         if (r.missingRuns() > 0)
             throw new SpectroException(out + ": " + r.missingRuns() + " run(s) not finished; no outputs written");
         Tokenizer tok = su.tokenizer();
-        IntFunction<String> text = tok == null ? id -> "#" + id : tok::token;
+        RunOutputs.SequenceText text = tok == null ? RunOutputs.perToken(id -> "#" + id) : tok::displayTokens;
         RunOutputs.write(out, r, su.inputs(), text, !noPlots);
+        RunOutputs.writeSubsets(out, probe, su.inputs().nProbe());
         long failed = r.diagnostics().stream().filter(d -> !d.status().equals("ok")).count();
         System.out.print(io.spectro.chi.Health.table(r.health()));
         System.out.printf("chi: %d tokens x %d components in %.1f s (%d computed now, %d resumed), %.2f vectors/s%n",

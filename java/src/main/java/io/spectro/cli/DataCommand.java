@@ -4,8 +4,10 @@ import io.spectro.SpectroException;
 import io.spectro.data.Corpora;
 import io.spectro.data.CorpusOptions;
 import io.spectro.data.CorpusStats;
+import io.spectro.data.MiniPile;
 import io.spectro.data.SetBuilder;
 import io.spectro.data.TokenSource;
+import io.spectro.tokenizer.BpeTrainer;
 import io.spectro.tokenizer.Tokenizer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -22,7 +24,7 @@ import java.util.concurrent.Callable;
 /** {@code spectro data}: build probe/sampling sets from corpora, inspect corpora. */
 @Command(name = "data", mixinStandardHelpOptions = true,
         description = "Corpora: build probe and sampling token sets, inspect corpus files.",
-        subcommands = {DataCommand.Build.class, DataCommand.Inspect.class})
+        subcommands = {DataCommand.Build.class, DataCommand.Inspect.class, DataCommand.MiniPileCmd.class, DataCommand.TokenizerCmd.class})
 public final class DataCommand implements Runnable {
     @Spec
     CommandSpec spec;
@@ -155,6 +157,71 @@ public final class DataCommand implements Runnable {
                 }
             });
             return b.append('"').toString();
+        }
+    }
+
+    @Command(name = "minipile", mixinStandardHelpOptions = true,
+            description = {"Prepare the mini-Pile from the sources scripts/fetch-minipile unpacked: one Pile-style jsonl per subset",
+                    "(bible, brown, dictionary, fortunes, pydocs) in OUT/train and OUT/heldout, and OUT/minipile.json."})
+    static final class MiniPileCmd implements Callable<Integer> {
+        @Spec
+        CommandSpec spec;
+        @Option(names = "--src", required = true, description = "directory the fetch script unpacked the sources into")
+        Path src;
+        @Option(names = "--out", required = true, description = "output directory")
+        Path out;
+        @Option(names = "--heldout-every", defaultValue = "10", description = "hold out every k-th document of each subset (default: ${DEFAULT-VALUE})")
+        int heldoutEvery;
+
+        @Override
+        public Integer call() {
+            MiniPile.Summary s = MiniPile.prepare(MiniPile.read(MiniPile.Sources.under(src)), heldoutEvery, out);
+            PrintWriter w = spec.commandLine().getOut();
+            w.printf("wrote %s%n%-12s %10s %10s %14s %14s%n", out, "subset", "train docs", "held out", "train chars", "held-out chars");
+            s.perSubset().forEach((k, c) -> w.printf("%-12s %10d %10d %14d %14d%n", k, c[0], c[1], c[2], c[3]));
+            w.flush();
+            return 0;
+        }
+    }
+
+    @Command(name = "tokenizer", mixinStandardHelpOptions = true,
+            description = "Train a byte-level BPE tokenizer on the documents of text/jsonl corpora, the same number of characters from each subset.")
+    static final class TokenizerCmd implements Callable<Integer> {
+        @Spec
+        CommandSpec spec;
+        @Mixin
+        Reading reading = new Reading();
+        @Option(names = "--corpus", required = true, arity = "1..*", description = "text or jsonl corpus files or directories, PATH or SUBSET=PATH")
+        List<String> corpora;
+        @Option(names = "--vocab", required = true, description = "vocabulary size (special token and 256 byte tokens included)")
+        int vocab;
+        @Option(names = "--chars-per-subset", defaultValue = "1000000", description = "characters of text taken from each subset, documents in order (default: ${DEFAULT-VALUE})")
+        long charsPerSubset;
+        @Option(names = "--out", required = true, description = "tokenizer.json to write")
+        Path out;
+
+        @Override
+        public Integer call() throws java.io.IOException {
+            if (charsPerSubset < 1) throw new SpectroException("--chars-per-subset must be >= 1, got " + charsPerSubset);
+            java.util.Map<String, List<String>> texts = Corpora.texts(corpora, reading.options(), charsPerSubset);
+            List<String> all = new java.util.ArrayList<>();
+            texts.values().forEach(all::addAll);
+            if (all.isEmpty()) throw new SpectroException("no text documents in " + corpora);
+            BpeTrainer.Options o;
+            try {
+                o = new BpeTrainer.Options(vocab);
+            } catch (IllegalArgumentException e) {
+                throw new SpectroException(e.getMessage());
+            }
+            Tokenizer tok = BpeTrainer.fit(all, o);
+            Path tmp = out.resolveSibling(out.getFileName() + ".tmp");
+            tok.save(tmp);
+            java.nio.file.Files.move(tmp, out, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+            PrintWriter w = spec.commandLine().getOut();
+            w.printf("wrote %s: %d tokens, trained on %s%n", out, tok.vocabSize(),
+                    texts.entrySet().stream().map(e -> e.getKey() + " " + e.getValue().size() + " docs").toList());
+            w.flush();
+            return 0;
         }
     }
 }

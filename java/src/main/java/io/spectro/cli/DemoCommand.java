@@ -2,21 +2,28 @@ package io.spectro.cli;
 
 import io.spectro.SpectroException;
 import io.spectro.demo.Demo;
+import io.spectro.demo.PileDemo;
 import io.spectro.sampling.SamplerOptions;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.Callable;
 
-/** {@code spectro demo}: the whole pipeline on the embedded default. */
+/**
+ * {@code spectro demo}: the whole pipeline on the embedded default with the induction check;
+ * {@code spectro demo pile}: the pipeline on the two mini-Pile models (real text; docs/demo.md).
+ */
 @Command(name = "demo", mixinStandardHelpOptions = true,
         description = {"Run the whole pipeline on the embedded default: corpus from this system's text + synthetic",
                 "repeated-span sequences, tokenizer, small model (the shipped one unless --train), susceptibilities",
                 "and their nbeta = 0 baseline, whitening, clustering, map, explorer, and the induction-head check.",
                 "Every stage is cached in --out; a second run is quick. Runs refuse changed sampler settings",
-                "(--nbeta, --gamma, --lr, ...) in an existing --out: give a new --out to compare settings."})
+                "(--nbeta, --gamma, --lr, ...) in an existing --out: give a new --out to compare settings.",
+                "'spectro demo pile' runs the pipeline on the two models trained on real text (the mini-Pile)."},
+        subcommands = {DemoCommand.PileCmd.class})
 public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--out", defaultValue = "spectro-demo", description = "work directory (default ${DEFAULT-VALUE})") Path out;
     @Option(names = "--train", description = "train the tokenizer and model here instead of using the shipped model") boolean train;
@@ -41,5 +48,39 @@ public final class DemoCommand implements Callable<Integer> {
         }
         Demo.run(o);
         return 0;
+    }
+
+    @Command(name = "pile", mixinStandardHelpOptions = true,
+            description = {"Run the pipeline on the two language models the project trained on the mini-Pile (real text from",
+                    "Debian and npm packages; docs/data.md): susceptibilities of held-out probe tokens with every head, MLP,",
+                    "embed and unembed as components, whitening, clustering, map, explorer, and a tokens-across-scale page",
+                    "(compare.html) for pronouns between the small and the larger model. --quick: the small model on fewer tokens.",
+                    "Every stage is cached in --out. Measured so far (docs/demo.md): these undertrained models give few clusters."})
+    static final class PileCmd implements Callable<Integer> {
+        @Option(names = "--out", defaultValue = "spectro-demo-pile", description = "work directory (default ${DEFAULT-VALUE})") Path out;
+        @Option(names = "--quick", description = "the small model only, on " + PileDemo.QUICK_ROWS + " probe windows, fewer draws") boolean quick;
+        @Option(names = "--models", split = ",", description = "which models (default small,large; with --quick small)") List<String> models;
+        @Option(names = "--probe-rows", defaultValue = "0", description = "probe windows to use (0 = all shipped, or " + PileDemo.QUICK_ROWS + " with --quick)") int probeRows;
+        @Option(names = "--draws", description = "draws per chain (default 20, --quick 8)") Integer draws;
+        @Option(names = "--chains", description = "chains (default 2)") Integer chains;
+        @Option(names = "--burnin", description = "burn-in steps per chain (default 20, --quick 10)") Integer burnin;
+        @Option(names = "--seed", defaultValue = "0") long seed;
+        @Option(names = "--threads", defaultValue = "0") int threads;
+
+        @Override
+        public Integer call() {
+            SamplerOptions so = quick ? PileDemo.quickSettings(seed) : PileDemo.settings(seed);
+            try {
+                if (chains != null) so = so.withChains(chains);
+                if (draws != null) so = so.withDraws(draws);
+                if (burnin != null) so = so.withBurnin(burnin);
+                List<String> ms = models != null ? models : quick ? List.of("small") : PileDemo.MODELS;
+                int rows = probeRows != 0 ? probeRows : quick ? PileDemo.QUICK_ROWS : 0;
+                PileDemo.run(new PileDemo.Options(out, rows, ms, so, threads, System.err));
+            } catch (IllegalArgumentException e) {
+                throw new SpectroException(e.getMessage());
+            }
+            return 0;
+        }
     }
 }

@@ -5,6 +5,7 @@ import io.spectro.data.TokenSets;
 import io.spectro.model.ModelConfig;
 import io.spectro.tokenizer.BpeTrainer;
 import io.spectro.tokenizer.Tokenizer;
+import io.spectro.train.TrainCheckpoints;
 import io.spectro.train.TrainOptions;
 import io.spectro.train.Trainer;
 import picocli.CommandLine.Command;
@@ -39,6 +40,8 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "0") long seed;
     @Option(names = "--threads", defaultValue = "0") int threads;
     @Option(names = "--quiet") boolean quiet;
+    @Option(names = "--checkpoint-every", defaultValue = "0", description = "also write OUT/checkpoint (weights, tokenizer, train_log.tsv) every N steps (0 = never)") int checkpointEvery;
+    @Option(names = "--max-minutes", defaultValue = "0", description = "stop after this many minutes of training and write the weights reached (0 = no limit)") double maxMinutes;
 
     @Override
     public Integer call() throws IOException {
@@ -74,7 +77,9 @@ public final class TrainCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new SpectroException(e.getMessage());
         }
-        Trainer.trainNew(cfg, all, rows, T, o, tok, out, !quiet);
+        if (checkpointEvery < 0) throw new SpectroException("--checkpoint-every must be >= 0, got " + checkpointEvery);
+        if (maxMinutes < 0) throw new SpectroException("--max-minutes must be >= 0, got " + maxMinutes);
+        Trainer.trainNew(cfg, all, rows, T, o, tok, out, !quiet, new TrainCheckpoints(cfg, o, tok, out, checkpointEvery, maxMinutes));
         System.out.println("train: wrote " + out);
         return 0;
     }

@@ -130,4 +130,28 @@ public final class Corpora {
         }
         return out;
     }
+
+    /**
+     * The text of the documents of text and jsonl corpora by subset (sorted by name), documents in file
+     * order, up to {@code charsPerSubset} characters per subset (the document that crosses the limit is
+     * kept whole); for training a tokenizer on equal shares of every subset.
+     */
+    public static java.util.Map<String, List<String>> texts(List<String> specs, CorpusOptions o, long charsPerSubset) {
+        java.util.Map<String, List<String>> out = new java.util.TreeMap<>();
+        java.util.Map<String, Long> chars = new java.util.HashMap<>();
+        for (Entry e : resolve(specs)) {
+            java.util.function.Consumer<TextReaders.RawDoc> add = d -> {
+                long c = chars.getOrDefault(d.subset(), 0L);
+                if (c >= charsPerSubset) return;
+                out.computeIfAbsent(d.subset(), k -> new ArrayList<>()).add(d.text());
+                chars.put(d.subset(), c + d.text().length());
+            };
+            switch (e.kind()) {
+                case TEXT -> TextReaders.readText(e.path(), e.subset(), o, add);
+                case JSONL -> TextReaders.readJsonl(e.path(), e.subset(), o, add);
+                default -> throw new SpectroException(e.path() + ": not a text corpus (tokenizer training needs .txt or .jsonl)");
+            }
+        }
+        return out;
+    }
 }

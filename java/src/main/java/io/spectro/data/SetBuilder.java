@@ -228,4 +228,33 @@ public final class SetBuilder {
             throw new SpectroException(dir + ": cannot write (" + IoErrors.describe(e) + ")", e);
         }
     }
+
+    /**
+     * The subset of each row of a set that {@link #write} wrote ({@code X.npy} with its manifest
+     * {@code X.jsonl} beside it), in row order; null when there is no manifest.
+     */
+    public static List<String> subsetsOf(Path setNpy) {
+        String name = setNpy.getFileName().toString();
+        if (!name.endsWith(".npy")) return null;
+        Path manifest = setNpy.resolveSibling(name.substring(0, name.length() - 4) + ".jsonl");
+        if (!Files.isRegularFile(manifest)) return null;
+        List<String> out = new java.util.ArrayList<>();
+        tools.jackson.databind.ObjectMapper json = new tools.jackson.databind.ObjectMapper();
+        try {
+            int no = 0;
+            for (String line : Files.readAllLines(manifest)) {
+                no++;
+                if (line.isBlank()) continue;
+                tools.jackson.databind.JsonNode n = json.readTree(line);
+                if (n.path("row").asInt(-1) != out.size() || !n.path("subset").isString())
+                    throw new SpectroException(manifest + ": line " + no + " should be row " + out.size() + " with a subset");
+                out.add(n.get("subset").asString());
+            }
+        } catch (java.io.IOException e) {
+            throw new SpectroException(manifest + ": cannot read (" + e.getMessage() + ")");
+        } catch (tools.jackson.core.JacksonException e) {
+            throw new SpectroException(manifest + ": not JSON lines (" + e.getOriginalMessage() + ")");
+        }
+        return out;
+    }
 }

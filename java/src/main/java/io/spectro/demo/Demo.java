@@ -223,7 +223,7 @@ public final class Demo {
         try (Checkpoint ck = Checkpoint.open(model)) {
             r = ChiRun.run(ck, in, run, new ChiRun.Options(so, "default", true, 256L << 20, o.threads(), "cpu", 8192, true, false));
         }
-        if (!Files.exists(run.resolve("chi.npy"))) RunOutputs.write(run, r, in, tok::token, true);
+        if (!Files.exists(run.resolve("chi.npy"))) RunOutputs.write(run, r, in, tok::displayTokens, true);
         o.log().printf("demo: %d chi vectors x %d components in %.1f s%n", r.rows(), r.components().size(), r.seconds());
         return r;
     }

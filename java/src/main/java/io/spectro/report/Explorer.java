@@ -60,10 +60,13 @@ public final class Explorer {
             m.put("lift", c.lift().stream().map(t -> List.of(t.t(), t.n(), t.lift())).toList());
             m.put("ex", c.examples());
             m.put("prof", c.strongest().stream().map(s -> List.of(s.c(), s.v())).toList());
+            m.put("full", c.profile());
+            m.put("sub", c.subsets() == null ? List.of() : c.subsets().stream().map(t -> List.of(t.t(), t.n())).toList());
             cl.add(m);
             for (Cards.TokenCount t : c.tokens()) index.computeIfAbsent(t.t(), k -> new ArrayList<>()).add(new int[]{i, t.n()});
         }
         data.put("clusters", cl);
+        data.put("components", cf.components() == null ? List.of() : cf.components());
         List<Map<String, Object>> regions = new ArrayList<>();
         for (Pipeline.Region r : mf.regions()) {
             Map<String, Object> m = new LinkedHashMap<>();

@@ -13,8 +13,8 @@ import java.util.SplittableRandom;
 
 /**
  * Cluster cards: id (C0001...), size, every y token with its count, the tokens of highest lift over the
- * base rate, random example contexts with y marked, and the mean standardised χ profile with its
- * strongest components.
+ * base rate, random example contexts with y marked, the mean standardised χ profile with its
+ * strongest components, and the subset mix (rows per corpus subset, when the run knows them).
  */
 public final class Cards {
     /** Example contexts per card. */
@@ -40,7 +40,7 @@ public final class Cards {
 
     public record Card(String id, int size, int seed, double conductance, long pushWork, boolean capped, double residual,
                        List<TokenCount> tokens, List<TokenLift> lift, List<Example> examples, float[] profile,
-                       List<Strength> strongest, int[] members) {}
+                       List<Strength> strongest, int[] members, List<TokenCount> subsets) {}
 
     public static String id(int index) {
         return String.format("C%04d", index + 1);
@@ -73,8 +73,22 @@ public final class Cards {
             if (lift.size() > LIFT) lift = new ArrayList<>(lift.subList(0, LIFT));
             out.add(new Card(id(c), mem.length, cl.seed(), cl.conductance(), cl.pushWork(), cl.capped(), cl.residual(), tc, lift,
                     examples(mem, tokens, new SplittableRandom(seed * 31 + c)), profile(mem, z),
-                    strongest(profile(mem, z), components), mem));
+                    strongest(profile(mem, z), components), mem, subsetMix(mem, tokens)));
         }
+        return out;
+    }
+
+    /** How many of the cluster's rows come from each subset, largest first; empty when subsets are unknown. */
+    static List<TokenCount> subsetMix(int[] mem, TokenTable tokens) {
+        if (!tokens.hasSubsets()) return List.of();
+        Map<String, Integer> m = new HashMap<>();
+        for (int r : mem) {
+            String s = tokens.subset(r);
+            m.merge(s == null ? "?" : s, 1, Integer::sum);
+        }
+        List<TokenCount> out = new ArrayList<>();
+        m.forEach((k, v) -> out.add(new TokenCount(k, v)));
+        out.sort(Comparator.comparingInt(TokenCount::n).reversed().thenComparing(TokenCount::t));
         return out;
     }
 

@@ -370,11 +370,17 @@ public final class Pipeline {
             if (top.isEmpty())
                 top = counts.entrySet().stream().sorted(Map.Entry.<String, Long>comparingByValue().reversed()
                         .thenComparing(Map.Entry.comparingByKey())).limit(3).map(Map.Entry::getKey).toList();
-            String label = top.isEmpty() ? "region " + (r + 1) : String.join(" \u00b7 ", top.stream().map(String::strip).toList());
+            String label = top.isEmpty() ? "region " + (r + 1) : String.join(" \u00b7 ", top.stream().map(Pipeline::labelToken).toList());
             out.add(new Region(r, label, top, members, (int) size, (float) (sx / Math.max(1, size)), (float) (sy / Math.max(1, size))));
         }
         out.sort(Comparator.comparingInt(Region::id));
         return out;
+    }
+
+    /** A token as a region label shows it: trimmed, or with its whitespace escaped when it is only whitespace. */
+    static String labelToken(String t) {
+        String s = t.strip();
+        return !s.isEmpty() ? s : t.replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r").replace(" ", "\u2423");
     }
 
     public static MapFile readMap(Path clustersDir) {

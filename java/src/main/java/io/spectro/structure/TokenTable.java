@@ -27,6 +27,7 @@ public final class TokenTable {
     private final int[] seq, pos, tokenId;
     private final String[] token;
     private final Map<Integer, String[]> contexts;
+    private String[] subsets;   // subset of each probe sequence, or null
 
     private TokenTable(int rows, int[] seq, int[] pos, int[] tokenId, String[] token, Map<Integer, String[]> contexts) {
         this.rows = rows;
@@ -59,6 +60,15 @@ public final class TokenTable {
     public int seq(int r) { return seq == null ? -1 : seq[r]; }
 
     public int pos(int r) { return pos == null ? -1 : pos[r]; }
+
+    /** Whether the subset (corpus part) of each row's sequence is known ({@code subsets.json}). */
+    public boolean hasSubsets() { return subsets != null && seq != null; }
+
+    /** The subset of row r's sequence, or null when unknown. */
+    public String subset(int r) {
+        if (!hasSubsets() || seq[r] < 0 || seq[r] >= subsets.length) return null;
+        return subsets[seq[r]];
+    }
 
     /** The display tokens of row r's sequence, or null. */
     public String[] context(int r) {
@@ -101,7 +111,26 @@ public final class TokenTable {
         }
         for (int r = 0; r < rows; r++)
             if (!seen[r]) throw new SpectroException(csv + ": row " + r + " is missing (the run has " + rows + " rows)");
-        return new TokenTable(rows, seq, pos, id, tok, readContexts(dir.resolve("contexts.jsonl")));
+        TokenTable t = new TokenTable(rows, seq, pos, id, tok, readContexts(dir.resolve("contexts.jsonl")));
+        t.subsets = readSubsets(dir.resolve("subsets.json"));
+        return t;
+    }
+
+    /** {@code subsets.json}: a JSON array with the subset name of each probe sequence; null when absent. */
+    static String[] readSubsets(Path file) {
+        if (!Files.isRegularFile(file)) return null;
+        try {
+            JsonNode n = JsonMapper.shared().readTree(file.toFile());
+            if (n == null || !n.isArray()) throw new SpectroException(file + ": expected a JSON array of subset names");
+            String[] out = new String[n.size()];
+            for (int i = 0; i < out.length; i++) {
+                if (!n.get(i).isString()) throw new SpectroException(file + ": entry " + i + " is not a string");
+                out[i] = n.get(i).asString();
+            }
+            return out;
+        } catch (JacksonException e) {
+            throw new SpectroException(file + ": not JSON (" + e.getOriginalMessage() + ")");
+        }
     }
 
     static Map<Integer, String[]> readContexts(Path file) {

@@ -140,6 +140,25 @@ public final class Tokenizer {
         return decode(new int[]{id});
     }
 
+    /** The bytes a token decodes to, or null when the id names no token. */
+    public byte[] tokenBytes(int id) {
+        if (id < 0 || id >= idToToken.length || idToToken[id] == null) return null;
+        ByteArrayOutputStream b = new ByteArrayOutputStream();
+        ByteLevel.decodeToken(idToToken[id], b);
+        return b.toByteArray();
+    }
+
+    /**
+     * Display text of each token of a sequence, decoded in context ({@link TokenDisplay}): a character
+     * split over two tokens shows whole in both, undecodable bytes as {@code \xNN}, ids that name no
+     * token as {@code <|id:N|>}.
+     */
+    public String[] displayTokens(int[] ids) {
+        byte[][] b = new byte[ids.length][];
+        for (int i = 0; i < ids.length; i++) b[i] = tokenBytes(ids[i]);
+        return TokenDisplay.display(b, i -> "<|id:" + ids[i] + "|>");
+    }
+
     /** The raw token string of an id (e.g. "Ġthe"), or null when the id names no token. */
     public String tokenString(int id) {
         return id < 0 || id >= idToToken.length ? null : idToToken[id];

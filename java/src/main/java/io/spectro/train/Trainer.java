@@ -28,10 +28,24 @@ public final class Trainer {
     /** Loss per step (the minibatch's mean loss before the step's update). */
     public record Result(float[] losses, double seconds) {}
 
+    /** Called after every step with the updated weights; returns false to stop training there. */
+    public interface StepHook {
+        boolean afterStep(int step, float[] weights, float[] losses);
+    }
+
     /**
      * @param data rows of T tokens (row-major [rows, T]); minibatches are drawn uniformly with the seed
      */
     public static Result fit(NativeModel model, ModelConfig cfg, int[] data, int rows, int T, TrainOptions o, boolean progressBar) {
+        return fit(model, cfg, data, rows, T, o, progressBar, null);
+    }
+
+    /**
+     * As {@link #fit(NativeModel, ModelConfig, int[], int, int, TrainOptions, boolean)}, calling {@code hook}
+     * (when not null) after each step; when it returns false training stops and the result holds the
+     * losses of the steps done.
+     */
+    public static Result fit(NativeModel model, ModelConfig cfg, int[] data, int rows, int T, TrainOptions o, boolean progressBar, StepHook hook) {
         if (rows < 1) throw new SpectroException("training data is empty");
         long P = cfg.paramCount();
         if (P > Integer.MAX_VALUE - 8) throw new SpectroException("the trainer holds parameters on the heap; " + P + " is too many");
@@ -70,6 +84,10 @@ public final class Trainer {
             model.writeParams(0, w);
             bar.label(String.format("loss %.3f", loss));
             bar.step();
+            if (hook != null && !hook.afterStep(s, w, losses)) {
+                losses = java.util.Arrays.copyOf(losses, s + 1);
+                break;
+            }
         }
         bar.finish();
         return new Result(losses, (System.nanoTime() - t0) / 1e9);
@@ -89,12 +107,18 @@ public final class Trainer {
 
     /** Trains from a random initialisation and writes checkpoint, tokenizer and loss curve to {@code out}. */
     public static Result trainNew(ModelConfig cfg, int[] data, int rows, int T, TrainOptions o, Tokenizer tok, Path out, boolean progress) {
+        return trainNew(cfg, data, rows, T, o, tok, out, progress, null);
+    }
+
+    /** As above, with a hook called after every step (checkpoints, a time limit: {@link TrainCheckpoints}). */
+    public static Result trainNew(ModelConfig cfg, int[] data, int rows, int T, TrainOptions o, Tokenizer tok, Path out, boolean progress,
+                                  StepHook hook) {
         if (T > cfg.maxSeq()) throw new SpectroException("sequence length " + T + " exceeds the model's context " + cfg.maxSeq());
         try (Arena arena = Arena.ofConfined();
              NativeModel m = NativeModel.create(Backend.load("cpu"), cfg, o.threads(), o.batch() * T, false)) {
             MemorySegment init = RandomInit.init(cfg, o.seed(), arena);
             m.load(init);
-            Result r = fit(m, cfg, data, rows, T, o, progress);
+            Result r = fit(m, cfg, data, rows, T, o, progress, hook);
             m.readParams(0, init);
             Checkpoint.write(out, cfg, init, "f32");
             if (tok != null) tok.save(out.resolve("tokenizer.json"));

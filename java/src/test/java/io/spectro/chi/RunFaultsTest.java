@@ -123,13 +123,13 @@ class RunFaultsTest {
     void outputsAppearTogetherOrNotAtAll(@TempDir Path dir) throws Exception {
         ChiRun.Result r = ChiRun.run(TINY, params, in, dir, opts(ONE_CHAIN, ChiRun.Shard.ALL));
         Files.writeString(dir.resolve("plots"), "a file where the plots directory goes");
-        SpectroException e = assertThrows(SpectroException.class, () -> RunOutputs.write(dir, r, in, id -> "#" + id, true));
+        SpectroException e = assertThrows(SpectroException.class, () -> RunOutputs.write(dir, r, in, RunOutputs.perToken(id -> "#" + id), true));
         assertTrue(e.getMessage().contains("file exists") || e.getMessage().contains("not a directory"), e.getMessage());
         try (Stream<Path> files = Files.list(dir)) {
             assertEquals(java.util.List.of(".lock", "manifest.json", "plots", "state"), files.map(p -> p.getFileName().toString()).sorted().toList());
         }
         Files.delete(dir.resolve("plots"));
-        RunOutputs.write(dir, r, in, id -> "#" + id, true);
+        RunOutputs.write(dir, r, in, RunOutputs.perToken(id -> "#" + id), true);
         for (String f : new String[]{"chi.npy", "components.json", "tokens.csv", "tokens.arrow", "contexts.jsonl", "diagnostics.json", "plots/l0attn.png"})
             assertTrue(Files.exists(dir.resolve(f)), f);
     }

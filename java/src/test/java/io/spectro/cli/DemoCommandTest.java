@@ -9,7 +9,11 @@ import java.nio.file.Path;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-/** `spectro demo` from the command line: the shipped model, sampler settings passed through, changed settings refused. */
+/**
+ * `spectro demo pile` from the command line: the mini-Pile demo reduced to minutes (clusters on the shipped
+ * small model, the explorer in headless Chromium); `spectro demo`: the shipped tiny model,
+ * sampler settings passed through, changed settings refused.
+ */
 class DemoCommandTest {
     @TempDir
     Path tmp;
@@ -31,6 +35,34 @@ class DemoCommandTest {
         CoreCommandsTest.Result again = CoreCommandsTest.run(concat(new String[] {"demo", "--nbeta", "60", "--gamma", "200", "--lr", "5e-4"}, small));
         assertEquals(2, again.code(), again.err());
         assertTrue(again.err().contains("different run") && again.err().contains("\"nbeta\":60.0"), again.err());
+    }
+
+    @Test
+    void pileDemoOnTheShippedSmallModelFindsClustersAndTheExplorerOpens() throws Exception {
+        Assumptions.assumeTrue(CoreCommandsTest.cpuPresent(), "libspectro_cpu.so not built");
+        Path out = tmp.resolve("pile");
+        CoreCommandsTest.Result r = CoreCommandsTest.run("demo", "pile", "--quick", "--probe-rows", "4", "--chains", "1", "--draws", "3", "--burnin", "4",
+                "--out", out.toString(), "--threads", "2");
+        assertEquals(0, r.code(), r.err());
+        io.spectro.structure.Pipeline.ClustersFile cf = io.spectro.structure.Pipeline.readClusters(out.resolve("run-small/clusters"));
+        assertEquals(4 * 127, cf.rows());
+        assertEquals(4 * (4 + 1) + 2, cf.components().size(), "every head, MLP, embed and unembed: " + cf.components());
+        // N = 2: what the shipped small model gives at these reduced settings (docs/demo.md: 2 clusters on
+        // 1,905 vectors with 6 draws); raise it when the demo's models and settings find more
+        assertTrue(cf.clusters().size() >= 2, "clusters: " + cf.clusters().size());
+        // the probe windows come from every subset and the cards know it
+        assertTrue(cf.clusters().stream().allMatch(c -> !c.subsets().isEmpty()));
+        for (var c : cf.clusters()) for (var t : c.tokens()) assertFalse(t.t().contains("\uFFFD"), "replacement char in " + t.t());
+        Path html = out.resolve("run-small/report/index.html");
+        assertTrue(Files.isRegularFile(html));
+        String exe = io.spectro.report.ExplorerTestAccess.chromium();
+        Assumptions.assumeTrue(exe != null, "chromium not installed (scripts/install-test-deps installs it)");
+        String last = cf.clusters().get(cf.clusters().size() - 1).id();
+        String dom = io.spectro.report.ExplorerTestAccess.dumpDom(exe, tmp.resolve("profile"), html.toUri() + "#click=" + last);
+        assertTrue(dom.contains("data-ready=\"1\""), dom.substring(0, Math.min(300, dom.length())));
+        assertTrue(dom.contains("<h2>" + last + "</h2>"), "the last card opens");
+        assertTrue(dom.contains("Subset mix"), "the card shows its subset mix");
+        for (var c : cf.clusters()) assertTrue(dom.contains("\"id\":\"" + c.id() + "\""), "card " + c.id() + " in the page data");
     }
 
     private static String[] concat(String[] a, String[] b) {

@@ -74,4 +74,12 @@ class CardsTest {
         assertEquals("a,\"b\"\nc", t.token(0));
         assertEquals(" d", t.token(1));
     }
+
+    @Test
+    void regionLabelsShowWhitespaceTokensEscapedNotEmpty() {
+        assertEquals("the", Pipeline.labelToken(" the"));
+        assertEquals("\\n", Pipeline.labelToken("\n"));
+        assertEquals("\\n\\n", Pipeline.labelToken("\n\n"));
+        assertEquals("\u2423\u2423", Pipeline.labelToken("  "));
+    }
 }

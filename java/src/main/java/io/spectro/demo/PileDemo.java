@@ -1,0 +1,155 @@
+package io.spectro.demo;
+
+import io.spectro.SpectroException;
+import io.spectro.chi.ChiRun;
+import io.spectro.chi.RunOutputs;
+import io.spectro.io.Npy;
+import io.spectro.model.Checkpoint;
+import io.spectro.model.ModelConfig;
+import io.spectro.report.Compare;
+import io.spectro.structure.Pipeline;
+import io.spectro.sampling.SamplerOptions;
+import io.spectro.tokenizer.Tokenizer;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * The demo on real text: two models the project trained on the mini-Pile (docs/data.md), shipped with
+ * their probe and sampling sets (held-out mini-Pile windows, equal numbers per subset); for each model
+ * χ of every probe token with every head, MLP, embed and unembed as components, then whitening,
+ * clustering, map and explorer; and a tokens-across-scale page for pronouns between the two models.
+ * Every stage writes into the work directory and is skipped when its output is there.
+ * {@code quick}: the small model only, on the first {@link #QUICK_ROWS} probe windows.
+ */
+public final class PileDemo {
+    /** Where the shipped models and sets live on the classpath. */
+    static final String SHIPPED = "/io/spectro/demo/pile/";
+    static final String[] MODEL_FILES = {"config.json", "model.safetensors", "tokenizer.json", "loss_curve.png",
+            "TRAINED_WITH.txt", "heldout_loss.json"};
+    static final String[] DATA_FILES = {"probe.npy", "probe.jsonl", "sampling.npy"};
+    /** The models, smallest first. */
+    public static final List<String> MODELS = List.of("small", "large");
+    /** Probe windows in a quick run. */
+    public static final int QUICK_ROWS = 10;
+    /** The tokens the across-scale page follows. */
+    public static final List<String> PRONOUNS = List.of(" she", " her", " he", " his", " him", " they");
+
+    /**
+     * @param probeRows probe windows to use (0 = all shipped)
+     * @param models    which of {@link #MODELS} to run
+     */
+    public record Options(Path work, int probeRows, List<String> models, SamplerOptions sampler, int threads, PrintStream log) {
+        public Options {
+            if (probeRows < 0) throw new IllegalArgumentException("probe rows must be >= 0");
+            if (models.isEmpty()) throw new IllegalArgumentException("no model to run");
+            for (String m : models) if (!MODELS.contains(m)) throw new IllegalArgumentException("unknown demo model '" + m + "'; known: " + MODELS);
+        }
+    }
+
+    /**
+     * The settings of the demo's χ runs (stated in docs/demo.md): 2 chains × 20 draws, a draw every 2
+     * steps after 20 burn-in steps, SGLD batch 8 windows, ε 1e-3, nβ 30, γ 300 (the small-model
+     * defaults of {@link SamplerOptions#small} with fewer chains and draws, so that both models fit the
+     * demo's time on 2 cores).
+     */
+    public static SamplerOptions settings(long seed) {
+        return SamplerOptions.small(seed).withChains(2).withDraws(20).withBurnin(20);
+    }
+
+    /** The settings of a quick run: 2 chains × 8 draws, 10 burn-in steps. */
+    public static SamplerOptions quickSettings(long seed) {
+        return settings(seed).withDraws(8).withBurnin(10);
+    }
+
+    private PileDemo() {}
+
+    /** Runs the demo; returns the explorer page of the last model run. */
+    public static Path run(Options o) {
+        long t0 = System.nanoTime();
+        Path work = o.work(), data = work.resolve("data");
+        try {
+            copyShipped(SHIPPED + "data/", DATA_FILES, data);
+            Npy.Ints probe = Npy.readInts(data.resolve("probe.npy")), samp = Npy.readInts(data.resolve("sampling.npy"));
+            int rows = o.probeRows() == 0 ? probe.dim(0) : Math.min(o.probeRows(), probe.dim(0));
+            int T = probe.dim(1);
+            int[] p = Arrays.copyOf(probe.data(), rows * T);
+            ChiRun.Inputs in = new ChiRun.Inputs(p, rows, T, samp.data(), samp.dim(0), samp.dim(1));
+            List<String> subsets = io.spectro.data.SetBuilder.subsetsOf(data.resolve("probe.npy"));
+            o.log().printf("demo: %d probe windows of %d tokens (%d chi vectors per model), %d sampling windows%n",
+                    rows, T, in.probeTokens(), samp.dim(0));
+            List<Path> runs = new ArrayList<>();
+            Path html = null;
+            for (String name : o.models()) {
+                Path model = work.resolve("models").resolve(name);
+                copyShipped(SHIPPED + name + "/", MODEL_FILES, model);
+                Path run = work.resolve("run-" + name);
+                chi(o, model, in, run, subsets);
+                html = io.spectro.report.Report.write(run, false, io.spectro.whiten.Whitening.Options.defaults(), io.spectro.graph.Knn.Options.defaults(),
+                        io.spectro.cluster.PprClustering.Options.defaults(), io.spectro.map.ClusterMap.Options.defaults());
+                o.log().println("demo: explorer (" + name + ")  " + html.toAbsolutePath());
+                runs.add(run);
+            }
+            if (runs.size() == 2) {
+                Path cmp = work.resolve("compare.html");
+                Compare.write(cmp, o.models().get(0), Pipeline.readClusters(runs.get(0).resolve("clusters")),
+                        o.models().get(1), Pipeline.readClusters(runs.get(1).resolve("clusters")), PRONOUNS);
+                o.log().println("demo: tokens across scale  " + cmp.toAbsolutePath());
+            }
+            o.log().printf("demo: finished in %.1f s%n", (System.nanoTime() - t0) / 1e9);
+            return html;
+        } catch (IOException e) {
+            throw new SpectroException(work + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static void chi(Options o, Path model, ChiRun.Inputs in, Path run, List<String> subsets) {
+        if (Files.exists(run.resolve("chi.npy"))) {
+            o.log().println("demo: chi cached in " + run);
+            return;
+        }
+        o.log().println("demo: susceptibilities of " + model.getFileName() + " -> " + run);
+        ModelConfig cfg;
+        Tokenizer tok;
+        ChiRun.Result r;
+        try (Checkpoint ck = Checkpoint.open(model)) {
+            cfg = ck.config();
+            tok = Tokenizer.load(ck.tokenizerJson());
+            r = ChiRun.run(cfg, ck.params(), in, run, new ChiRun.Options(o.sampler(), "default", true, 256L << 20, o.threads(),
+                    "cpu", 8192, true, false));
+        }
+        RunOutputs.write(run, r, in, tok::displayTokens, false);
+        if (subsets != null) {
+            try {
+                Files.writeString(run.resolve("subsets.json"), new tools.jackson.databind.ObjectMapper()
+                        .writeValueAsString(subsets.subList(0, in.nProbe())));
+            } catch (IOException e) {
+                throw new SpectroException(run + ": cannot write subsets.json (" + e.getMessage() + ")", e);
+            }
+        }
+        o.log().printf("demo: %d chi vectors x %d components in %.1f s%n", r.rows(), r.components().size(), r.seconds());
+    }
+
+    /** Copies shipped files into dir unless dir already holds the first of them. */
+    static void copyShipped(String prefix, String[] files, Path dir) throws IOException {
+        if (Files.exists(dir.resolve(files[0]))) return;
+        if (PileDemo.class.getResource(prefix + files[0]) == null)
+            throw new SpectroException("the demo's files are missing from the jar (" + prefix + files[0] + ")");
+        Path tmp = dir.resolveSibling(dir.getFileName() + ".tmp");
+        Files.createDirectories(tmp);
+        for (String f : files) {
+            try (InputStream in = PileDemo.class.getResourceAsStream(prefix + f)) {
+                if (in != null) Files.copy(in, tmp.resolve(f), StandardCopyOption.REPLACE_EXISTING);
+            }
+        }
+        if (Files.exists(dir)) throw new SpectroException(dir + ": exists but holds no " + files[0] + "; remove it or give another --out");
+        Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
+    }
+}
