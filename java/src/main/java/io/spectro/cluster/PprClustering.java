@@ -3,6 +3,7 @@ package io.spectro.cluster;
 import io.spectro.SpectroException;
 import io.spectro.graph.Graph;
 import io.spectro.util.Parallel;
+import io.spectro.util.Progress;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -110,7 +111,10 @@ public final class PprClustering {
         return new Cluster(c.body, c.scores, seed, c.conductance, c.work, c.capped, c.residual);
     }
 
-    public static Result fit(Graph g, Options o) {
+    public static Result fit(Graph g, Options o) { return fit(g, o, null); }
+
+    /** As {@link #fit(Graph, Options)}, advancing {@code progress} (may be null; total N) by newly covered rows. */
+    public static Result fit(Graph g, Options o, Progress progress) {
         int n = g.nodes();
         if (n == 0) throw new SpectroException("cannot cluster an empty graph");
         int threads = o.threads() == 0 ? Parallel.defaultThreads() : o.threads();
@@ -156,10 +160,12 @@ public final class PprClustering {
                 if (fresh < o.minNovelty() * c.body.length || fresh == 0) continue;
                 for (int v : c.body) covered[v] = true;
                 nCovered += fresh;
+                if (progress != null) progress.advance(fresh);
                 recent[slot] = fresh;
                 recentSum += fresh;
                 clusters.add(new Cluster(c.body, c.scores, c.seed, c.conductance, c.work, c.capped, c.residual));
             }
+            if (progress != null) progress.label(clusters.size() + " clusters");
             if (attempts >= window && recentSum < needed) {
                 stop = "the last " + window + " seeds added " + recentSum + " rows (< minGain " + o.minGain() + " x "
                         + n + " rows)";

@@ -15,10 +15,11 @@ public record Graph(int[] offsets, int[] adj) {
     public long volume() { return adj.length; }
 
     /** The symmetrised kNN graph: i ~ j when j is among i's k nearest or i among j's. */
-    public static Graph symmetrize(KnnGraph knn) {
-        int n = knn.n(), k = knn.k();
+    public static Graph symmetrize(KnnGraph knn) { return symmetrize(knn.n(), knn.k(), knn.neighbors()); }
+
+    /** The symmetrised graph of n kNN lists of k entries each (row i's at nb[i*k ..]; -1 = none). */
+    public static Graph symmetrize(int n, int k, int[] nb) {
         int[] count = new int[n + 1];
-        int[] nb = knn.neighbors();
         for (int i = 0; i < n; i++) {
             for (int a = 0; a < k; a++) {
                 int j = nb[i * k + a];

@@ -3,6 +3,7 @@ package io.spectro.graph;
 import io.spectro.SpectroException;
 import io.spectro.util.Kernels;
 import io.spectro.util.Parallel;
+import io.spectro.util.Progress;
 import io.spectro.util.Vectors;
 
 import java.util.Arrays;
@@ -61,12 +62,15 @@ public final class Knn {
 
     private Knn() {}
 
-    public static KnnGraph fit(Vectors v, Options o) {
+    public static KnnGraph fit(Vectors v, Options o) { return fit(v, o, null); }
+
+    /** As {@link #fit(Vectors, Options)}, advancing {@code progress} (may be null; total (trees + iterations) × rows) by the rows of each tree and of each NN-descent round (the rounds left when it converges early are never counted, so the ETA is an upper bound). */
+    public static KnnGraph fit(Vectors v, Options o, Progress progress) {
         if (v.rows() <= o.k())
             throw new SpectroException("too few vectors for k: " + v.rows() + " rows, k = " + o.k()
                     + " needs at least k+1 rows");
         Method m = o.method() == Method.AUTO ? (v.rows() <= o.exactLimit() ? Method.EXACT : Method.APPROXIMATE) : o.method();
-        return m == Method.EXACT ? exact(v, o.k(), o.threadCount()) : approximate(v, o);
+        return m == Method.EXACT ? exact(v, o.k(), o.threadCount()) : approximate(v, o, progress);
     }
 
     // ---- bounded max-heaps, one per row, stored in flat arrays ----
@@ -210,7 +214,9 @@ public final class Knn {
 
     public static Stats lastStats() { return lastStats; }
 
-    public static KnnGraph approximate(Vectors v, Options o) {
+    public static KnnGraph approximate(Vectors v, Options o) { return approximate(v, o, null); }
+
+    static KnnGraph approximate(Vectors v, Options o, Progress progress) {
         int n = v.rows(), d = v.cols(), k = o.k(), threads = o.threadCount();
         if (n <= k) throw new SpectroException("too few vectors for k: " + n + " rows, k = " + k);
         float[] x = v.data();
@@ -236,6 +242,10 @@ public final class Knn {
                     }
                 }
             });
+            if (progress != null) {
+                progress.label("tree " + (t + 1));
+                progress.advance(n);
+            }
         }
         // rows whose lists are short (tiny leaves cannot happen since leaf > k, but be safe): fill with random rows
         SplittableRandom fill = new SplittableRandom(o.seed() ^ 0x5DEECE66DL);
@@ -251,6 +261,7 @@ public final class Knn {
         int rounds = 0;
         final int CHUNK = 256;
         for (int it = 0; it < o.iterations(); it++) {
+            if (progress != null) progress.label("NN-descent round " + (it + 1));
             int[] snapIdx = idx.clone();
             byte[] snapFresh = fresh.clone();
             Arrays.fill(fresh, (byte) 0);
@@ -286,9 +297,15 @@ public final class Knn {
                     }
                 }
                 changed.addAndGet(local);
+                if (progress != null) {
+                    synchronized (progress) {
+                        progress.advance(Math.min(n, c * CHUNK + CHUNK) - c * CHUNK);
+                    }
+                }
             });
             updates[it] = changed.get();
             rounds++;
+            if (progress != null) progress.label("round " + rounds + " done: " + changed.get() + " updates");
             if (changed.get() < 0.001 * n * k) break;
         }
         lastStats = new Stats(o.trees(), leaf, rounds, Arrays.stream(Arrays.copyOf(updates, rounds)).boxed().toList());

@@ -1,7 +1,7 @@
 package io.spectro.structure;
 
 import io.spectro.cluster.PprClustering;
-import io.spectro.util.Vectors;
+import io.spectro.util.Rows;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -49,7 +49,7 @@ public final class Cards {
     /**
      * @param z the standardised χ (column z-scores) of all rows, for the profiles; may be null
      */
-    public static List<Card> build(List<PprClustering.Cluster> clusters, TokenTable tokens, Vectors z,
+    public static List<Card> build(List<PprClustering.Cluster> clusters, TokenTable tokens, Rows z,
                                    List<String> components, long seed) {
         int n = tokens.rows();
         Map<String, Integer> base = new HashMap<>();
@@ -116,12 +116,15 @@ public final class Cards {
         return ex;
     }
 
-    static float[] profile(int[] mem, Vectors z) {
+    static float[] profile(int[] mem, Rows z) {
         if (z == null) return new float[0];
         int h = z.cols();
         double[] s = new double[h];
-        float[] d = z.data();
-        for (int r : mem) for (int c = 0; c < h; c++) s[c] += d[r * h + c];
+        float[] d = new float[h];
+        for (int r : mem) {
+            z.copy(r, r + 1, d);
+            for (int c = 0; c < h; c++) s[c] += d[c];
+        }
         float[] p = new float[h];
         for (int c = 0; c < h; c++) p[c] = (float) (Math.round(s[c] / mem.length * 1e4) / 1e4);
         return p;

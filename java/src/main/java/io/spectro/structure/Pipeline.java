@@ -9,6 +9,9 @@ import io.spectro.graph.KnnGraph;
 import io.spectro.io.Atomic;
 import io.spectro.io.Npy;
 import io.spectro.map.ClusterMap;
+import io.spectro.util.MappedVectors;
+import io.spectro.util.Progress;
+import io.spectro.util.Rows;
 import io.spectro.util.Vectors;
 import io.spectro.whiten.Whitening;
 import tools.jackson.core.JacksonException;
@@ -157,6 +160,12 @@ public final class Pipeline {
 
     // ---- whiten ----
 
+    /**
+     * Whitens chiFile into outDir. A chi.npy larger than {@code -Dspectro.mapBytes} is memory-mapped and
+     * streamed (statistics and covariance in passes over the mapped rows, the projection written straight
+     * into a mapped whitened.npy); smaller ones are read onto the heap. Both give the same bytes. The stage is
+     * atomic: transform.json (written last) marks it finished; every file goes to a .tmp and is renamed.
+     */
     public static Whitening whiten(Path chiFile, Path outDir, Whitening.Options o) {
         return whiten(chiFile, outDir, o, Health.Policy.drop, false);
     }
@@ -178,6 +187,8 @@ public final class Pipeline {
      */
     public static Whitening whiten(Path chiFile, Path outDir, Whitening.Options o, Health.Policy policy, boolean dropNan) {
         long t0 = System.nanoTime();
+        deleteIfExists(outDir.resolve("transform.json"));
+        int threads = o.threads() == 0 ? io.spectro.util.Parallel.defaultThreads() : o.threads();
         Npy.Info info = Npy.info(chiFile);
         if (info.shape().length != 2)
             throw new SpectroException(chiFile + ": expected a 2-D array [rows, components], got shape " + java.util.Arrays.toString(info.shape()));
@@ -189,31 +200,79 @@ public final class Pipeline {
             if (j < healthy.length && healthy[j] == c) j++;
             else unhealthy.add(c);
         }
-        ChiColumns cc = readChi(chiFile, dropNan, null, unhealthy);
-        Vectors chi = cc.chi();
         Whitening w;
-        try {
-            w = Whitening.fit(chi, o);
-        } catch (SpectroException e) {
-            throw new SpectroException(chiFile + ": " + e.getMessage(), e);
+        int rows, cols;
+        List<Integer> dropped = List.of();
+        boolean mapped = unhealthy.isEmpty() && MappedVectors.useMapping(chiFile);
+        try (MappedVectors m = mapped ? MappedVectors.open(chiFile) : null) {
+            // columns left out by health gating, or NaN/inf values (named or dropped), go through readChi (the heap)
+            if (mapped && !allFinite(m)) mapped = false;
+            Rows chi;
+            if (mapped) chi = m;
+            else {
+                ChiColumns cc = readChi(chiFile, dropNan, null, unhealthy);
+                chi = cc.chi();
+                dropped = cc.dropped();
+            }
+            rows = chi.rows();
+            cols = chi.cols();
+            Progress p = progress("whiten " + rows + " x " + cols, 5L * rows);
+            try {
+                w = Whitening.fit(chi, o, p);
+            } catch (SpectroException e) {
+                throw new SpectroException(chiFile + ": " + e.getMessage(), e);
+            }
+            w.applyTo(chi, outDir.resolve("whitened.npy"), threads, p);
+            if (p != null) p.finish();
         }
-        Vectors out = w.apply(chi);
-        // transform.json last: the stages that follow look for it and whitened.npy
-        Npy.write(outDir.resolve("whitened.npy"), out.data(), out.rows(), out.cols());
         write(outDir.resolve("source.json"), new Source(chiFile.toAbsolutePath().toString(),
-                chiFile.toAbsolutePath().getParent().toString(), cc.dropped()));
-        w.save(outDir.resolve("transform.json"));
-        info(String.format("whitened %d x %d -> %d directions (%.1f%% of variance; %s) in %.2f s", chi.rows(), chi.cols(),
-                w.kept(), 100 * w.explainedVariance(), w.rule(), since(t0)));
+                chiFile.toAbsolutePath().getParent().toString(), dropped));
+        w.save(outDir.resolve("transform.json")); // last: the stage's marker (Atomic: temporary + rename)
+        info(String.format("whitened %d x %d -> %d directions (%.1f%% of variance; %s) in %.2f s (%s)", rows, cols,
+                w.kept(), 100 * w.explainedVariance(), w.rule(), since(t0), mapped ? "mapped, streamed" : "on the heap"));
         return w;
     }
 
+    /** One pass over the mapped rows: false when any value is NaN or infinite. */
+    private static boolean allFinite(Rows x) {
+        int n = x.rows(), br = x.blockRows();
+        float[] buf = new float[br * x.cols()];
+        for (int r0 = 0; r0 < n; r0 += br) {
+            int r1 = Math.min(n, r0 + br);
+            x.copy(r0, r1, buf);
+            for (int i = 0, e = (r1 - r0) * x.cols(); i < e; i++) if (!Float.isFinite(buf[i])) return false;
+        }
+        return true;
+    }
+
+    static Progress progress(String what, long total) {
+        return log == null ? null : new Progress(what, total, log, true);
+    }
+
+    static void deleteIfExists(Path f) {
+        try {
+            Files.deleteIfExists(f);
+        } catch (java.io.IOException e) {
+            throw new SpectroException(f + ": cannot delete (" + e.getMessage() + ")", e);
+        }
+    }
+
     // ---- cluster ----
+
+    /** clusters/knn.json: what the cached graph clusters/knn.npy (int32 [N, k], nearest first) was built from. */
+    public record KnnCache(String whitened, long whitenedBytes, long whitenedModified, int rows, Knn.Options options,
+                           Map<String, Object> info, double seconds) {}
 
     /**
      * Clusters {@code input} (a whitened.npy next to transform.json and source.json, or a raw chi.npy,
      * which is then whitened with the defaults first) and writes labels.npy, clusters.json and
      * centroids.npy into outDir.
+     *
+     * <p>Resumable: the kNN graph is cached in outDir (knn.npy, then knn.json as its marker) and reused
+     * when knn.json names the same whitened file (size, time) and options; clusters.json, written last
+     * by rename, marks the stage finished. Heap: the whitened vectors only while the graph is built
+     * (N × kept floats; mapped otherwise), then the graph (CSR, ~2·N·k ints) and O(N) ints of clustering
+     * state; centroids and χ profiles are read from the mapped files.
      */
     public static ClustersFile cluster(Path input, Path outDir, Knn.Options ko, PprClustering.Options po, Path tokensDir) {
         return cluster(input, outDir, ko, po, tokensDir, false);
@@ -225,33 +284,147 @@ public final class Pipeline {
         Map<String, Double> secs = new LinkedHashMap<>();
         long t0 = System.nanoTime();
         Path dir = input.toAbsolutePath().getParent();
-        Path chiFile;
-        Vectors white;
+        Path chiFile, whiteFile;
         Whitening transform;
         List<Integer> dropped = List.of();
+        deleteIfExists(outDir.resolve("clusters.json"));
+        deleteIfExists(outDir.resolve("map.json"));
         if (Files.isRegularFile(dir.resolve("transform.json")) && !input.getFileName().toString().equals("chi.npy")) {
             transform = Whitening.load(dir.resolve("transform.json"));
-            white = Vectors.read(input);
+            whiteFile = input.toAbsolutePath();
             Source src = Files.isRegularFile(dir.resolve("source.json")) ? read(dir.resolve("source.json"), Source.class) : null;
             chiFile = src == null ? null : Path.of(src.chi());
             if (src != null && src.droppedColumns() != null) dropped = src.droppedColumns();
             if (chiFile != null && !Files.isRegularFile(chiFile)) chiFile = null;
         } else {
             chiFile = input.toAbsolutePath();
-            transform = whiten(chiFile, outDir.resolve("whiten"), Whitening.Options.defaults(), dropNan);
-            white = Vectors.read(outDir.resolve("whiten").resolve("whitened.npy"));
-            Source src = read(outDir.resolve("whiten").resolve("source.json"), Source.class);
+            Path wdir = outDir.resolve("whiten");
+            if (Files.isRegularFile(wdir.resolve("transform.json")) && Files.isRegularFile(wdir.resolve("whitened.npy"))
+                    && Files.isRegularFile(wdir.resolve("source.json"))
+                    && chiFile.toString().equals(read(wdir.resolve("source.json"), Source.class).chi())) {
+                transform = Whitening.load(wdir.resolve("transform.json"));
+                info("whiten: finished before, reusing " + wdir);
+            } else transform = whiten(chiFile, wdir, Whitening.Options.defaults(), dropNan);
+            whiteFile = wdir.resolve("whitened.npy");
+            Source src = read(wdir.resolve("source.json"), Source.class);
             if (src.droppedColumns() != null) dropped = src.droppedColumns();
         }
         secs.put("load_or_whiten", since(t0));
-        int n = white.rows();
-        if (n <= ko.k())
-            throw new SpectroException(input + ": too few vectors for k: " + n + " rows, k = " + ko.k() + " needs at least k+1 rows");
-        Path runDir = tokensDir != null ? tokensDir : chiFile != null ? chiFile.getParent() : dir;
+        try (MappedVectors white = MappedVectors.open(whiteFile)) {
+            int n = white.rows();
+            if (n <= ko.k())
+                throw new SpectroException(input + ": too few vectors for k: " + n + " rows, k = " + ko.k() + " needs at least k+1 rows");
+            if (transform.kept() != white.cols())
+                throw new SpectroException(whiteFile + ": has " + white.cols() + " columns, transform.json keeps " + transform.kept());
+            Path runDir = tokensDir != null ? tokensDir : chiFile != null ? chiFile.getParent() : dir;
+            Map<String, Object> knnInfo = new LinkedHashMap<>();
+            int[] neighbors = knnGraph(whiteFile, n, outDir, ko, knnInfo, secs);
+            long t3 = System.nanoTime();
+            Graph g = Graph.symmetrize(n, ko.k(), neighbors);
+            neighbors = null;
+            Progress pc = progress("cluster (coverage)", n);
+            PprClustering.Result res = PprClustering.fit(g, po, pc);
+            if (pc != null) pc.finish();
+            g = null;
+            secs.put("cluster", since(t3));
+            info(res.clusters().size() + " clusters, " + res.stats() + " in " + secs.get("cluster") + " s");
+            long t4 = System.nanoTime();
+            List<String> comps = null;
+            Rows z = null;
+            MappedVectors chi = null;
+            try {
+                if (chiFile != null) {
+                    Rows x;
+                    if (dropped.isEmpty()) {
+                        chi = MappedVectors.open(chiFile);
+                        x = chi;
+                        comps = components(chiFile.getParent(), chi.cols());
+                    } else { // columns left out: read onto the heap without them
+                        ChiColumns cc = readChi(chiFile, true, dropped);
+                        x = cc.chi();
+                        comps = cc.names(chiFile.getParent());
+                    }
+                    if (x.rows() != n)
+                        throw new SpectroException(chiFile + ": has " + x.rows() + " rows, the whitened vectors " + n);
+                    // column z-scores of the fitting set, no row centring (the cards' profiles)
+                    z = new Whitening(transform.mean(), transform.std(), false, new double[x.cols()], null, 0, null, null)
+                            .standardized(x);
+                }
+                TokenTable tokens = TokenTable.read(runDir, n);
+                List<Cards.Card> cards = Cards.build(res.clusters(), tokens, z, comps, po.seed());
+                float[] cen = centroids(res.clusters(), white);
+                secs.put("cards", since(t4));
+                secs.put("total", since(t0));
+                int m = res.clusters().size(), d = white.cols();
+                ClustersFile cf = new ClustersFile("spectro-clusters/1", input.toAbsolutePath().toString(),
+                        chiFile == null ? null : chiFile.toString(), n, d, knnInfo, po, res.stats(), secs, comps, cards);
+                Npy.write(outDir.resolve("labels.npy"), res.labels(), n);
+                Npy.write(outDir.resolve("centroids.npy"), cen, m, d);
+                write(outDir.resolve("clusters.json"), cf); // last: the stage's marker
+                info("wrote " + outDir.resolve("clusters.json") + " (" + m + " clusters, " + secs + ")");
+                return cf;
+            } finally {
+                if (chi != null) chi.close();
+            }
+        }
+    }
+
+    /** Cluster centroids in the whitened space (what the map lays out), read row by row from the mapped file. */
+    static float[] centroids(List<PprClustering.Cluster> clusters, Rows white) {
+        int m = clusters.size(), d = white.cols();
+        float[] cen = new float[m * d], row = new float[d];
+        for (int c = 0; c < m; c++) {
+            int[] mem = clusters.get(c).members();
+            double[] s = new double[d];
+            for (int r : mem) {
+                white.copy(r, r + 1, row);
+                for (int j = 0; j < d; j++) s[j] += row[j];
+            }
+            for (int j = 0; j < d; j++) cen[c * d + j] = (float) (s[j] / mem.length);
+        }
+        return cen;
+    }
+
+    /**
+     * The kNN lists (int [N·k], nearest first): from outDir/knn.npy when knn.json says it was built from
+     * this whitened file with these options, otherwise built (vectors read onto the heap for the build) and
+     * cached there (knn.npy by rename, then knn.json).
+     */
+    private static Knn.Options anyThreads(Knn.Options o) { // the graph does not depend on the thread count
+        return new Knn.Options(o.k(), o.method(), o.exactLimit(), o.trees(), o.leafSize(), o.iterations(), 0, o.seed());
+    }
+
+    static int[] knnGraph(Path whiteFile, int n, Path outDir, Knn.Options ko, Map<String, Object> knnInfo,
+                          Map<String, Double> secs) {
+        Path npy = outDir.resolve("knn.npy"), meta = outDir.resolve("knn.json");
+        long bytes, modified;
+        try {
+            bytes = Files.size(whiteFile);
+            modified = Files.getLastModifiedTime(whiteFile).toMillis();
+        } catch (java.io.IOException e) {
+            throw new SpectroException(whiteFile + ": cannot read (" + e.getMessage() + ")", e);
+        }
+        if (Files.isRegularFile(meta) && Files.isRegularFile(npy)) {
+            KnnCache c = read(meta, KnnCache.class);
+            if (c != null && c.rows() == n && c.whitenedBytes() == bytes && c.whitenedModified() == modified
+                    && anyThreads(ko).equals(c.options() == null ? null : anyThreads(c.options())) && whiteFile.toString().equals(c.whitened())) {
+                Npy.Ints nb = Npy.readInts(npy);
+                if (nb.shape().length == 2 && nb.shape()[0] == n && nb.shape()[1] == ko.k()) {
+                    knnInfo.putAll(c.info());
+                    knnInfo.put("reused", npy.toString()); // seconds.knn is then the original build's
+                    secs.put("knn", c.seconds());
+                    info("kNN graph: finished before, reusing " + npy);
+                    return nb.data();
+                }
+            }
+        }
+        deleteIfExists(meta);
         long t1 = System.nanoTime();
-        KnnGraph knn = Knn.fit(white, ko);
+        Vectors white = Vectors.read(whiteFile);
         boolean exact = ko.method() == Knn.Method.EXACT || (ko.method() == Knn.Method.AUTO && n <= ko.exactLimit());
-        Map<String, Object> knnInfo = new LinkedHashMap<>();
+        Progress pk = exact ? null : progress("kNN (RP trees + NN-descent rounds)", (long) (ko.trees() + ko.iterations()) * n);
+        KnnGraph knn = Knn.fit(white, ko, pk);
+        if (pk != null) pk.finish();
         knnInfo.put("k", ko.k());
         knnInfo.put("method", exact ? "exact" : "approximate");
         secs.put("knn", since(t1));
@@ -263,43 +436,9 @@ public final class Pipeline {
             secs.put("knn_recall_check", since(t2));
         }
         info("kNN graph (" + knnInfo + ") in " + secs.get("knn") + " s");
-        long t3 = System.nanoTime();
-        Graph g = Graph.symmetrize(knn);
-        PprClustering.Result res = PprClustering.fit(g, po);
-        secs.put("cluster", since(t3));
-        info(res.clusters().size() + " clusters, " + res.stats() + " in " + secs.get("cluster") + " s");
-        long t4 = System.nanoTime();
-        Vectors chi = null, z = null;
-        List<String> comps;
-        if (chiFile != null) {
-            ChiColumns cc = readChi(chiFile, true, dropped.isEmpty() ? List.of() : dropped);
-            chi = cc.chi();
-            if (chi.rows() != n)
-                throw new SpectroException(chiFile + ": has " + chi.rows() + " rows, the whitened vectors " + n);
-            z = new Whitening(transform.mean(), transform.std(), false, new double[chi.cols()], null, 0, null, null)
-                    .standardize(chi, io.spectro.util.Parallel.defaultThreads());
-            comps = cc.names(chiFile.getParent());
-        } else comps = null;
-        TokenTable tokens = TokenTable.read(runDir, n);
-        List<Cards.Card> cards = Cards.build(res.clusters(), tokens, z, comps, po.seed());
-        // centroids in the whitened space (what the map lays out)
-        int m = res.clusters().size(), d = white.cols();
-        float[] cen = new float[m * d];
-        for (int c = 0; c < m; c++) {
-            int[] mem = res.clusters().get(c).members();
-            double[] s = new double[d];
-            for (int r : mem) for (int j = 0; j < d; j++) s[j] += white.get(r, j);
-            for (int j = 0; j < d; j++) cen[c * d + j] = (float) (s[j] / mem.length);
-        }
-        secs.put("cards", since(t4));
-        secs.put("total", since(t0));
-        ClustersFile cf = new ClustersFile("spectro-clusters/1", input.toAbsolutePath().toString(),
-                chiFile == null ? null : chiFile.toString(), n, d, knnInfo, po, res.stats(), secs, comps, cards);
-        Npy.write(outDir.resolve("labels.npy"), res.labels(), n);
-        Npy.write(outDir.resolve("centroids.npy"), cen, m, d);
-        write(outDir.resolve("clusters.json"), cf);
-        info("wrote " + outDir.resolve("clusters.json") + " (" + m + " clusters, " + secs + ")");
-        return cf;
+        Npy.write(npy, knn.neighbors(), n, ko.k());
+        write(meta, new KnnCache(whiteFile.toString(), bytes, modified, n, ko, knnInfo, secs.get("knn")));
+        return knn.neighbors();
     }
 
     public static ClustersFile readClusters(Path clustersDir) {
@@ -415,6 +554,10 @@ public final class Pipeline {
         Path chi = run.resolve("chi.npy");
         if (!Files.isRegularFile(chi)) throw new SpectroException(run + ": no chi.npy in the run directory");
         Path wdir = run.resolve("whiten"), cdir = run.resolve("clusters");
+        if (redo) {
+            deleteIfExists(cdir.resolve("knn.json"));
+            deleteIfExists(wdir.resolve("transform.json"));
+        }
         if (redo || !Files.isRegularFile(wdir.resolve("whitened.npy")) || !Files.isRegularFile(wdir.resolve("transform.json")))
             whiten(chi, wdir, wo, unhealthy, dropNan);
         if (redo || !Files.isRegularFile(cdir.resolve("clusters.json")))

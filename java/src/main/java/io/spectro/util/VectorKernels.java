@@ -1,7 +1,6 @@
 package io.spectro.util;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /** Vector API bodies of {@link Kernels}; loaded only when the incubator module is present. */
@@ -12,6 +11,17 @@ final class VectorKernels {
 
     static int lanes() { return S.length(); }
 
+    /**
+     * The lanes' sum in lane order. {@code reduceLanes(ADD)} leaves the order open, and interpreted and
+     * JIT-compiled code sum in different orders: the same input then gave results differing in the last
+     * bit within one process (whitening, kNN lists), so nothing built on these kernels was reproducible.
+     */
+    private static float sum(FloatVector v) {
+        float s = v.lane(0);
+        for (int i = 1; i < v.length(); i++) s += v.lane(i);
+        return s;
+    }
+
     static float dot(float[] a, int ao, float[] b, int bo, int d) {
         int l = S.length(), up = S.loopBound(d), i = 0;
         FloatVector acc0 = FloatVector.zero(S), acc1 = FloatVector.zero(S);
@@ -20,7 +30,7 @@ final class VectorKernels {
             acc1 = FloatVector.fromArray(S, a, ao + i + l).fma(FloatVector.fromArray(S, b, bo + i + l), acc1);
         }
         for (; i < up; i += l) acc0 = FloatVector.fromArray(S, a, ao + i).fma(FloatVector.fromArray(S, b, bo + i), acc0);
-        float s = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        float s = sum(acc0.add(acc1));
         for (; i < d; i++) s += a[ao + i] * b[bo + i];
         return s;
     }
@@ -35,8 +45,8 @@ final class VectorKernels {
             c2 = x.fma(FloatVector.fromArray(S, b, b2 + i), c2);
             c3 = x.fma(FloatVector.fromArray(S, b, b3 + i), c3);
         }
-        float s0 = c0.reduceLanes(VectorOperators.ADD), s1 = c1.reduceLanes(VectorOperators.ADD);
-        float s2 = c2.reduceLanes(VectorOperators.ADD), s3 = c3.reduceLanes(VectorOperators.ADD);
+        float s0 = sum(c0), s1 = sum(c1);
+        float s2 = sum(c2), s3 = sum(c3);
         for (; i < d; i++) {
             float x = a[ao + i];
             s0 += x * b[b0 + i];
@@ -57,7 +67,7 @@ final class VectorKernels {
             FloatVector x = FloatVector.fromArray(S, a, ao + i).sub(FloatVector.fromArray(S, b, bo + i));
             acc = x.fma(x, acc);
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = sum(acc);
         for (; i < d; i++) {
             float x = a[ao + i] - b[bo + i];
             s += x * x;

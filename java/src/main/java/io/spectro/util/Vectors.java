@@ -4,14 +4,12 @@ import io.spectro.SpectroException;
 import io.spectro.io.Npy;
 
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
 
 /**
  * A dense row-major float matrix: {@code rows} vectors of {@code cols} values each. The data array
  * is shared, not copied.
  */
-public record Vectors(float[] data, int rows, int cols) {
+public record Vectors(float[] data, int rows, int cols) implements Rows {
     public Vectors {
         if (rows < 0 || cols < 0) throw new IllegalArgumentException("negative shape " + rows + "x" + cols);
         if ((long) rows * cols != data.length)
@@ -48,23 +46,8 @@ public record Vectors(float[] data, int rows, int cols) {
         return v;
     }
 
-    /** Throws a SpectroException naming {@code what} and the first rows holding NaN or infinite values. */
-    public void requireFinite(String what) {
-        List<Integer> bad = new ArrayList<>();
-        int count = 0;
-        for (int r = 0; r < rows; r++) {
-            int o = r * cols;
-            for (int c = 0; c < cols; c++) {
-                if (!Float.isFinite(data[o + c])) {
-                    if (bad.size() < 20) bad.add(r);
-                    count++;
-                    break;
-                }
-            }
-        }
-        if (count > 0)
-            throw new SpectroException(what + ": " + count + " row(s) hold NaN or infinite values, rows " + bad
-                    + (count > bad.size() ? " and " + (count - bad.size()) + " more" : "")
-                    + " (0-based); drop or repair them first");
+    @Override
+    public void copy(int r0, int r1, float[] dst) {
+        System.arraycopy(data, r0 * cols, dst, 0, (r1 - r0) * cols);
     }
 }

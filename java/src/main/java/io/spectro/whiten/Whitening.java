@@ -2,7 +2,10 @@ package io.spectro.whiten;
 
 import io.spectro.SpectroException;
 import io.spectro.util.Kernels;
+import io.spectro.util.MappedVectors;
 import io.spectro.util.Parallel;
+import io.spectro.util.Progress;
+import io.spectro.util.Rows;
 import io.spectro.util.Vectors;
 import org.apache.commons.math3.linear.Array2DRowRealMatrix;
 import org.apache.commons.math3.linear.EigenDecomposition;
@@ -50,21 +53,34 @@ public record Whitening(double[] mean, double[] std, boolean centerRows, double[
 
     public int inputDim() { return mean.length; }
 
-    public static Whitening fit(Vectors x, Options o) {
+    public static Whitening fit(Vectors x, Options o) { return fit((Rows) x, o, null); }
+
+    /**
+     * Fits on rows read block by block (heap or mapped; the same arithmetic in the same order either way):
+     * column statistics (2 passes, the first checks for NaN/∞), the mean of the standardised rows (1 pass),
+     * the covariance (1 pass, row blocks split over threads); heap: O(H² · threads) plus one block per thread.
+     */
+    public static Whitening fit(Rows x, Options o, Progress progress) {
         int n = x.rows(), h = x.cols();
         if (n < 2) throw new SpectroException("whitening needs at least 2 rows, got " + n);
         if (o.components() > h)
             throw new SpectroException("whiten option components = " + o.components() + " exceeds the " + h + " input columns");
-        x.requireFinite("whitening input");
         int threads = o.threads() == 0 ? Parallel.defaultThreads() : o.threads();
-        Whitening pre = zscore(x, o.centerRows());
+        Whitening pre = zscore(x, o.centerRows(), progress);
         double[] mean = pre.mean(), std = pre.std();
-        Vectors z = pre.standardize(x, threads);
         double[] pcaMean = new double[h];
-        float[] zd = z.data();
-        for (int r = 0; r < n; r++) for (int c = 0; c < h; c++) pcaMean[c] += zd[r * h + c];
+        int br = x.blockRows();
+        float[] raw = new float[br * h], zd = new float[br * h];
+        float[][] mi = pre.floatStats();
+        for (int r0 = 0; r0 < n; r0 += br) {
+            int r1 = Math.min(n, r0 + br), len = r1 - r0;
+            x.copy(r0, r1, raw);
+            pre.standardizeRows(raw, zd, len, h, mi[0], mi[1]);
+            for (int r = 0; r < len; r++) for (int c = 0; c < h; c++) pcaMean[c] += zd[r * h + c];
+            if (progress != null) progress.advance(len);
+        }
         for (int c = 0; c < h; c++) pcaMean[c] /= n;
-        double[][] cov = covariance(z, pcaMean, threads);
+        double[][] cov = pre.covariance(x, pcaMean, threads, progress);
         EigenDecomposition eig = new EigenDecomposition(new Array2DRowRealMatrix(cov, false));
         double[] ev = eig.getRealEigenvalues();
         Integer[] order = new Integer[h];
@@ -139,22 +155,82 @@ public record Whitening(double[] mean, double[] std, boolean centerRows, double[
      * The preprocessing step alone: x's column means and standard deviations, no PCA; its
      * {@link #standardize} z-scores each column (and centres each row when {@code centerRows}).
      */
-    public static Whitening zscore(Vectors x, boolean centerRows) {
-        int n = x.rows(), h = x.cols();
+    public static Whitening zscore(Vectors x, boolean centerRows) { return zscore(x, centerRows, null); }
+
+    /** Column statistics in two passes over x (the first also refuses NaN/∞ rows). */
+    public static Whitening zscore(Rows x, boolean centerRows, Progress progress) {
+        int n = x.rows(), h = x.cols(), br = x.blockRows();
+        x.requireFinite("whitening input");
         double[] mean = new double[h], std = new double[h];
-        float[] d = x.data();
-        for (int r = 0; r < n; r++) for (int c = 0; c < h; c++) mean[c] += d[r * h + c];
+        float[] d = new float[br * h];
+        for (int r0 = 0; r0 < n; r0 += br) {
+            int r1 = Math.min(n, r0 + br);
+            x.copy(r0, r1, d);
+            for (int r = 0; r < r1 - r0; r++) for (int c = 0; c < h; c++) mean[c] += d[r * h + c];
+            if (progress != null) progress.advance(r1 - r0);
+        }
         for (int c = 0; c < h; c++) mean[c] /= n;
-        for (int r = 0; r < n; r++)
-            for (int c = 0; c < h; c++) {
-                double t = d[r * h + c] - mean[c];
-                std[c] += t * t;
-            }
+        for (int r0 = 0; r0 < n; r0 += br) {
+            int r1 = Math.min(n, r0 + br);
+            x.copy(r0, r1, d);
+            for (int r = 0; r < r1 - r0; r++)
+                for (int c = 0; c < h; c++) {
+                    double t = d[r * h + c] - mean[c];
+                    std[c] += t * t;
+                }
+            if (progress != null) progress.advance(r1 - r0);
+        }
         for (int c = 0; c < h; c++) {
             std[c] = Math.sqrt(std[c] / n);
             if (!(std[c] > 1e-30)) std[c] = 1; // a constant column becomes all zeros
         }
         return new Whitening(mean, std, centerRows, new double[h], null, 0, null, null);
+    }
+
+    /** The column means and 1/std as floats, as {@link #standardizeRows} uses them. */
+    private float[][] floatStats() {
+        int h = mean.length;
+        float[] m = new float[h], inv = new float[h];
+        for (int c = 0; c < h; c++) {
+            m[c] = (float) mean[c];
+            inv[c] = (float) (1.0 / std[c]);
+        }
+        return new float[][]{m, inv};
+    }
+
+    /** z-scores (and optionally row-centres) {@code len} rows of src into dst. */
+    private void standardizeRows(float[] src, float[] dst, int len, int h, float[] m, float[] inv) {
+        for (int r = 0; r < len; r++) {
+            int o = r * h;
+            double rs = 0;
+            for (int c = 0; c < h; c++) {
+                float v = (src[o + c] - m[c]) * inv[c];
+                dst[o + c] = v;
+                rs += v;
+            }
+            if (centerRows) {
+                float rm = (float) (rs / h);
+                for (int c = 0; c < h; c++) dst[o + c] -= rm;
+            }
+        }
+    }
+
+    /** The standardised rows of x, computed block by block when read (for the cards' profiles). */
+    public Rows standardized(Rows x) {
+        if (x.cols() != mean.length)
+            throw new SpectroException("vectors have " + x.cols() + " columns, the whitening transform expects " + mean.length);
+        float[][] mi = floatStats();
+        return new Rows() {
+            @Override public int rows() { return x.rows(); }
+
+            @Override public int cols() { return x.cols(); }
+
+            @Override public void copy(int r0, int r1, float[] dst) {
+                float[] raw = new float[(r1 - r0) * x.cols()];
+                x.copy(r0, r1, raw);
+                standardizeRows(raw, dst, r1 - r0, x.cols(), mi[0], mi[1]);
+            }
+        };
     }
 
     /** z-scores (and optionally row-centres) x with this transform's column statistics. */
@@ -164,25 +240,12 @@ public record Whitening(double[] mean, double[] std, boolean centerRows, double[
             throw new SpectroException("vectors have " + h + " columns, the whitening transform expects " + mean.length);
         float[] out = new float[n * h];
         float[] d = x.data();
-        float[] m = new float[h], inv = new float[h];
-        for (int c = 0; c < h; c++) {
-            m[c] = (float) mean[c];
-            inv[c] = (float) (1.0 / std[c]);
-        }
+        float[][] mi = floatStats();
         Parallel.forEach((n + 4095) / 4096, threads, b -> {
-            for (int r = b * 4096, end = Math.min(n, r + 4096); r < end; r++) {
-                int o = r * h;
-                double rs = 0;
-                for (int c = 0; c < h; c++) {
-                    float v = (d[o + c] - m[c]) * inv[c];
-                    out[o + c] = v;
-                    rs += v;
-                }
-                if (centerRows) {
-                    float rm = (float) (rs / h);
-                    for (int c = 0; c < h; c++) out[o + c] -= rm;
-                }
-            }
+            int r0 = b * 4096, len = Math.min(n, r0 + 4096) - r0;
+            float[] src = Arrays.copyOfRange(d, r0 * h, (r0 + len) * h), dst = new float[len * h];
+            standardizeRows(src, dst, len, h, mi[0], mi[1]);
+            System.arraycopy(dst, 0, out, r0 * h, len * h);
         });
         return new Vectors(out, n, h);
     }
@@ -192,44 +255,83 @@ public record Whitening(double[] mean, double[] std, boolean centerRows, double[
 
     public Vectors apply(Vectors x, int threads) {
         x.requireFinite("vectors to whiten");
-        Vectors z = standardize(x, threads);
+        float[] out = new float[x.rows() * kept];
+        project(x, threads, (r0, len, block) -> System.arraycopy(block, 0, out, r0 * kept, len * kept), null);
+        return new Vectors(out, x.rows(), kept);
+    }
+
+    /** Projects x straight into a new .npy file (mapped, written block by block, renamed when complete). */
+    public void applyTo(Rows x, Path file, int threads, Progress progress) {
+        try (MappedVectors out = MappedVectors.create(file, x.rows(), kept)) {
+            project(x, threads, out::put, progress);
+            out.commit();
+        }
+    }
+
+    private interface BlockSink {
+        void put(int r0, int len, float[] block);
+    }
+
+    /** Standardises and projects x in blocks of 1,024 rows (in parallel); each block goes to sink. */
+    private void project(Rows x, int threads, BlockSink sink, Progress progress) {
         int n = x.rows(), h = x.cols(), k = kept;
+        if (h != mean.length)
+            throw new SpectroException("vectors have " + h + " columns, the whitening transform expects " + mean.length);
         float[] w = new float[k * h];
         float[] zm = new float[h];
         for (int c = 0; c < h; c++) zm[c] = (float) pcaMean[c];
         for (int i = 0; i < k; i++) for (int c = 0; c < h; c++) w[i * h + c] = (float) basis[i][c];
-        float[] zd = z.data(), out = new float[n * k];
-        Parallel.forEach((n + 1023) / 1024, threads, b -> {
-            float[] row = new float[h];
-            for (int r = b * 1024, end = Math.min(n, r + 1024); r < end; r++) {
-                for (int c = 0; c < h; c++) row[c] = zd[r * h + c] - zm[c];
+        float[][] mi = floatStats();
+        int blocks = (n + 1023) / 1024;
+        Parallel.forEach(blocks, threads, b -> {
+            int r0 = b * 1024, len = Math.min(n, r0 + 1024) - r0;
+            float[] raw = new float[len * h], z = new float[len * h], out = new float[len * k], row = new float[h];
+            x.copy(r0, r0 + len, raw);
+            standardizeRows(raw, z, len, h, mi[0], mi[1]);
+            for (int r = 0; r < len; r++) {
+                for (int c = 0; c < h; c++) row[c] = z[r * h + c] - zm[c];
                 for (int i = 0; i < k; i++) out[r * k + i] = Kernels.dot(row, 0, w, i * h, h);
             }
+            sink.put(r0, len, out);
+            if (progress != null) {
+                synchronized (progress) {
+                    progress.advance(len);
+                }
+            }
         });
-        return new Vectors(out, n, k);
     }
 
-    /** Covariance (divided by n) of the rows of z around mu, accumulated in double over row blocks. */
-    static double[][] covariance(Vectors z, double[] mu, int threads) {
-        int n = z.rows(), h = z.cols();
+    /** Covariance (divided by n) of the standardised rows of x around mu, accumulated in double over row blocks. */
+    private double[][] covariance(Rows x, double[] mu, int threads, Progress progress) {
+        int n = x.rows(), h = x.cols();
         final int B = 128;
         int blocks = (n + B - 1) / B;
         int parts = Math.max(1, Math.min(threads, blocks));
         double[][] acc = new double[parts][h * h];
-        float[] zd = z.data();
+        float[][] mi = floatStats();
+        long[] reported = new long[1];
         Parallel.forEach(parts, parts, p -> {
             int b0 = (int) ((long) blocks * p / parts), b1 = (int) ((long) blocks * (p + 1) / parts);
-            float[] t = new float[h * B];
+            float[] t = new float[h * B], raw = new float[h * B], zd = new float[h * B];
             double[] a = acc[p];
             for (int b = b0; b < b1; b++) {
                 int r0 = b * B, r1 = Math.min(n, r0 + B), len = r1 - r0;
+                x.copy(r0, r1, raw);
+                standardizeRows(raw, zd, len, h, mi[0], mi[1]);
                 Arrays.fill(t, 0f);
-                for (int r = r0; r < r1; r++)
-                    for (int c = 0; c < h; c++) t[c * B + (r - r0)] = (float) (zd[r * h + c] - mu[c]);
+                for (int r = 0; r < len; r++)
+                    for (int c = 0; c < h; c++) t[c * B + r] = (float) (zd[r * h + c] - mu[c]);
                 for (int i = 0; i < h; i++)
                     for (int j = i; j < h; j++) a[i * h + j] += Kernels.dot(t, i * B, t, j * B, len);
+                if (progress != null && (b - b0) % 64 == 63) {
+                    synchronized (progress) {
+                        progress.advance(64L * B);
+                        reported[0] += 64L * B;
+                    }
+                }
             }
         });
+        if (progress != null) progress.advance(n - reported[0]);
         double[][] cov = new double[h][h];
         for (int i = 0; i < h; i++)
             for (int j = i; j < h; j++) {
