@@ -50,10 +50,15 @@ public final class ChiCommand implements Callable<Integer> {
     }
 
     /** Validates the options and loads the token sets (tokenising text with the checkpoint's tokenizer). */
-    public Setup setup(Checkpoint ck) {
+    /** The checks that need no file: bad options are refused before the checkpoint is opened. */
+    public SamplerOptions checkOptions() {
         if (maxSeqs < 0) throw new SpectroException("--max-sequences must be >= 0 (0 = all), got " + maxSeqs);
         if (seq < 2) throw new SpectroException("--seq must be >= 2, got " + seq);
-        SamplerOptions so = sampler.options(baseline);
+        return sampler.options(baseline);
+    }
+
+    public Setup setup(Checkpoint ck) {
+        SamplerOptions so = checkOptions();
         if (baseline && !quiet)
             System.err.println("chi: baseline (nbeta 0), sampler seed " + so.seed() + (so.seed() == sampler.seed ? " (the run's own, --baseline-noise shared)"
                     : " (its own noise and minibatch stream, derived from --seed " + sampler.seed + ")"));
@@ -74,6 +79,7 @@ public final class ChiCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        checkOptions();
         try (Checkpoint ck = Checkpoint.open(model)) {
             Setup su = setup(ck);
             ChiRun.Options o = su.options();

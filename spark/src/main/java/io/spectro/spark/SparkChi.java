@@ -78,6 +78,7 @@ public final class SparkChi implements Callable<Integer> {
         double[] weight;
         ChiCommand.Setup su;
         ChiRun.Sweep sweep;
+        chi.checkOptions(); // bad options before any file is opened
         try (Checkpoint ck = Checkpoint.open(chi.model())) {
             su = chi.setup(ck);
             GpuConf.check(sc, su.options());
