@@ -18,12 +18,6 @@ public final class Report {
         return write(run, redo, wo, ko, po, mo, io.spectro.chi.Health.Policy.drop, false);
     }
 
-    /** @param dropNan leave out chi.npy's columns holding NaN or infinite values (components that stopped) */
-    public static Path write(Path run, boolean redo, Whitening.Options wo, Knn.Options ko, PprClustering.Options po,
-                             ClusterMap.Options mo, boolean dropNan) {
-        return write(run, redo, wo, ko, po, mo, io.spectro.chi.Health.Policy.drop, dropNan);
-    }
-
     /**
      * As above; {@code unhealthy} decides what whitening does with the components whose health is fail,
      * {@code dropNan} whether columns holding NaN/inf are left out instead of refused.

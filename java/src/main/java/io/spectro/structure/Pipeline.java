@@ -538,12 +538,6 @@ public final class Pipeline {
         return ensureStages(run, redo, wo, ko, po, mo, Health.Policy.drop, false);
     }
 
-    /** @param dropNan leave out chi.npy's columns holding NaN or infinite values (components that stopped) */
-    public static Path ensureStages(Path run, boolean redo, Whitening.Options wo, Knn.Options ko, PprClustering.Options po,
-                                    ClusterMap.Options mo, boolean dropNan) {
-        return ensureStages(run, redo, wo, ko, po, mo, Health.Policy.drop, dropNan);
-    }
-
     /**
      * As above; {@code unhealthy} decides what whitening does with the columns that fail the health
      * checks, {@code dropNan} whether columns holding NaN/inf are left out instead of refused.
