@@ -1,15 +1,14 @@
 package io.spectro.chi;
 
 import io.spectro.SpectroException;
+import io.spectro.io.Atomic;
 
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 
 /**
  * The estimator's sums kept per chain (state/NNNN.chains.bin beside the pooled state/NNNN.bin), for the
@@ -58,28 +57,22 @@ public record ChainSums(long[] draws, double[] sumPhi, double[] sumPhiS, double[
         return state.resolveSibling(state.getFileName().toString().replace(".bin", ".chains.bin"));
     }
 
-    /** Writes atomically (temp file + rename). */
+    /** Writes atomically ({@link Atomic}: a temp file of its own + rename). */
     public void write(Path file) {
-        Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
-        try {
-            Files.createDirectories(file.getParent());
-            try (OutputStream os = Files.newOutputStream(tmp);
-                 DataOutputStream out = new DataOutputStream(new java.io.BufferedOutputStream(os, 1 << 16))) {
-                out.writeInt(MAGIC);
-                out.writeInt(chains());
-                out.writeInt(perToken[0].length);
-                for (int c = 0; c < chains(); c++) {
-                    out.writeLong(draws[c]);
-                    out.writeDouble(sumPhi[c]);
-                    out.writeDouble(sumPhiS[c]);
-                    out.writeDouble(sumS[c]);
-                    for (double v : perToken[c]) out.writeDouble(v);
-                }
+        Atomic.write(file, os -> {
+            DataOutputStream out = new DataOutputStream(os);
+            out.writeInt(MAGIC);
+            out.writeInt(chains());
+            out.writeInt(perToken[0].length);
+            for (int c = 0; c < chains(); c++) {
+                out.writeLong(draws[c]);
+                out.writeDouble(sumPhi[c]);
+                out.writeDouble(sumPhiS[c]);
+                out.writeDouble(sumS[c]);
+                for (double v : perToken[c]) out.writeDouble(v);
             }
-            Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        } catch (IOException e) {
-            throw new SpectroException(file + ": cannot write per-chain state (" + e.getMessage() + ")", e);
-        }
+            out.flush();
+        });
     }
 
     /** Reads a chains file; null when there is none (a run written before per-chain sums existed). */
