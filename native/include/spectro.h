@@ -51,7 +51,7 @@
 extern "C" {
 #endif
 
-#define SP_ABI_VERSION 1
+#define SP_ABI_VERSION 2   /* 2: sp_feature_count, sp_forward_features */
 #define SP_TENSORS(n_layers) (4 + 12 * (n_layers))
 
 typedef enum {
@@ -164,6 +164,37 @@ sp_status sp_memory_available(sp_model *m, int64_t *bytes_out);
  * [B, T-1], may be NULL); mean_out = their mean (may be NULL). The classifier is fused with the
  * cross-entropy: logits are formed a chunk of rows at a time, never [B*T, V] at once. */
 sp_status sp_forward(sp_model *m, sp_batch *b, float *losses_out, double *mean_out);
+
+/* ---------------------------------------------------------------- activation features */
+/* Floats per prediction of sp_forward_features: F = 1 + 2 L + 2 L nh (-1 on an invalid config). */
+int64_t sp_feature_count(const sp_config *cfg);
+
+/* One forward pass that also returns, for every prediction position (b, t < T-1), a row of F =
+ * sp_feature_count floats: feat_out[i * F + k], i = b*(T-1) + t (the indexing of sp_forward's losses),
+ * n_feat_total must be B*(T-1)*F. Column k of the row, with L layers and nh heads:
+ *   k = 0                              entropy (nats) of the next-token distribution softmax(logits[b,t]),
+ *                                      from the fused classifier (logits never held for all rows)
+ *   k = 1 + l                          ||x_{l+1}[b,t]||_2, the residual stream after layer l (the sum
+ *                                      x_l + attn_l + mlp_l, before any LayerNorm; l = L-1 is the input
+ *                                      of the final LayerNorm)                              l < L
+ *   k = 1 + L + l*nh + h               ||Wd_l[:, h*hd:(h+1)*hd] a_{l,h}[b,t]||_2: head h's attention
+ *                                      output (softmax-weighted values, [hd]) through its column slice
+ *                                      of attention.dense.weight, bias excluded (the head's own
+ *                                      contribution to the residual; the dense bias belongs to no head)
+ *   k = 1 + L + L*nh + l               ||mlp_l(LN2_l(x_l))[b,t]||_2, the MLP branch's output as added to
+ *                                      the residual, dense_4h_to_h bias included
+ *   k = 1 + 2L + L*nh + l*nh + h       entropy (nats) of head h's attention distribution of query t,
+ *                                      softmax_j<=t(q_t.k_j / sqrt(hd)) (0 at t = 0)
+ * Every entry is a deterministic function of w and the tokens (bit-identical for any thread count
+ * on the CPU). The forward always runs from the embedding: the batch's cache is not used (every
+ * layer's activations are needed). losses_out (may be NULL) as in sp_forward, and kept in the batch
+ * like sp_forward's (sp_accum_add): bit-identical to sp_forward's on the CPU; on CUDA the MLP output
+ * is formed in scratch and then added to the residual (to take its norm), where sp_forward lets the
+ * GEMM add it, so the last bit can differ there.
+ * Head norms are computed as sqrt(a^T G_h a) with G_h = Wd_h^T Wd_h formed per call ([nh, hd, hd]),
+ * so a head costs O(hd^2) per token instead of O(d hd). SP_ERR_NUMERIC as sp_forward (a loss not
+ * finite; feat_out is then still written). */
+sp_status sp_forward_features(sp_model *m, sp_batch *b, float *feat_out, int64_t n_feat_total, float *losses_out);
 
 /* Which gradients sp_forward_backward forms. */
 typedef struct {

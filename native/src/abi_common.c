@@ -351,6 +351,29 @@ sp_status sp_check_accum_add(const char *fn, const void *a, const void *a_owner,
     return SP_OK;
 }
 
+int64_t sp_features_of(const sp_config *c) {
+    int64_t L = c->n_layers, nh = c->n_heads;
+    return 1 + 2 * L + 2 * L * nh;
+}
+
+int64_t sp_feature_count(const sp_config *cfg) {
+    sp_enter("sp_feature_count");
+    if (sp_check_config("sp_feature_count", cfg) != SP_OK) return -1;
+    return sp_features_of(cfg);
+}
+
+sp_status sp_check_features(const char *fn, const void *m, const sp_config *c, const void *b, const void *b_owner,
+                            int32_t B, int32_t T, const float *feat_out, int64_t n_feat_total) {
+    sp_status s = sp_check_model_batch(fn, m, b, b_owner);
+    if (s) return s;
+    if (!feat_out) return sp_fail(SP_ERR_INVALID, fn, "feat_out is NULL");
+    int64_t F = sp_features_of(c), want = (int64_t)B * (T - 1) * F;
+    if (n_feat_total != want)
+        return sp_fail(SP_ERR_INVALID, fn, "n_feat_total = %lld but the batch needs B*(T-1)*F = %d*%d*%lld = %lld floats",
+                       (long long)n_feat_total, B, T - 1, (long long)F, (long long)want);
+    return SP_OK;
+}
+
 sp_status sp_check_noise(const char *fn, int64_t first, int64_t n, const float *out) {
     if (n < 0) return sp_fail(SP_ERR_INVALID, fn, "n = %lld < 0", (long long)n);
     if (first < 0) return sp_fail(SP_ERR_INVALID, fn, "first = %lld < 0", (long long)first);

@@ -105,6 +105,17 @@ SP_HIDDEN sp_status sp_check_grad_request(const char *fn, const sp_config *c, co
 SP_HIDDEN sp_status sp_check_accum_add(const char *fn, const void *a, const void *a_owner, int64_t a_n,
                                        const void *m, const void *b, const void *b_owner, int64_t b_losses,
                                        int has_losses, double phi);
+/* sp_forward_features: m, b not NULL, b belongs to m, feat_out not NULL and n_feat_total equal to
+ * B*(T-1)*sp_feature_count (c: the model's config, B, T the batch's; read only when m and b pass). */
+SP_HIDDEN sp_status sp_check_features(const char *fn, const void *m, const sp_config *c, const void *b,
+                                      const void *b_owner, int32_t B, int32_t T, const float *feat_out,
+                                      int64_t n_feat_total);
+/* F = 1 + 2 L + 2 L nh of a valid config, and the first column of each group (spectro.h). */
+SP_HIDDEN int64_t sp_features_of(const sp_config *c);
+#define SP_FEAT_RESID(L, nh) 1
+#define SP_FEAT_HEAD(L, nh) (1 + (L))
+#define SP_FEAT_MLP(L, nh) (1 + (L) + (L) * (nh))
+#define SP_FEAT_ATTENT(L, nh) (1 + 2 * (L) + (L) * (nh))
 /* sp_noise's arguments. */
 SP_HIDDEN sp_status sp_check_noise(const char *fn, int64_t first, int64_t n, const float *out);
 

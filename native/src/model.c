@@ -255,7 +255,8 @@ static sp_status check_mb(const sp_model *m, const sp_batch *b, const char *fn) 
 #define W_(m, i) ((m)->w + (m)->off[i])
 #define G_(m, i) ((m)->g + (m)->off[i])
 
-static void layer_forward(sp_model *m, int l, int B, int T) {
+/* ent: [B, nh, T] attention entropies of this layer (NULL: not formed) */
+static void layer_forward(sp_model *m, int l, int B, int T, float *ent) {
     const sp_config *c = &m->c;
     int N = B * T, d = c->d_model, f = c->d_ff, nh = c->n_heads, hd = d / nh;
     sp_acts *a = &m->a;
@@ -275,7 +276,7 @@ static void layer_forward(sp_model *m, int l, int B, int T) {
     layernorm_forward(ln1, m1, r1, x, W_(m, T_(l, 0)), W_(m, T_(l, 1)), N, d, c->ln_eps);
     matmul_forward(qkv, ln1, W_(m, T_(l, 4)), W_(m, T_(l, 5)), N, d, 3 * d, ws);
     rotary_forward(qkv, m->rope_cos, m->rope_sin, B, T, nh, hd, c->rotary_dims);
-    attention_forward(atty, lse, qkv, B, T, nh, hd, m->att_ws, m->att_ws_stride);
+    attention_forward(atty, lse, ent, qkv, B, T, nh, hd, m->att_ws, m->att_ws_stride);
     matmul_forward(a->ao, atty, W_(m, T_(l, 6)), W_(m, T_(l, 7)), N, d, d, ws);
     layernorm_forward(ln2, m2, r2, x, W_(m, T_(l, 2)), W_(m, T_(l, 3)), N, d, c->ln_eps);
     matmul_forward(fch, ln2, W_(m, T_(l, 8)), W_(m, T_(l, 9)), N, d, f, ws);
@@ -284,16 +285,23 @@ static void layer_forward(sp_model *m, int l, int B, int T) {
     residual_forward(xn, x, a->ao, a->mo, (long)Nd);
 }
 
+/* a.lnf = LN_f(x[L]) for the first N rows */
+static void final_layernorm(sp_model *m, int N) {
+    const sp_config *c = &m->c;
+    int d = c->d_model, L = c->n_layers;
+    float *xL = m->a.x + (size_t)L * m->max_batch * d;
+    layernorm_forward(m->a.lnf, m->a.lnf_mean, m->a.lnf_rstd, xL, W_(m, 1 + 12 * L),
+                      W_(m, 2 + 12 * L), N, d, c->ln_eps);
+}
+
 /* Residual stream from layer `start` (x[start] must hold its input; start == 0 embeds) up to the
  * final LayerNorm output a.lnf. */
 static void forward_trunk(sp_model *m, const sp_batch *b, int start) {
     const sp_config *c = &m->c;
     int N = b->B * b->T, d = c->d_model, L = c->n_layers;
     if (start == 0) encoder_forward(m->a.x, b->tokens, W_(m, 0), N, d);
-    for (int l = start; l < L; l++) layer_forward(m, l, b->B, b->T);
-    float *xL = m->a.x + (size_t)L * m->max_batch * d;
-    layernorm_forward(m->a.lnf, m->a.lnf_mean, m->a.lnf_rstd, xL, W_(m, 1 + 12 * L),
-                      W_(m, 2 + 12 * L), N, d, c->ln_eps);
+    for (int l = start; l < L; l++) layer_forward(m, l, b->B, b->T, NULL);
+    final_layernorm(m, N);
 }
 
 /* Puts the batch's cache into x[cache_layer] and returns the layer to start at (0 without cache). */
@@ -359,10 +367,46 @@ sp_status sp_forward(sp_model *m, sp_batch *b, float *losses_out, double *mean_o
     const sp_config *c = &m->c;
     int L = c->n_layers;
     int pk = wout_packed(m);
-    fused_classifier(b->losses, NULL, NULL, m->a.lnf, W_(m, 3 + 12 * L), pk ? m->wout_pk_fwd : NULL, NULL,
+    fused_classifier(b->losses, NULL, NULL, NULL, m->a.lnf, W_(m, 3 + 12 * L), pk ? m->wout_pk_fwd : NULL, NULL,
                      b->tokens, b->B, b->T,
                      c->d_model, c->vocab_size, m->a.logits, m->a.xc, m->a.dxc, m->gemm_ws);
     return finish_losses(b, losses_out, mean_out, fn);
+}
+
+sp_status sp_forward_features(sp_model *m, sp_batch *b, float *feat_out, int64_t n_feat_total, float *losses_out) {
+    const char *fn = "sp_forward_features";
+    sp_enter(fn);
+    sp_status s = sp_check_features(fn, m, m ? &m->c : NULL, b, b ? b->m : NULL, b ? b->B : 0, b ? b->T : 0,
+                                    feat_out, n_feat_total);
+    if (s) return s;
+    const sp_config *c = &m->c;
+    int L = c->n_layers, d = c->d_model, nh = c->n_heads, hd = d / nh, B = b->B, T = b->T, N = B * T;
+    long F = (long)sp_features_of(c), Nl = (long)B * (T - 1);
+    float *ent = sp_alloc((size_t)N * nh, sizeof(float));          /* [B, nh, T] one layer's attention entropies */
+    float *G = sp_alloc((size_t)nh * hd * hd, sizeof(float));       /* [nh, hd, hd] one layer's head Gram matrices */
+    float *cls = sp_alloc((size_t)Nl, sizeof(float));               /* next-token entropies */
+    if (!ent || !G || !cls) {
+        sp_free(ent); sp_free(G); sp_free(cls);
+        return sp_fail(SP_ERR_OOM, fn, "out of memory (feature scratch for %d x %d tokens)", B, T);
+    }
+    sp_use_threads(m);
+    encoder_forward(m->a.x, b->tokens, W_(m, 0), N, d);       /* always from the embedding: every layer is needed */
+    for (int l = 0; l < L; l++) {
+        layer_forward(m, l, B, T, ent);
+        size_t lNd = (size_t)l * m->max_batch * d;
+        feature_row_norms(feat_out + SP_FEAT_RESID(L, nh) + l, F, m->a.x + lNd + (size_t)m->max_batch * d, B, T, d);
+        head_gram(G, W_(m, T_(l, SP_K_DENSEW)), d, nh, m->gemm_ws);
+        head_norms(feat_out + SP_FEAT_HEAD(L, nh) + (long)l * nh, F, m->a.atty + lNd, G, B, T, nh, hd);
+        feature_row_norms(feat_out + SP_FEAT_MLP(L, nh) + l, F, m->a.mo, B, T, d);  /* a.mo: this layer's MLP output */
+        head_scatter(feat_out + SP_FEAT_ATTENT(L, nh) + (long)l * nh, F, ent, B, T, nh);
+    }
+    final_layernorm(m, N);
+    int pk = wout_packed(m);
+    fused_classifier(b->losses, cls, NULL, NULL, m->a.lnf, W_(m, 3 + 12 * L), pk ? m->wout_pk_fwd : NULL, NULL,
+                     b->tokens, B, T, d, c->vocab_size, m->a.logits, m->a.xc, m->a.dxc, m->gemm_ws);
+    for (long i = 0; i < Nl; i++) feat_out[i * F] = cls[i];
+    sp_free(ent); sp_free(G); sp_free(cls);
+    return finish_losses(b, losses_out, NULL, fn);
 }
 
 sp_status sp_batch_cache_at(sp_model *m, sp_batch *b, int32_t layer) {
@@ -385,7 +429,7 @@ sp_status sp_batch_cache_at(sp_model *m, sp_batch *b, int32_t layer) {
     sp_use_threads(m);
     int d = m->c.d_model;
     encoder_forward(m->a.x, b->tokens, W_(m, 0), b->B * b->T, d);
-    for (int l = 0; l < layer; l++) layer_forward(m, l, b->B, b->T);
+    for (int l = 0; l < layer; l++) layer_forward(m, l, b->B, b->T, NULL);
     memcpy(b->cache, m->a.x + (size_t)layer * m->max_batch * d, sizeof(float) * n);
     b->cache_layer = layer;
     return SP_OK;
@@ -466,7 +510,7 @@ sp_status sp_forward_backward(sp_model *m, sp_batch *b, const sp_grad_request *r
     int need_dlnf = lo < L || t_lnf_w || t_lnf_b;
     float *dlnf = m->a.dln1; /* [N,d] scratch */
     int pk = wout_packed(m);
-    fused_classifier(b->losses, need_dlnf ? dlnf : NULL, t_out ? G_(m, 3 + 12 * L) : NULL, m->a.lnf,
+    fused_classifier(b->losses, NULL, need_dlnf ? dlnf : NULL, t_out ? G_(m, 3 + 12 * L) : NULL, m->a.lnf,
                      W_(m, 3 + 12 * L), pk ? m->wout_pk_fwd : NULL, pk ? m->wout_pk_dx : NULL, b->tokens,
                      b->B, b->T, d, c->vocab_size, m->a.logits, m->a.xc,
                      m->a.dxc, m->gemm_ws);

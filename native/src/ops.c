@@ -94,28 +94,52 @@ float vmax(const float *x, int n) {
 }
 
 /* sum_i exp(row[i] - shift), accumulated in double (8 float lanes widened per step);
- * when store, row[i] <- exp(row[i] - shift). */
-double sum_exp_shifted(float *row, int n, float shift, int store) {
+ * when store, row[i] <- exp(row[i] - shift). When wsum is not NULL, also
+ * *wsum = sum_i exp(row[i] - shift) * (row[i] - shift) (double products, separate accumulators: the
+ * first sum is the same bits either way). Entropy of softmax(row) with shift = max(row):
+ * log(sum) - wsum / sum, both terms >= 0 (no cancellation). */
+static inline double exp_sums(float *row, int n, float shift, int store, double *wsum) {
     __m256 vs = _mm256_set1_ps(shift);
     __m256d acc0 = _mm256_setzero_pd(), acc1 = _mm256_setzero_pd();
+    __m256d w0 = _mm256_setzero_pd(), w1 = _mm256_setzero_pd();
     int i = 0;
     for (; i + 8 <= n; i += 8) {
-        __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(row + i), vs));
+        __m256 dx = _mm256_sub_ps(_mm256_loadu_ps(row + i), vs);
+        __m256 e = exp256(dx);
         if (store) _mm256_storeu_ps(row + i, e);
-        acc0 = _mm256_add_pd(acc0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
-        acc1 = _mm256_add_pd(acc1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+        __m256d elo = _mm256_cvtps_pd(_mm256_castps256_ps128(e)), ehi = _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1));
+        acc0 = _mm256_add_pd(acc0, elo);
+        acc1 = _mm256_add_pd(acc1, ehi);
+        if (wsum) {
+            w0 = _mm256_fmadd_pd(elo, _mm256_cvtps_pd(_mm256_castps256_ps128(dx)), w0);
+            w1 = _mm256_fmadd_pd(ehi, _mm256_cvtps_pd(_mm256_extractf128_ps(dx, 1)), w1);
+        }
     }
     double a[4], b[4];
     _mm256_storeu_pd(a, acc0);
     _mm256_storeu_pd(b, acc1);
     double s = ((a[0] + b[0]) + (a[1] + b[1])) + ((a[2] + b[2]) + (a[3] + b[3]));
+    double ws = 0.0;
+    if (wsum) {
+        _mm256_storeu_pd(a, w0);
+        _mm256_storeu_pd(b, w1);
+        ws = ((a[0] + b[0]) + (a[1] + b[1])) + ((a[2] + b[2]) + (a[3] + b[3]));
+    }
     for (; i < n; i++) {
-        float e = exp1(row[i] - shift);
+        float dx = row[i] - shift;
+        float e = exp1(dx);
         if (store) row[i] = e;
         s += e;
+        if (wsum) ws += (double)e * (double)dx;
     }
+    if (wsum) *wsum = ws;
     return s;
 }
+
+double sum_exp_shifted(float *row, int n, float shift, int store) { return exp_sums(row, n, shift, store, NULL); }
+
+/* entropy (nats) of softmax over n values from exp_sums' two sums */
+static inline float entropy_of(double sum, double wsum) { return (float)(log(sum) - wsum / sum); }
 
 /* ---------------------------------------------------------------- encoder */
 
@@ -390,7 +414,7 @@ long attention_scratch_floats(int T, int hd) {
 }
 
 typedef struct {
-    float *out, *lse;       /* forward */
+    float *out, *lse, *ent; /* forward (ent may be NULL) */
     float *dqkv;            /* backward */
     const float *dout, *lse_in;
     const float *qkv;
@@ -416,7 +440,9 @@ static void attention_forward_range(void *ctx, long i0, long i1, int tid) {
         for (int t = 0; t < T; t++) {
             scores_row(s, base + t * C3, Kt, ldt, t, hd, scale);
             float mx = vmax(s, t + 1);
-            double sum = sum_exp_shifted(s, t + 1, mx, 1);
+            double ws = 0.0;
+            double sum = a->ent ? exp_sums(s, t + 1, mx, 1, &ws) : sum_exp_shifted(s, t + 1, mx, 1);
+            if (a->ent) a->ent[bh * T + t] = entropy_of(sum, ws);
             float inv = (float)(1.0 / sum);
             for (int j = 0; j <= t; j++) s[j] *= inv;
             weighted_rows(out + ((long)b * T + t) * d + (long)h * hd, s, 1, base + 2 * hd, C3, t + 1, hd);
@@ -428,9 +454,9 @@ static void attention_forward_range(void *ctx, long i0, long i1, int tid) {
 /* work of one attention pass: q.k and p.v over the causal half */
 static long attention_work(int B, int T, int nh, int hd) { return 2L * B * nh * T * (T + 1) / 2 * hd + 1; }
 
-void attention_forward(float *out, float *lse, const float *qkv, int B, int T, int nh, int hd,
+void attention_forward(float *out, float *lse, float *ent, const float *qkv, int B, int T, int nh, int hd,
                        float *scratch, long scratch_stride) {
-    attention_args a = {out, lse, NULL, NULL, NULL, qkv, T, nh, hd, scratch, scratch_stride};
+    attention_args a = {out, lse, ent, NULL, NULL, NULL, qkv, T, nh, hd, scratch, scratch_stride};
     sp_parallel_for((long)B * nh, 1, attention_work(B, T, nh, hd), attention_forward_range, &a);
 }
 
@@ -473,7 +499,7 @@ static void attention_backward_range(void *ctx, long i0, long i1, int tid) {
 
 void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *lse, int B,
                         int T, int nh, int hd, float *scratch, long scratch_stride) {
-    attention_args a = {NULL, NULL, dqkv, dout, lse, qkv, T, nh, hd, scratch, scratch_stride};
+    attention_args a = {NULL, NULL, NULL, dqkv, dout, lse, qkv, T, nh, hd, scratch, scratch_stride};
     sp_parallel_for((long)B * nh, 1, 2 * attention_work(B, T, nh, hd), attention_backward_range, &a);
 }
 
@@ -565,7 +591,7 @@ void residual_forward(float *out, const float *x, const float *a, const float *m
 /* ---------------------------------------------------------------- fused classifier */
 
 typedef struct {
-    float *losses, *logits;
+    float *losses, *ent, *logits;
     const int32_t *tokens;
     long i0;
     int Tm, T, V, backward;
@@ -582,8 +608,10 @@ static void softmax_loss_range(void *ctx, long c0, long c1, int tid) {
         float *row = a->logits + c * V;
         float mx = vmax(row, V);
         float tl = row[target];
-        double sum = sum_exp_shifted(row, V, mx, a->backward);
+        double ws = 0.0;
+        double sum = a->ent ? exp_sums(row, V, mx, a->backward, &ws) : sum_exp_shifted(row, V, mx, a->backward);
         a->losses[i] = (float)((double)mx + log(sum) - (double)tl);
+        if (a->ent) a->ent[i] = entropy_of(sum, ws);
         if (a->backward) { /* row <- (softmax - onehot) / Nl */
             float sc = (float)(1.0 / sum) * a->invN;
             __m256 vsc = _mm256_set1_ps(sc);
@@ -595,7 +623,7 @@ static void softmax_loss_range(void *ctx, long c0, long c1, int tid) {
     }
 }
 
-void fused_classifier(float *losses, float *dx, float *dwout, const float *x, const float *wout,
+void fused_classifier(float *losses, float *ent, float *dx, float *dwout, const float *x, const float *wout,
                       const float *wout_pk_fwd, const float *wout_pk_dx, const int32_t *tokens, int B, int T, int d, int V, float *logits, float *xc,
                       float *dxc, float *scratch) {
     int Tm = T - 1;
@@ -613,7 +641,7 @@ void fused_classifier(float *losses, float *dx, float *dwout, const float *x, co
         /* logits[c, v] = xc[c] . Wout[v]        [nc, V] */
         if (wout_pk_fwd) gemm_pb(nc, V, d, xc, d, 1, wout_pk_fwd, logits, V, 0, NULL, scratch);
         else gemm(nc, V, d, xc, d, 1, wout, 1, d, logits, V, 0, NULL, scratch);
-        softmax_args sa = {losses, logits, tokens, i0, Tm, T, V, backward, invN};
+        softmax_args sa = {losses, ent, logits, tokens, i0, Tm, T, V, backward, invN};
         sp_parallel_for(nc, 1, 12L * nc * V, softmax_loss_range, &sa);
         if (dwout) /* dWout[v, k] (+)= sum_c dlogits[c, v] xc[c, k]: A(m=v, k=c) = logits[c*V + v] */
             gemm(V, d, nc, logits, 1, V, xc, d, 1, dwout, d, i0 > 0, NULL, scratch);
@@ -625,5 +653,59 @@ void fused_classifier(float *losses, float *dx, float *dwout, const float *x, co
                 memcpy(dx + n * d, dxc + (long)c * d, sizeof(float) * d);
             }
         }
+    }
+}
+
+/* ---------------------------------------------------------------- activation features */
+
+typedef struct { float *out; long ld; const float *x, *G; int T, d, nh, hd; } feature_args;
+
+static inline long feature_row(long i, int T) { return (i / (T - 1)) * T + i % (T - 1); }
+
+static void row_norms_range(void *ctx, long i0, long i1, int tid) {
+    const feature_args *a = ctx;
+    for (long i = i0; i < i1; i++) {
+        const float *x = a->x + feature_row(i, a->T) * a->d;
+        a->out[i * a->ld] = sqrtf(vdot(x, x, a->d));
+    }
+}
+
+void feature_row_norms(float *out, long ld, const float *x, int B, int T, int d) {
+    long n = (long)B * (T - 1);
+    feature_args a = {out, ld, x, NULL, T, d, 0, 0};
+    sp_parallel_for(n, 16, 2 * n * d, row_norms_range, &a);
+}
+
+void head_gram(float *G, const float *wd, int d, int nh, float *scratch) {
+    int hd = d / nh;
+    for (int h = 0; h < nh; h++) /* A(i, o) = Wd[o, h*hd + i], B(o, j) = Wd[o, h*hd + j] */
+        gemm(hd, hd, d, wd + (long)h * hd, 1, d, wd + (long)h * hd, d, 1, G + (long)h * hd * hd, hd, 0, NULL, scratch);
+}
+
+static void head_norms_range(void *ctx, long i0, long i1, int tid) {
+    const feature_args *a = ctx;
+    int nh = a->nh, hd = a->hd, d = nh * hd;
+    for (long i = i0; i < i1; i++) {
+        const float *row = a->x + feature_row(i, a->T) * d;
+        for (int h = 0; h < nh; h++) {
+            const float *v = row + (long)h * hd, *G = a->G + (long)h * hd * hd;
+            double q = 0.0;   /* a^T G a: (G a)_r in fp32 vector dots, the outer sum in double */
+            for (int r = 0; r < hd; r++) q += (double)v[r] * (double)vdot(G + (long)r * hd, v, hd);
+            a->out[i * a->ld + h] = (float)sqrt(q > 0.0 ? q : 0.0);
+        }
+    }
+}
+
+void head_norms(float *out, long ld, const float *atty, const float *G, int B, int T, int nh, int hd) {
+    long n = (long)B * (T - 1);
+    feature_args a = {out, ld, atty, G, T, nh * hd, nh, hd};
+    sp_parallel_for(n, 4, 2 * n * nh * hd * hd, head_norms_range, &a);
+}
+
+void head_scatter(float *out, long ld, const float *ent, int B, int T, int nh) {
+    long n = (long)B * (T - 1);
+    for (long i = 0; i < n; i++) {
+        long b = i / (T - 1), t = i % (T - 1);
+        for (int h = 0; h < nh; h++) out[i * ld + h] = ent[(b * nh + h) * T + t];
     }
 }

@@ -49,8 +49,10 @@ void rotary_backward(float *dqkv, const float *cosb, const float *sinb, int B, i
 
 /* causal attention per (b, head): out_t = sum_{j<=t} softmax_j(q_t.k_j / sqrt(hd)) v_j
  * out [N,d] (head h in columns h*hd..), lse [B,nh,T] (log-sum-exp of the scaled scores, kept for
- * the backward), qkv [N,3d] (after rotary); scratch: attention_scratch_floats(T, hd) per thread */
-void attention_forward(float *out, float *lse, const float *qkv, int B, int T, int nh, int hd,
+ * the backward), ent [B,nh,T] or NULL (entropy in nats of each softmax, fused: the same pass; the
+ * CUDA backend forms it in a separate kernel, attention_entropy), qkv [N,3d] (after rotary);
+ * scratch: attention_scratch_floats(T, hd) per thread */
+void attention_forward(float *out, float *lse, float *ent, const float *qkv, int B, int T, int nh, int hd,
                        float *scratch, long scratch_stride);
 /* dqkv overwritten [N,3d] from dout [N,d]; probabilities are recomputed from qkv and lse.
  * (P and dS [T, T] are kept per (b, head), then dK, dV are formed column by column) */
@@ -73,12 +75,24 @@ void residual_forward(float *out, const float *x, const float *a, const float *m
  * formed CLS_CHUNK tokens at a time (logits scratch [CLS_CHUNK, V], never [N, V]).
  * Backward (when dx or dwout is non-NULL): dlogits = (softmax - onehot) / (B*(T-1)), then
  *   dx = dlogits Wout (overwritten, rows t = T-1 zero)  dwout = dlogits^T x (overwritten)
- * x [N,d] (final LayerNorm output), wout [V,d], tokens [B,T], losses [B*(T-1)]
+ * x [N,d] (final LayerNorm output), wout [V,d], tokens [B,T], losses [B*(T-1)], ent [B*(T-1)] or NULL
+ * (entropy in nats of softmax(logits), the same pass; only without backward)
  * xc, dxc: [CLS_CHUNK, d] scratch */
-void fused_classifier(float *losses, float *dx, float *dwout, const float *x, const float *wout,
+void fused_classifier(float *losses, float *ent, float *dx, float *dwout, const float *x, const float *wout,
                       const float *wout_pk_fwd, const float *wout_pk_dx,
                       const int32_t *tokens, int B, int T, int d, int V, float *logits, float *xc,
                       float *dxc, float *scratch);
+
+/* ---- activation features (sp_forward_features; predicting positions i < B*(T-1), row
+ * n = (i / (T-1)) * T + i % (T-1)) */
+/* out[i * ld] = ||x[n, :]||_2                                  x [N,d] */
+void feature_row_norms(float *out, long ld, const float *x, int B, int T, int d);
+/* G[h] = Wd[:, h*hd:(h+1)*hd]^T Wd[:, h*hd:(h+1)*hd]            G [nh, hd, hd], Wd [d, d] */
+void head_gram(float *G, const float *wd, int d, int nh, float *scratch);
+/* out[i * ld + h] = sqrt(a^T G[h] a), a = atty[n, h*hd:(h+1)*hd]  atty [N,d] */
+void head_norms(float *out, long ld, const float *atty, const float *G, int B, int T, int nh, int hd);
+/* out[i * ld + h] = ent[(b*nh + h)*T + t]                     ent [B,nh,T] (attention_forward's) */
+void head_scatter(float *out, long ld, const float *ent, int B, int T, int nh);
 
 /* vectorised helpers shared by the ops (exp within ~2 ulp of expf) */
 double sum_exp_shifted(float *row, int n, float shift, int store); /* sum exp(row - shift), store: row <- exp */

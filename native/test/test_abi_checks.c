@@ -34,7 +34,7 @@ static void expect(sp_status s, sp_status want, const char *fn, const char *part
     X(sp_params_reset) X(sp_batch_create) X(sp_batch_destroy) X(sp_batch_cache_at) X(sp_memory_available) \
     X(sp_forward) X(sp_forward_backward) X(sp_buffer_create) X(sp_buffer_destroy) X(sp_buffer_read) \
     X(sp_sgld_update) X(sp_noise) X(sp_accum_create) X(sp_accum_destroy) X(sp_accum_add) X(sp_accum_read) \
-    X(sp_accum_reset) X(sp_model_load_tensor)
+    X(sp_accum_reset) X(sp_model_load_tensor) X(sp_feature_count) X(sp_forward_features) X(sp_abi_version)
 #define DECL(name) static __typeof__(name) *p_##name;
 SYMS(DECL)
 
@@ -57,6 +57,18 @@ static void layout_checks(void) {
     expect(p_sp_param_offsets(&TINY, off, nt - 1), SP_ERR_INVALID, "sp_param_offsets", "n = 27", "sp_param_offsets(n < SP_TENSORS)");
     expect(p_sp_param_offsets(&TINY, NULL, nt), SP_ERR_INVALID, "sp_param_offsets", "offsets is NULL", "sp_param_offsets(NULL)");
 
+    /* features: F = 1 + 2L + 2L nh (spectro.h), -1 with the message of an invalid config */
+    if (p_sp_feature_count(&TINY) != 1 + 2 * 2 + 2 * 2 * 2) { n_fail++; printf("FAIL: sp_feature_count(TINY) = %lld\n", (long long)p_sp_feature_count(&TINY)); }
+    else n_pass++;
+    if (p_sp_abi_version() != SP_ABI_VERSION) { n_fail++; printf("FAIL: sp_abi_version %d\n", p_sp_abi_version()); }
+    else n_pass++;
+    sp_config badf = TINY;
+    badf.n_heads = 3;
+    int64_t fc = p_sp_feature_count(&badf);
+    expect(fc == -1 ? SP_ERR_INVALID : SP_OK, SP_ERR_INVALID, "sp_feature_count", "n_heads 3 must be >= 1 and divide d_model 16",
+           "sp_feature_count(bad config)");
+    fc = p_sp_feature_count(NULL);
+    expect(fc == -1 ? SP_ERR_INVALID : SP_OK, SP_ERR_INVALID, "sp_feature_count", "config is NULL", "sp_feature_count(NULL)");
     sp_config bad = TINY;
     bad.n_heads = 3;
     int64_t r = p_sp_param_count(&bad);
@@ -159,6 +171,8 @@ static void null_handle_checks(void) {
     expect(p_sp_forward(NULL, NULL, f, d), SP_ERR_INVALID, "sp_forward", "model is NULL", "sp_forward(NULL)");
     expect(p_sp_forward_backward(NULL, NULL, NULL, f, d), SP_ERR_INVALID, "sp_forward_backward", "model is NULL",
            "sp_forward_backward(NULL)");
+    expect(p_sp_forward_features(NULL, NULL, f, 8, f), SP_ERR_INVALID, "sp_forward_features", "model is NULL",
+           "sp_forward_features(NULL)");
     expect(p_sp_buffer_create(NULL, 4, &buf), SP_ERR_INVALID, "sp_buffer_create", "model is NULL", "sp_buffer_create(NULL)");
     if (buf != NULL) { n_fail++; printf("FAIL: sp_buffer_create(NULL) left *out set\n"); }
     expect(p_sp_buffer_read(NULL, 0, 1, f), SP_ERR_INVALID, "sp_buffer_read", "buffer is NULL", "sp_buffer_read(NULL)");
@@ -235,6 +249,24 @@ static void model_checks(sp_model *m1, sp_model *m2) {
     expect(p_sp_accum_add(a1, m1, b1, NAN), SP_ERR_INVALID, "sp_accum_add", "phi nan is not finite", "phi NaN");
     expect(p_sp_accum_add(a1, m1, b1, 0.5), SP_OK, "", NULL, "sp_accum_add valid");
 
+    /* sp_forward_features: B*(T-1)*F = 1*7*13 = 91 floats */
+    float *feat = calloc(91, sizeof(float));
+    expect(p_sp_forward_features(m1, b2, feat, 91, NULL), SP_ERR_INVALID, "sp_forward_features", "batch belongs to another model",
+           "features: batch of another model");
+    expect(p_sp_forward_features(m1, NULL, feat, 91, NULL), SP_ERR_INVALID, "sp_forward_features", "batch is NULL",
+           "features: batch NULL");
+    expect(p_sp_forward_features(m1, b1, NULL, 91, NULL), SP_ERR_INVALID, "sp_forward_features", "feat_out is NULL",
+           "features: feat_out NULL");
+    expect(p_sp_forward_features(m1, b1, feat, 90, NULL), SP_ERR_INVALID, "sp_forward_features",
+           "n_feat_total = 90 but the batch needs B*(T-1)*F = 1*7*13 = 91 floats", "features: n_feat_total too small");
+    expect(p_sp_forward_features(m1, b1, feat, 92, NULL), SP_ERR_INVALID, "sp_forward_features", "n_feat_total = 92",
+           "features: n_feat_total too large");
+    expect(p_sp_forward_features(m1, b1, feat, 91, NULL), SP_OK, "", NULL, "sp_forward_features");
+    int finite = 1;
+    for (int i = 0; i < 91; i++) finite &= isfinite(feat[i]) && feat[i] >= 0.0f;
+    if (!finite) { n_fail++; printf("FAIL: sp_forward_features of zero weights gave a negative or non-finite feature\n"); }
+    else n_pass++;
+    free(feat);
     p_sp_accum_destroy(a1); p_sp_accum_destroy(a2);
     p_sp_batch_destroy(b1); p_sp_batch_destroy(b2);
     p_sp_buffer_destroy(r1); p_sp_buffer_destroy(r2); p_sp_buffer_destroy(small);
