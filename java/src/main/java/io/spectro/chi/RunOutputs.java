@@ -140,7 +140,7 @@ public final class RunOutputs {
         }
     }
 
-    static String csvQuote(String s) {
+    public static String csvQuote(String s) {
         return "\"" + s.replace("\"", "\"\"") + "\"";
     }
 

@@ -275,7 +275,7 @@ public final class Npy {
                 n = Math.multiplyExact(n, s);
             }
             this.count = n;
-            this.item = descr.endsWith("8") ? 8 : 4;
+            this.item = descr.endsWith("8") ? 8 : descr.endsWith("1") ? 1 : 4; // e.g. <f8, |u1 (a predicted-row flag), <f4, <i4
             StringBuilder sh = new StringBuilder();
             for (long s : shape) sh.append(s).append(',');
             if (shape.length > 1) sh.setLength(sh.length() - 1);

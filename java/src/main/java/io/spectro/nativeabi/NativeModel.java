@@ -245,6 +245,43 @@ public final class NativeModel implements AutoCloseable {
         }
     }
 
+    /** sp_feature_count: floats per prediction of {@link #forwardFeatures} (1 + 2L + 2L·heads). */
+    public int featureCount() {
+        if (abi.featureCount == null) throw new BackendUnavailableException(backend.name(), backend.name() + " library lacks sp_feature_count (built before ABI 2)");
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment cfg = a.allocate(SpectroAbi.SP_CONFIG);
+            SpectroAbi.putConfig(cfg, config);
+            long f;
+            try {
+                f = (long) abi.featureCount.invokeExact(cfg);
+            } catch (Throwable t) {
+                throw rethrow(t);
+            }
+            if (f < 1) throw new IllegalStateException("sp_feature_count returned " + f);
+            return (int) f;
+        }
+    }
+
+    /**
+     * sp_forward_features: one forward that writes B·(T−1) rows of {@link #featureCount()} activation features
+     * into {@code featOut} (spectro.h lists the columns) and the per-token losses into {@code lossesOut} (nullable).
+     */
+    public void forwardFeatures(NativeBatch b, float[] featOut, float[] lossesOut) {
+        checkBatch(b, lossesOut);
+        if (abi.forwardFeatures == null) throw new BackendUnavailableException(backend.name(), backend.name() + " library lacks sp_forward_features (built before ABI 2)");
+        int n = b.B() * (b.T() - 1);
+        long total = (long) n * featureCount();
+        if (featOut.length < total) throw new IllegalArgumentException("featOut holds " + featOut.length + " floats, need " + total);
+        MemorySegment h = handle(), bh = b.handle();
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment feat = a.allocate(4L * total, 4);
+            MemorySegment losses = lossesOut == null ? MemorySegment.NULL : a.allocate(4L * n, 4);
+            call(() -> (int) abi.forwardFeatures.invokeExact(h, bh, feat, total, losses), "sp_forward_features");
+            MemorySegment.copy(feat, ValueLayout.JAVA_FLOAT, 0, featOut, 0, (int) total);
+            if (lossesOut != null) MemorySegment.copy(losses, ValueLayout.JAVA_FLOAT, 0, lossesOut, 0, n);
+        }
+    }
+
     /**
      * sp_forward_backward: forward, then the gradient of the mean loss into the gradient buffer,
      * for layers >= stopLayer and (when blocks is not null) only the tensors the blocks touch.

@@ -43,7 +43,9 @@ public final class Features implements AutoCloseable {
         this.spec = spec;
         this.comps = List.copyOf(comps);
         this.names = spec.names(cfg.nLayers(), cfg.nHeads(), comps.stream().map(Component::name).toList());
-        this.actDim = 1 + 2 * cfg.nLayers() + 2 * cfg.nLayers() * cfg.nHeads();
+        this.actDim = spec.has(FeatureSpec.Kind.ACT) ? model.featureCount() : 0;
+        if (spec.has(FeatureSpec.Kind.ACT) && actDim != 1 + 2 * cfg.nLayers() + 2 * cfg.nLayers() * cfg.nHeads())
+            throw new IllegalStateException("sp_feature_count " + actDim + " differs from the columns FeatureSpec names");
         int k = spec.respK();
         directions = new float[comps.size()][k][];
         long total = 0;
@@ -142,8 +144,7 @@ public final class Features implements AutoCloseable {
     }
 
     private void actFeatures(NativeBatch b, float[] act, float[] losses) {
-        throw new SpectroException("features: the act group needs sp_forward_features, which this build's native library lacks; "
-                + "use loss and resp:K");
+        model.forwardFeatures(b, act, losses);
     }
 
     /** Second and first differences along K directions per component, written from column {@code col0}. */
