@@ -185,8 +185,8 @@ public final class Apply {
 
     private record Computed(int chunks, double featureSeconds, double predictSeconds) {}
 
-    /** Test hook: called after each chunk written, with the chunk index. */
-    static java.util.function.IntConsumer afterChunk = c -> {};
+    /** Test hook for a child JVM that a test kills mid-run: milliseconds to pause after each chunk written. */
+    private static final long PAUSE_MS = Long.getLong("spectro.test.chunkPauseMs", 0);
 
     private static Computed compute(Options o, Aux.Opened a, Checkpoint ck, List<Component> comps, int[] tokens, int nSeq, int T) {
         int nChunks = chunks(nSeq, o.chunkSequences()), h = a.transform().inputDim(), k = a.transform().kept();
@@ -217,7 +217,13 @@ public final class Apply {
                 Npy.write(chunkFile(o.out(), c), chi, n, h);
                 done++;
                 p.advance(s1 - s0);
-                afterChunk.accept(c);
+                if (PAUSE_MS > 0) {
+                    try {
+                        Thread.sleep(PAUSE_MS);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                }
             }
         }
         p.finish();
@@ -262,12 +268,17 @@ public final class Apply {
             throw new SpectroException(f + ": not a spectro run manifest (" + e.getOriginalMessage() + "); use another --out or delete the directory");
         }
         for (String k : new String[]{"modelSha256", "dataSha256", "componentCount", "probeShape"})
-            if (old == null || !m.get(k).equals(old.get(k)))
+            if (old == null || !same(m.get(k), old.get(k)))
                 throw new SpectroException(f + ": this directory holds a different run (" + k + " differs); use another --out or delete it");
         JsonNode op = old.get("predicted");
         for (String k : new String[]{"auxSha256", "count", "chunkSequences"})
-            if (op == null || !m.get("predicted").get(k).equals(op.get(k)))
+            if (op == null || !same(m.get("predicted").get(k), op.get(k)))
                 throw new SpectroException(f + ": this directory holds a different predicted run (predicted." + k + " differs); use another --out or delete it");
+    }
+
+    /** Scalars compared by their text (a long written is an int read back). */
+    private static boolean same(JsonNode a, JsonNode b) {
+        return a != null && b != null && a.isValueNode() && b.isValueNode() && a.asString().equals(b.asString());
     }
 
     static void deleteState(Path out) {
