@@ -7,6 +7,7 @@ import io.spectro.model.ModelConfig;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
+import java.lang.invoke.MethodHandle;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -187,18 +188,7 @@ public final class Backend {
 
     /** sp_param_count. */
     public long paramCount(ModelConfig c) {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment cfg = a.allocate(SpectroAbi.SP_CONFIG);
-            SpectroAbi.putConfig(cfg, c);
-            long n;
-            try {
-                n = (long) abi.paramCount.invokeExact(cfg);
-            } catch (Throwable t) {
-                throw SpectroAbi.rethrow(t);
-            }
-            if (n < 0) throw new NativeException("sp_param_count", SpectroAbi.SP_ERR_INVALID, abi.lastError());
-            return n;
-        }
+        return configCount(abi.paramCount, "sp_param_count", c);
     }
 
     /**
@@ -206,16 +196,21 @@ public final class Backend {
      * spectro.h's, sp_forward_features; {@link #featureNames} names the columns).
      */
     public long featureCount(ModelConfig c) {
+        return configCount(abi.featureCount, "sp_feature_count", c);
+    }
+
+    /** A count of a config ({@code int64_t f(const sp_config *)}, -1 on an invalid config: NativeException). */
+    private long configCount(MethodHandle fn, String name, ModelConfig c) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment cfg = a.allocate(SpectroAbi.SP_CONFIG);
             SpectroAbi.putConfig(cfg, c);
             long n;
             try {
-                n = (long) abi.featureCount.invokeExact(cfg);
+                n = (long) fn.invokeExact(cfg);
             } catch (Throwable t) {
                 throw SpectroAbi.rethrow(t);
             }
-            if (n < 0) throw new NativeException("sp_feature_count", SpectroAbi.SP_ERR_INVALID, abi.lastError());
+            if (n < 0) throw new NativeException(name, SpectroAbi.SP_ERR_INVALID, abi.lastError());
             return n;
         }
     }

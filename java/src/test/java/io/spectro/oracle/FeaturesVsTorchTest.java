@@ -4,7 +4,6 @@ import io.spectro.model.ModelConfig;
 import io.spectro.nativeabi.Backend;
 import io.spectro.nativeabi.NativeBatch;
 import io.spectro.nativeabi.NativeModel;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -31,9 +30,8 @@ class FeaturesVsTorchTest {
 
     @BeforeAll
     static void native_() {
-        Assumptions.assumeTrue(Backend.findLibrary("cpu").isPresent(),
-                "libspectro_cpu.so not built (searched " + Backend.searchDirs() + ")");
-        backend = Backend.load("cpu");
+        NativeVsTorchTest.native_(); // skips when libspectro_cpu.so is not built
+        backend = NativeVsTorchTest.backend;
     }
 
     @Test
