@@ -79,8 +79,20 @@ sp_status convert_bf16(cudaStream_t st, bf16 *out, const float *in, int64_t n);
 /* Cross entropy on a chunk of logits [R, V] (rows row0 .. row0+R-1 of the batch):
  * losses[b*(T-1)+t] for rows with t < T-1 (target = tokens[row+1]); when dlog_f/dlog_b != NULL
  * also writes dlogits = (softmax - onehot) * dscale (rows t = T-1: zeros), fp32 in place or bf16. */
-sp_status fused_classifier(cudaStream_t st, float *logits, float *dlog_f, bf16 *dlog_b, float *losses,
-                           const int32_t *tokens, int row0, int R, int V, int T, float dscale);
+sp_status fused_classifier(cudaStream_t st, float *logits, float *dlog_f, bf16 *dlog_b, float *losses, float *ent,
+                           int64_t ent_ld, const int32_t *tokens, int row0, int R, int V, int T, float dscale);
+/* Activation features of sp_forward_features (spectro.h). Prediction i < B*(T-1) is row
+ * n = (i / (T-1)) * T + i % (T-1); outputs go to out[i * ld (+ h)], a column of the [B*(T-1), F] rows.
+ * fused_classifier above: ent (may be NULL) gets the entropy of softmax(logits) of each predicting row. */
+sp_status feature_row_norms(cudaStream_t st, float *out, int64_t ld, const float *x, int B, int T, int d);  /* ||x[n]|| */
+/* x[n] += mo[n] for every row, out[i * ld] = ||mo[n]|| for the predicting rows */
+sp_status residual_add_norms(cudaStream_t st, float *x, const float *mo, float *out, int64_t ld, int B, int T, int d);
+/* G [nh, hd, hd] = per head Wd[:, h]^T Wd[:, h]; Wd [d, d] attention.dense.weight (fp32) */
+sp_status head_gram(cudaStream_t st, float *G, const float *wd, int d, int nh);
+/* out[i * ld + h] = sqrt(a^T G[h] a), a = atty[n, h*hd..] (hd <= 256) */
+sp_status head_norms(cudaStream_t st, float *out, int64_t ld, const float *atty, const float *G, int B, int T, int nh, int hd);
+/* out[i * ld + h] = entropy of head h's causal softmax for query t, recomputed from qkv in fp32 */
+sp_status attention_entropy(cudaStream_t st, float *out, int64_t ld, const float *qkv, int B, int T, int nh, int hd);
 /* SGLD over strided blocks (sgld.cu). binfo: device [nb] blocks, bstart: device [nb+1]. */
 typedef struct {
     float *w; const float *anchor; const float *grad; bf16 *wb; float *rms;

@@ -408,7 +408,11 @@ static sp_status act_op(sp_model *m, const void **op, const float *x, bf16 *slot
     return SP_OK;
 }
 
-static sp_status layer_forward(sp_model *m, int l, int B, int T) {
+/* Where sp_forward_features puts its columns (NULL in every other forward): buf [B*(T-1), F] on the
+ * device, G scratch [nh, hd, hd]. */
+typedef struct { float *buf, *G; int64_t F; } feat_ctx;
+
+static sp_status layer_forward(sp_model *m, int l, int B, int T, const feat_ctx *fc) {
     const int N = B * T, d = m->d, f = m->f;
     const int64_t Nd = (int64_t)m->Nmax * d;
     const int base = T_L(l, 0);
@@ -426,6 +430,8 @@ static sp_status layer_forward(sp_model *m, int l, int B, int T) {
     PROF(m, "rotary_forward", 0, rotary_forward(m->st, qkv, m->cos_t, m->sin_t, N, T, m->nh, m->hd, m->rd));
     PROF(m, "attention_forward", attn_flops(m, B, T),
          (m->use_bf16 ? attention_forward_tc : attention_forward)(m->st, atty, lse, qkv, B, T, m->nh, m->hd));
+    if (fc) PROF(m, "attention_entropy", attn_flops(m, B, T) / 2,
+                 attention_entropy(m->st, fc->buf + SP_FEAT_ATTENT(m->L, m->nh) + (int64_t)l * m->nh, fc->F, qkv, B, T, m->nh, m->hd));
     PROF_CK(m, "residual copy", cudaMemcpyAsync(xn, x, sizeof(float) * N * d, cudaMemcpyDeviceToDevice, m->st));
     TRY(act_op(m, &op, atty, m->sA, (int64_t)N * d));
     TRY(mm_fwd(m, "gemm dense", xn, op, wop(m, base + SP_K_DENSEW), wf(m, base + SP_K_DENSEB), N, d, d, 1.0f));
@@ -436,12 +442,22 @@ static sp_status layer_forward(sp_model *m, int l, int B, int T) {
     TRY(mm_fwd(m, "gemm fc", h, op, wop(m, base + SP_K_FCW), wf(m, base + SP_K_FCB), N, d, f, 0.0f));
     if (m->use_bf16) { PROF(m, "gelu_forward", 0, gelu_forward(m->st, NULL, m->sB, h, (int64_t)N * f)); op = m->sB; }
     else { PROF(m, "gelu_forward", 0, gelu_forward(m->st, m->gel, NULL, h, (int64_t)N * f)); op = m->gel; }
-    TRY(mm_fwd(m, "gemm proj", xn, op, wop(m, base + SP_K_PROJW), wf(m, base + SP_K_PROJB), N, f, d, 1.0f));
+    if (!fc) {
+        TRY(mm_fwd(m, "gemm proj", xn, op, wop(m, base + SP_K_PROJW), wf(m, base + SP_K_PROJB), N, f, d, 1.0f));
+        return SP_OK;
+    }
+    /* features: the MLP output into scratch (dres, free in a forward), then added with its norm taken */
+    TRY(mm_fwd(m, "gemm proj", m->dres, op, wop(m, base + SP_K_PROJW), wf(m, base + SP_K_PROJB), N, f, d, 0.0f));
+    PROF(m, "residual_add_norms", 0, residual_add_norms(m->st, xn, m->dres, fc->buf + SP_FEAT_MLP(m->L, m->nh) + l, fc->F, B, T, d));
+    PROF(m, "feature_row_norms", 0, feature_row_norms(m->st, fc->buf + SP_FEAT_RESID(m->L, m->nh) + l, fc->F, xn, B, T, d));
+    PROF(m, "head_gram", 2.0 * d * d * m->hd, head_gram(m->st, fc->G, wf(m, base + SP_K_DENSEW), d, m->nh));
+    PROF(m, "head_norms", 2.0 * B * (T - 1) * d * m->hd,
+         head_norms(m->st, fc->buf + SP_FEAT_HEAD(m->L, m->nh) + (int64_t)l * m->nh, fc->F, atty, fc->G, B, T, m->nh, m->hd));
     return SP_OK;
 }
 
-/* Runs embedding (or the cache) .. final LN. */
-static sp_status forward_trunk(sp_model *m, sp_batch *b, int use_cache) {
+/* Runs embedding (or the cache) .. final LN; fc: the features' columns (then never from the cache). */
+static sp_status forward_trunk(sp_model *m, sp_batch *b, int use_cache, const feat_ctx *fc) {
     const int N = b->B * b->T, d = m->d;
     const int64_t Nd = (int64_t)m->Nmax * d;
     int start = 0;
@@ -452,14 +468,16 @@ static sp_status forward_trunk(sp_model *m, sp_batch *b, int use_cache) {
     } else {
         PROF(m, "encoder_forward", 0, encoder_forward(m->st, m->resid, b->tokens, wf(m, T_EMBED), N, d));
     }
-    for (int l = start; l < m->L; l++) TRY(layer_forward(m, l, b->B, b->T));
+    for (int l = start; l < m->L; l++) TRY(layer_forward(m, l, b->B, b->T, fc));
     PROF(m, "layernorm_forward", 0, layernorm_forward(m->st, m->lnf, NULL, m->lnf_mean, m->lnf_rstd, ACT(m->resid, m->L, Nd),
                                                    wf(m, T_LNFW(m->L)), wf(m, T_LNFB(m->L)), N, d, m->cfg.ln_eps));
     return SP_OK;
 }
 
-/* Chunked classifier + cross entropy; with grads: d(embed_out) when need_out, d(lnf) into dln1 when need_dx. */
-static sp_status classifier(sp_model *m, sp_batch *b, int grads, int need_out, int need_dx) {
+/* Chunked classifier + cross entropy; with grads: d(embed_out) when need_out, d(lnf) into dln1 when need_dx.
+ * ent (may be NULL, no grads): next-token entropies into ent[i * ent_ld]. */
+static sp_status classifier(sp_model *m, sp_batch *b, int grads, int need_out, int need_dx, float *ent = NULL,
+                            int64_t ent_ld = 0) {
     const int B = b->B, T = b->T, N = B * T, d = m->d, V = m->V;
     const void *X = m->lnf;
     if (m->use_bf16) { PROF(m, "convert_bf16 (GEMM operand)", 0, convert_bf16(m->st, m->sB, m->lnf, (int64_t)N * d)); X = m->sB; }
@@ -471,11 +489,12 @@ static sp_status classifier(sp_model *m, sp_batch *b, int grads, int need_out, i
         const void *Xr = (const char *)X + (size_t)row0 * d * esz;
         TRY(mm_fwd(m, "gemm classifier", m->logits, Xr, wop(m, iout), NULL, R, d, V, 0.0f));
         if (!grads) {
-            PROF(m, "fused_classifier", 0, fused_classifier(m->st, m->logits, NULL, NULL, b->losses, b->tokens, row0, R, V, T, dscale));
+            PROF(m, "fused_classifier", 0, fused_classifier(m->st, m->logits, NULL, NULL, b->losses, ent, ent_ld, b->tokens, row0, R, V, T, dscale));
             continue;
         }
         PROF(m, "fused_classifier", 0, fused_classifier(m->st, m->logits, m->use_bf16 ? NULL : m->logits,
-                                                        m->use_bf16 ? m->dlog_b : NULL, b->losses, b->tokens, row0, R, V, T, dscale));
+                                                        m->use_bf16 ? m->dlog_b : NULL, b->losses, NULL, 0, b->tokens, row0, R, V,
+                                                        T, dscale));
         const void *dl = m->use_bf16 ? (const void *)m->dlog_b : (const void *)m->logits;
         if (need_out) TRY(mm_dw(m, "gemm classifier dW", gf(m, iout), dl, Xr, R, d, V, row0 > 0 ? 1.0f : 0.0f));
         if (need_dx) TRY(mm_dx(m, "gemm classifier dX", m->dln1 + (int64_t)row0 * d, dl, wop(m, iout), R, d, V));
@@ -534,7 +553,7 @@ extern "C" sp_status sp_batch_cache_at(sp_model *m, sp_batch *b, int32_t layer) 
     }
     b->cache_layer = -1;   /* recompute from the embedding with the current weights */
     TRY(encoder_forward(m->st, m->resid, b->tokens, wf(m, T_EMBED), N, d));
-    for (int l = 0; l < layer; l++) TRY(layer_forward(m, l, b->B, b->T));
+    for (int l = 0; l < layer; l++) TRY(layer_forward(m, l, b->B, b->T, NULL));
     CK(cudaMemcpyAsync(b->cache, ACT(m->resid, layer, Nd), sizeof(float) * N * d, cudaMemcpyDeviceToDevice, m->st));
     SYNC(m);
     b->cache_layer = layer;
@@ -543,9 +562,38 @@ extern "C" sp_status sp_batch_cache_at(sp_model *m, sp_batch *b, int32_t layer) 
 
 extern "C" sp_status sp_forward(sp_model *m, sp_batch *b, float *losses_out, double *mean_out) {
     TRY(enter_model_batch("sp_forward", m, b));
-    TRY(forward_trunk(m, b, 1));
+    TRY(forward_trunk(m, b, 1, NULL));
     TRY(classifier(m, b, 0, 0, 0));
     return finish_losses(m, b, losses_out, mean_out);
+}
+
+extern "C" sp_status sp_forward_features(sp_model *m, sp_batch *b, float *feat_out, int64_t n_feat_total, float *losses_out) {
+    const char *fn = "sp_forward_features";
+    sp_enter(fn);
+    TRY(sp_check_features(fn, m, m ? &m->cfg : NULL, b, b ? b->m : NULL, b ? b->B : 0, b ? b->T : 0, feat_out, n_feat_total));
+    SET_DEVICE(m);
+    const int64_t scratch = n_feat_total + (int64_t)m->nh * m->hd * m->hd;
+    float *buf = NULL;
+    cudaError_t e = cudaMalloc(&buf, sizeof(float) * scratch);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        return sp_set_error(SP_ERR_OOM, "%s: cannot allocate %.1f MiB of device memory for the features (%s)", fn,
+                            sizeof(float) * (double)scratch / 1048576.0, cudaGetErrorString(e));
+    }
+    feat_ctx fc = {buf, buf + n_feat_total, sp_features_of(&m->cfg)};
+    sp_status s = forward_trunk(m, b, 0, &fc);      /* from the embedding: every layer's features are needed */
+    if (s == SP_OK) s = classifier(m, b, 0, 0, 0, buf, fc.F);
+    if (s == SP_OK) {
+        e = cudaMemcpyAsync(feat_out, buf, sizeof(float) * n_feat_total, cudaMemcpyDeviceToHost, m->st);
+        if (e == cudaSuccess) e = cudaStreamSynchronize(m->st);
+        if (e != cudaSuccess) s = sp_cuda_fail(e, "cudaMemcpy(features)", __FILE__, __LINE__);
+    } else {
+        cudaStreamSynchronize(m->st);   /* nothing may still use buf when it is freed */
+    }
+    cudaFree(buf);
+    cudaGetLastError();
+    TRY(s);
+    return finish_losses(m, b, losses_out, NULL);
 }
 
 /* ------------------------------------------------------------------ backward */
@@ -635,7 +683,7 @@ extern "C" sp_status sp_forward_backward(sp_model *m, sp_batch *b, const sp_grad
         if (need[i] && sp_tensor_layer(L, i) < lo) lo = sp_tensor_layer(L, i);
     /* the batch's cache is used only when the backward stays at or above it (else: a full forward) */
     int use_cache = b->cache_layer >= 0 && b->cache_layer <= (lo < 0 ? 0 : lo);
-    s = forward_trunk(m, b, use_cache);
+    s = forward_trunk(m, b, use_cache, NULL);
     const int N = b->B * b->T, d = m->d;
     const int64_t Nd = (int64_t)m->Nmax * d;
     const int need_lnf = need[T_LNFW(L)] || need[T_LNFB(L)];

@@ -8,7 +8,8 @@
  * hd 32, T 128), CUDA in fp32 mode (tight tolerances) and bf16 mode (loose), on the same random
  * weights and tokens: per-token losses, every gradient tensor, restricted gradients (head blocks with
  * the batch cached at its layer; mlp blocks of layer 0), the layer cache, SGLD and RMSProp-SGLD steps
- * (same noise), sp_noise (bitwise), the accumulators. Tolerances and why: docs/testing.md "CUDA vs CPU".
+ * (same noise), sp_noise (bitwise), the accumulators, sp_forward_features (every column; its losses
+ * against the same backend's sp_forward). Tolerances and why: docs/testing.md "CUDA vs CPU".
  * Exit code 0 = all passed, 1 = a comparison failed, 77 = skipped (no GPU).
  */
 #include <dlfcn.h>
@@ -27,7 +28,7 @@ typedef struct {
     F(sp_batch_create); F(sp_batch_destroy); F(sp_batch_cache_at); F(sp_forward); F(sp_forward_backward);
     F(sp_buffer_create); F(sp_buffer_destroy); F(sp_buffer_read); F(sp_sgld_update); F(sp_noise);
     F(sp_accum_create); F(sp_accum_destroy); F(sp_accum_add); F(sp_accum_read); F(sp_params_reset);
-    F(sp_model_load_tensor); F(sp_params_write);
+    F(sp_model_load_tensor); F(sp_params_write); F(sp_feature_count); F(sp_forward_features);
 #undef F
 } api;
 
@@ -42,7 +43,7 @@ static int load_api(api *a, const char *path) {
     L(sp_batch_create); L(sp_batch_destroy); L(sp_batch_cache_at); L(sp_forward); L(sp_forward_backward);
     L(sp_buffer_create); L(sp_buffer_destroy); L(sp_buffer_read); L(sp_sgld_update); L(sp_noise);
     L(sp_accum_create); L(sp_accum_destroy); L(sp_accum_add); L(sp_accum_read); L(sp_params_reset);
-    L(sp_model_load_tensor); L(sp_params_write);
+    L(sp_model_load_tensor); L(sp_params_write); L(sp_feature_count); L(sp_forward_features);
 #undef L
     return 1;
 }
@@ -145,6 +146,32 @@ static void run_case(api *cpu, api *gpu, const char *name, sp_config cfg, int B,
     CALL(gpu, sp_forward(mg, bg, lg, &mean_g));
     report(maxabs(lg, lc, nl) < t.loss, "%s sp_forward per-token losses max|diff| %.2e (mean cpu %.6f cuda %.6f)", tag,
            maxabs(lg, lc, nl), mean_c, mean_g);
+    /* activation features: |cuda - cpu| <= tol (1 + |cpu|) per entry (entropies and norms are O(1)-O(10));
+     * the features' losses against the same backend's sp_forward (bit-identical on the CPU; the MLP
+     * output is added outside the GEMM on CUDA, so within the fp32 rounding of the residual there) */
+    {
+        int64_t F = cpu->sp_feature_count(&cfg), nf = nl * F;
+        float *fc = malloc(sizeof(float) * nf), *fg = malloc(sizeof(float) * nf);
+        float *l2c = malloc(sizeof(float) * nl), *l2g = malloc(sizeof(float) * nl);
+        if (fc && fg && l2c && l2g && cpu->sp_forward_features(mc, bc, fc, nf, l2c) == SP_OK &&
+            gpu->sp_forward_features(mg, bg, fg, nf, l2g) == SP_OK) {
+            double worst = 0;
+            int64_t wi = 0;
+            for (int64_t i = 0; i < nf; i++) {
+                double e = fabs((double)fg[i] - fc[i]) / (1.0 + fabs(fc[i]));
+                if (e > worst || e != e) { worst = e != e ? INFINITY : e; wi = i; }
+            }
+            double ftol = precision == SP_PRECISION_FP32 ? 1e-3 : 1e-1;
+            report(worst < ftol, "%s sp_forward_features %lld x %lld: max |diff|/(1+|cpu|) %.2e at column %lld (tol %g)", tag,
+                   (long long)nl, (long long)F, worst, (long long)(wi % F), ftol);
+            report(memcmp(l2c, lc, sizeof(float) * nl) == 0, "%s cpu: features' losses bit-identical to sp_forward", tag);
+            report(maxabs(l2g, lg, nl) < (precision == SP_PRECISION_FP32 ? 1e-5 : 1e-3),
+                   "%s cuda: features' losses vs sp_forward max|diff| %.2e", tag, maxabs(l2g, lg, nl));
+        } else {
+            report(0, "%s sp_forward_features: cpu \"%s\" cuda \"%s\"", tag, cpu->sp_last_error(), gpu->sp_last_error());
+        }
+        free(fc); free(fg); free(l2c); free(l2g);
+    }
     /* full gradient */
     CALL(cpu, sp_forward_backward(mc, bc, NULL, lc, &mean_c));
     CALL(gpu, sp_forward_backward(mg, bg, NULL, lg, &mean_g));

@@ -3,13 +3,16 @@
  * sp_forward_backward, restricted + cached variants).
  *
  *   bench_cpu [--vocab V] [--d D] [--layers L] [--heads H] [--ff F] [--rotary R] [--batch B]
- *             [--seq T] [--threads N] [--warmup W] [--runs R] [--fb-only 1] [--min-work W]
+ *             [--seq T] [--threads N] [--warmup W] [--runs R] [--fb-only 1] [--features 1] [--min-work W]
  * Defaults: the Pythia-14M shape (V 50304, d 128, 6 layers, 4 heads, f 512, rotary 8), B 8, T 256,
  * 2 threads, 2 warm-up runs, median of 7 runs (wall clock); also the fastest run and the median
  * process CPU time (all threads; includes OpenMP spin-waiting), useful on a busy machine.
  * Tokens/s counts all B*T positions. FLOPs: forward = 2 * (matmul MACs) per token, where matmul MACs
  * = L (4 d^2 + 2 d f) + V d (the classifier over all positions) + attention L * d * (T + 1)
  * (q.k and p.v over the causal half); forward+backward = 3 x forward (the usual convention).
+ * --features 1: sp_forward vs sp_forward_features only, run alternately (one of each per round, so a
+ * load change hits both) and reported as medians and the median of the per-round ratios (wall clock and
+ * process CPU time).
  */
 #include "../include/spectro.h"
 
@@ -72,9 +75,36 @@ static double median_time(step_fn f, sp_model *m, sp_batch *b, const void *r, in
     return med;
 }
 
+/* sp_forward and sp_forward_features alternately; medians and the median per-round ratio, of the wall
+ * clock and of the process CPU time (all threads: on a loaded host the steadier of the two) */
+static int bench_features(sp_model *m, sp_batch *b, int64_t nf, int warmup, int runs) {
+    float *feat = malloc(sizeof(float) * (size_t)nf);
+    double *t = malloc(sizeof(double) * 6 * runs);
+    double *tf = t, *tx = t + runs, *r = t + 2 * runs, *cf = t + 3 * runs, *cx = t + 4 * runs, *cr = t + 5 * runs;
+    for (int i = 0; i < warmup + runs; i++) {
+        double t0 = now(), c0 = cpu_now();
+        DIE(sp_forward(m, b, NULL, NULL));
+        double t1 = now(), c1 = cpu_now();
+        DIE(sp_forward_features(m, b, feat, nf, NULL));
+        double t2 = now(), c2 = cpu_now();
+        int k = i - warmup;
+        if (k < 0) continue;
+        tf[k] = t1 - t0; tx[k] = t2 - t1; r[k] = tx[k] / tf[k];
+        cf[k] = c1 - c0; cx[k] = c2 - c1; cr[k] = cx[k] / cf[k];
+    }
+    for (int j = 0; j < 6; j++) qsort(t + j * runs, runs, sizeof(double), cmp);
+    int h = runs / 2;
+    printf("wall: forward_ms %.3f features_ms %.3f ratio %.3f (per-round ratios %.3f .. %.3f)\n", 1e3 * tf[h], 1e3 * tx[h],
+           r[h], r[0], r[runs - 1]);
+    printf("cpu:  forward_ms %.3f features_ms %.3f ratio %.3f (per-round ratios %.3f .. %.3f) | %lld feature floats\n",
+           1e3 * cf[h], 1e3 * cx[h], cr[h], cr[0], cr[runs - 1], (long long)nf);
+    free(feat); free(t);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     sp_config c = {50304, 128, 6, 4, 512, 8, 2048, 10000.0f, 1e-5f};
-    int B = 8, T = 256, threads = 2, warmup = 2, runs = 7, fb_only = 0;
+    int B = 8, T = 256, threads = 2, warmup = 2, runs = 7, fb_only = 0, features = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         int v = atoi(argv[i + 1]);
         if (!strcmp(argv[i], "--vocab")) c.vocab_size = v;
@@ -89,6 +119,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--warmup")) warmup = v;
         else if (!strcmp(argv[i], "--runs")) runs = v;
         else if (!strcmp(argv[i], "--fb-only")) fb_only = v;
+        else if (!strcmp(argv[i], "--features")) features = v;
         else if (!strcmp(argv[i], "--min-work")) sp_par_min_work = atol(argv[i + 1]);
         else { fprintf(stderr, "unknown option %s\n", argv[i]); return 2; }
     }
@@ -121,6 +152,7 @@ int main(int argc, char **argv) {
     printf("shape: V %d d %d L %d heads %d f %d rotary %d | B %d T %d | threads %d | median of %d (warm-up %d)\n",
            c.vocab_size, c.d_model, L, c.n_heads, c.d_ff, c.rotary_dims, B, T, threads, runs, warmup);
     sp_grad_request full = {0, NULL, 0};
+    if (features) return bench_features(m, b, (int64_t)B * (T - 1) * sp_feature_count(&c), warmup, runs);
     if (fb_only) { /* one line: forward+backward (full) median, min, max ms (scripts/bench-contention) */
         double tb = median_time(run_fb, m, b, &full, warmup, runs);
         printf("fb_ms %.3f min %.3f max %.3f\n", 1e3 * tb, 1e3 * last_min, 1e3 * last_max);

@@ -51,7 +51,7 @@
 extern "C" {
 #endif
 
-#define SP_ABI_VERSION 2   /* 2: sp_feature_count, sp_forward_features */
+#define SP_ABI_VERSION 2   /* 2: sp_feature_count, sp_forward_features, sp_feature_name */
 #define SP_TENSORS(n_layers) (4 + 12 * (n_layers))
 
 typedef enum {
@@ -195,6 +195,9 @@ int64_t sp_feature_count(const sp_config *cfg);
  * so a head costs O(hd^2) per token instead of O(d hd). SP_ERR_NUMERIC as sp_forward (a loss not
  * finite; feat_out is then still written). */
 sp_status sp_forward_features(sp_model *m, sp_batch *b, float *feat_out, int64_t n_feat_total, float *losses_out);
+/* The name of feature column k < F, NUL-terminated into buf (cap bytes, >= 32 is always enough):
+ * "entropy", "resid.l{l}", "head.l{l}.h{h}", "mlp.l{l}", "attent.l{l}.h{h}" for the columns above. */
+sp_status sp_feature_name(const sp_config *cfg, int64_t k, char *buf, int32_t cap);
 
 /* Which gradients sp_forward_backward forms. */
 typedef struct {

@@ -362,6 +362,29 @@ int64_t sp_feature_count(const sp_config *cfg) {
     return sp_features_of(cfg);
 }
 
+sp_status sp_feature_name(const sp_config *cfg, int64_t k, char *buf, int32_t cap) {
+    const char *fn = "sp_feature_name";
+    sp_enter(fn);
+    sp_status s = sp_check_config(fn, cfg);
+    if (s) return s;
+    int64_t F = sp_features_of(cfg), L = cfg->n_layers, nh = cfg->n_heads;
+    if (k < 0 || k >= F) return sp_fail(SP_ERR_INVALID, fn, "column %lld outside [0, %lld)", (long long)k, (long long)F);
+    if (!buf || cap < 1) return sp_fail(SP_ERR_INVALID, fn, "buf is NULL or cap %d < 1", cap);
+    int n;
+    if (k == 0) n = snprintf(buf, (size_t)cap, "entropy");
+    else if (k < SP_FEAT_HEAD(L, nh)) n = snprintf(buf, (size_t)cap, "resid.l%lld", (long long)(k - SP_FEAT_RESID(L, nh)));
+    else if (k < SP_FEAT_MLP(L, nh)) {
+        int64_t j = k - SP_FEAT_HEAD(L, nh);
+        n = snprintf(buf, (size_t)cap, "head.l%lld.h%lld", (long long)(j / nh), (long long)(j % nh));
+    } else if (k < SP_FEAT_ATTENT(L, nh)) n = snprintf(buf, (size_t)cap, "mlp.l%lld", (long long)(k - SP_FEAT_MLP(L, nh)));
+    else {
+        int64_t j = k - SP_FEAT_ATTENT(L, nh);
+        n = snprintf(buf, (size_t)cap, "attent.l%lld.h%lld", (long long)(j / nh), (long long)(j % nh));
+    }
+    if (n < 0 || n >= cap) return sp_fail(SP_ERR_INVALID, fn, "cap %d is too small for the name of column %lld", cap, (long long)k);
+    return SP_OK;
+}
+
 sp_status sp_check_features(const char *fn, const void *m, const sp_config *c, const void *b, const void *b_owner,
                             int32_t B, int32_t T, const float *feat_out, int64_t n_feat_total) {
     sp_status s = sp_check_model_batch(fn, m, b, b_owner);

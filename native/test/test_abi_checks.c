@@ -34,7 +34,7 @@ static void expect(sp_status s, sp_status want, const char *fn, const char *part
     X(sp_params_reset) X(sp_batch_create) X(sp_batch_destroy) X(sp_batch_cache_at) X(sp_memory_available) \
     X(sp_forward) X(sp_forward_backward) X(sp_buffer_create) X(sp_buffer_destroy) X(sp_buffer_read) \
     X(sp_sgld_update) X(sp_noise) X(sp_accum_create) X(sp_accum_destroy) X(sp_accum_add) X(sp_accum_read) \
-    X(sp_accum_reset) X(sp_model_load_tensor) X(sp_feature_count) X(sp_forward_features) X(sp_abi_version)
+    X(sp_accum_reset) X(sp_model_load_tensor) X(sp_feature_count) X(sp_forward_features) X(sp_feature_name) X(sp_abi_version)
 #define DECL(name) static __typeof__(name) *p_##name;
 SYMS(DECL)
 
@@ -62,6 +62,16 @@ static void layout_checks(void) {
     else n_pass++;
     if (p_sp_abi_version() != SP_ABI_VERSION) { n_fail++; printf("FAIL: sp_abi_version %d\n", p_sp_abi_version()); }
     else n_pass++;
+    char nm[32];
+    expect(p_sp_feature_name(&TINY, 12, nm, sizeof nm), SP_OK, "", NULL, "sp_feature_name(last column)");
+    if (strcmp(nm, "attent.l1.h1") != 0) { n_fail++; printf("FAIL: sp_feature_name(TINY, 12) = %s\n", nm); }
+    else n_pass++;
+    expect(p_sp_feature_name(&TINY, 5, nm, sizeof nm), SP_OK, "", NULL, "sp_feature_name(5)");
+    if (strcmp(nm, "head.l1.h0") != 0) { n_fail++; printf("FAIL: sp_feature_name(TINY, 5) = %s\n", nm); }
+    else n_pass++;
+    expect(p_sp_feature_name(&TINY, 13, nm, sizeof nm), SP_ERR_INVALID, "sp_feature_name", "column 13 outside [0, 13)",
+           "sp_feature_name(F)");
+    expect(p_sp_feature_name(&TINY, 0, nm, 4), SP_ERR_INVALID, "sp_feature_name", "cap 4 is too small", "sp_feature_name(cap 4)");
     sp_config badf = TINY;
     badf.n_heads = 3;
     int64_t fc = p_sp_feature_count(&badf);

@@ -7,6 +7,7 @@ import io.spectro.model.ModelConfig;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
+import java.lang.invoke.MethodHandle;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -187,18 +188,53 @@ public final class Backend {
 
     /** sp_param_count. */
     public long paramCount(ModelConfig c) {
+        return configCount(abi.paramCount, "sp_param_count", c);
+    }
+
+    /**
+     * sp_feature_count: floats per prediction of {@link NativeModel#features} (the column layout is
+     * spectro.h's, sp_forward_features; {@link #featureNames} names the columns).
+     */
+    public long featureCount(ModelConfig c) {
+        return configCount(abi.featureCount, "sp_feature_count", c);
+    }
+
+    /** A count of a config ({@code int64_t f(const sp_config *)}, -1 on an invalid config: NativeException). */
+    private long configCount(MethodHandle fn, String name, ModelConfig c) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment cfg = a.allocate(SpectroAbi.SP_CONFIG);
             SpectroAbi.putConfig(cfg, c);
             long n;
             try {
-                n = (long) abi.paramCount.invokeExact(cfg);
+                n = (long) fn.invokeExact(cfg);
             } catch (Throwable t) {
                 throw SpectroAbi.rethrow(t);
             }
-            if (n < 0) throw new NativeException("sp_param_count", SpectroAbi.SP_ERR_INVALID, abi.lastError());
+            if (n < 0) throw new NativeException(name, SpectroAbi.SP_ERR_INVALID, abi.lastError());
             return n;
         }
+    }
+
+    /** sp_feature_name for every column: "entropy", "resid.l0", ..., "head.l0.h0", ..., "mlp.l0", ..., "attent.l0.h0", ... */
+    public List<String> featureNames(ModelConfig c) {
+        long f = featureCount(c);
+        List<String> names = new ArrayList<>((int) f);
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment cfg = a.allocate(SpectroAbi.SP_CONFIG);
+            SpectroAbi.putConfig(cfg, c);
+            MemorySegment buf = a.allocate(64);
+            for (long k = 0; k < f; k++) {
+                int s;
+                try {
+                    s = (int) abi.featureName.invokeExact(cfg, k, buf, 64);
+                } catch (Throwable t) {
+                    throw SpectroAbi.rethrow(t);
+                }
+                abi.check(s, "sp_feature_name");
+                names.add(buf.getString(0));
+            }
+        }
+        return names;
     }
 
     /** sp_param_offsets for all 4 + 12 L tensors. */

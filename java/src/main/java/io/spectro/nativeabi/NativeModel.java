@@ -27,6 +27,7 @@ public final class NativeModel implements AutoCloseable {
     private final ModelConfig config;
     private final long paramCount;
     private final int maxBatchTokens;
+    private int featureCount = -1;
     private final Set<AutoCloseable> children = new LinkedHashSet<>();
     private MemorySegment handle;
 
@@ -245,39 +246,41 @@ public final class NativeModel implements AutoCloseable {
         }
     }
 
-    /** sp_feature_count: floats per prediction of {@link #forwardFeatures} (1 + 2L + 2L·heads). */
+    /** sp_feature_count of this model's config: floats per prediction of {@link #features}. */
     public int featureCount() {
-        if (abi.featureCount == null) throw new BackendUnavailableException(backend.name(), backend.name() + " library lacks sp_feature_count (built before ABI 2)");
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment cfg = a.allocate(SpectroAbi.SP_CONFIG);
-            SpectroAbi.putConfig(cfg, config);
-            long f;
-            try {
-                f = (long) abi.featureCount.invokeExact(cfg);
-            } catch (Throwable t) {
-                throw rethrow(t);
-            }
-            if (f < 1) throw new IllegalStateException("sp_feature_count returned " + f);
-            return (int) f;
-        }
+        if (featureCount < 0) featureCount = Math.toIntExact(backend.featureCount(config));
+        return featureCount;
     }
 
     /**
-     * sp_forward_features: one forward that writes B·(T−1) rows of {@link #featureCount()} activation features
-     * into {@code featOut} (spectro.h lists the columns) and the per-token losses into {@code lossesOut} (nullable).
+     * sp_forward_features: one forward pass (always from the embedding; the batch's cache is not
+     * used) that returns B*(T-1) rows of {@link #featureCount()} floats, row i = b*(T-1) + t, in
+     * spectro.h's column order ({@link Backend#featureNames} names them): next-token entropy,
+     * residual norm per layer, per-head attention-output norm, MLP output norm per layer, per-head
+     * attention entropy. The batch keeps the losses as after {@link #forward}.
      */
-    public void forwardFeatures(NativeBatch b, float[] featOut, float[] lossesOut) {
+    public float[] features(NativeBatch b) {
+        long n = (long) b.B() * (b.T() - 1) * featureCount();
+        if (n > Integer.MAX_VALUE - 8)
+            throw new IllegalArgumentException("the batch's features (" + n + " floats) do not fit a Java array: use a smaller batch");
+        float[] out = new float[(int) n];
+        features(b, out, null);
+        return out;
+    }
+
+    /** As {@link #features(NativeBatch)} into {@code featOut} (B*(T-1)*F floats), the losses into {@code lossesOut} (nullable). */
+    public void features(NativeBatch b, float[] featOut, float[] lossesOut) {
         checkBatch(b, lossesOut);
-        if (abi.forwardFeatures == null) throw new BackendUnavailableException(backend.name(), backend.name() + " library lacks sp_forward_features (built before ABI 2)");
-        int n = b.B() * (b.T() - 1);
-        long total = (long) n * featureCount();
-        if (featOut.length < total) throw new IllegalArgumentException("featOut holds " + featOut.length + " floats, need " + total);
+        long nf = (long) b.B() * (b.T() - 1) * featureCount();
+        if (featOut == null || featOut.length < nf)
+            throw new IllegalArgumentException("featOut holds " + (featOut == null ? 0 : featOut.length) + " floats, need " + nf);
         MemorySegment h = handle(), bh = b.handle();
+        int n = b.B() * (b.T() - 1);
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment feat = a.allocate(4L * total, 4);
+            MemorySegment feat = a.allocate(4L * nf, 4);
             MemorySegment losses = lossesOut == null ? MemorySegment.NULL : a.allocate(4L * n, 4);
-            call(() -> (int) abi.forwardFeatures.invokeExact(h, bh, feat, total, losses), "sp_forward_features");
-            MemorySegment.copy(feat, ValueLayout.JAVA_FLOAT, 0, featOut, 0, (int) total);
+            call(() -> (int) abi.forwardFeatures.invokeExact(h, bh, feat, nf, losses), "sp_forward_features");
+            MemorySegment.copy(feat, ValueLayout.JAVA_FLOAT, 0, featOut, 0, (int) nf);
             if (lossesOut != null) MemorySegment.copy(losses, ValueLayout.JAVA_FLOAT, 0, lossesOut, 0, n);
         }
     }

@@ -91,9 +91,7 @@ public final class SpectroAbi {
     final MethodHandle configValidate, paramCount, paramOffsets;
     final MethodHandle modelCreate, modelDestroy, modelLoad, modelLoadTensor, paramsRead, paramsWrite, paramsReset, gradsRead;
     final MethodHandle batchCreate, batchDestroy, batchCacheAt, batchCacheBytes, memoryAvailable;
-    final MethodHandle forward, forwardBackward;
-    /** sp_feature_count, sp_forward_features (ABI 2); null in a library built without them. */
-    final MethodHandle featureCount, forwardFeatures;
+    final MethodHandle forward, forwardBackward, featureCount, forwardFeatures, featureName;
     final MethodHandle bufferCreate, bufferDestroy, bufferRead, bufferWrite;
     final MethodHandle sgldUpdate, noise;
     final MethodHandle accumCreate, accumDestroy, accumAdd, accumRead, accumReset;
@@ -124,8 +122,9 @@ public final class SpectroAbi {
         batchCacheBytes = b.fn("sp_batch_cache_bytes", FunctionDescriptor.of(JAVA_LONG, ADDRESS, JAVA_INT, JAVA_INT), false);
         memoryAvailable = b.fn("sp_memory_available", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS), false);
         forward = b.fn("sp_forward", I_PPPP, false);
-        featureCount = b.optional("sp_feature_count", FunctionDescriptor.of(JAVA_LONG, ADDRESS));
-        forwardFeatures = b.optional("sp_forward_features", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS));
+        featureCount = b.fn("sp_feature_count", FunctionDescriptor.of(JAVA_LONG, ADDRESS), false);
+        forwardFeatures = b.fn("sp_forward_features", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS), false);
+        featureName = b.fn("sp_feature_name", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS, JAVA_INT), false);
         forwardBackward = b.fn("sp_forward_backward", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS), false);
         bufferCreate = b.fn("sp_buffer_create", I_PLP, false);
         bufferDestroy = b.fn("sp_buffer_destroy", I_P, false);
@@ -145,11 +144,6 @@ public final class SpectroAbi {
             MemorySegment addr = lookup.find(name).orElseThrow(() -> new IllegalArgumentException("symbol " + name + " is missing"));
             return critical ? Linker.nativeLinker().downcallHandle(addr, fd, Linker.Option.critical(true))
                     : Linker.nativeLinker().downcallHandle(addr, fd);
-        }
-
-        /** A function a library may lack (null then). */
-        MethodHandle optional(String name, FunctionDescriptor fd) {
-            return lookup.find(name).isPresent() ? fn(name, fd, false) : null;
         }
     }
 

@@ -89,21 +89,15 @@ public record FeatureSpec(List<Group> groups, double h, long seed) {
     }
 
     /**
-     * Column names for a model of {@code layers} layers and {@code heads} heads and the run's components;
-     * their count is the feature dimension.
+     * Column names: {@code actNames} are the native activation columns ({@code Backend.featureNames}, used
+     * when the spec has {@code act}), {@code components} the run's; their count is the feature dimension.
      */
-    public List<String> names(int layers, int heads, List<String> components) {
+    public List<String> names(List<String> actNames, List<String> components) {
         List<String> n = new ArrayList<>();
         for (Group g : groups) {
             switch (g.kind()) {
                 case LOSS -> n.add("loss");
-                case ACT -> {
-                    n.add("act:entropy");
-                    for (int l = 0; l < layers; l++) n.add("act:resid" + l);
-                    for (int l = 0; l < layers; l++) for (int hh = 0; hh < heads; hh++) n.add("act:attn_l" + l + "h" + hh);
-                    for (int l = 0; l < layers; l++) n.add("act:mlp" + l);
-                    for (int l = 0; l < layers; l++) for (int hh = 0; hh < heads; hh++) n.add("act:attn_entropy_l" + l + "h" + hh);
-                }
+                case ACT -> actNames.forEach(a -> n.add("act:" + a));
                 case RESP -> {
                     for (String c : components)
                         for (int j = 0; j < g.k(); j++) {

@@ -42,10 +42,9 @@ public final class Features implements AutoCloseable {
         this.cfg = model.config();
         this.spec = spec;
         this.comps = List.copyOf(comps);
-        this.names = spec.names(cfg.nLayers(), cfg.nHeads(), comps.stream().map(Component::name).toList());
-        this.actDim = spec.has(FeatureSpec.Kind.ACT) ? model.featureCount() : 0;
-        if (spec.has(FeatureSpec.Kind.ACT) && actDim != 1 + 2 * cfg.nLayers() + 2 * cfg.nLayers() * cfg.nHeads())
-            throw new IllegalStateException("sp_feature_count " + actDim + " differs from the columns FeatureSpec names");
+        boolean act = spec.has(FeatureSpec.Kind.ACT);
+        this.names = spec.names(act ? model.backend().featureNames(cfg) : List.of(), comps.stream().map(Component::name).toList());
+        this.actDim = act ? model.featureCount() : 0;
         int k = spec.respK();
         directions = new float[comps.size()][k][];
         long total = 0;
@@ -144,7 +143,7 @@ public final class Features implements AutoCloseable {
     }
 
     private void actFeatures(NativeBatch b, float[] act, float[] losses) {
-        model.forwardFeatures(b, act, losses);
+        model.features(b, act, losses);
     }
 
     /** Second and first differences along K directions per component, written from column {@code col0}. */

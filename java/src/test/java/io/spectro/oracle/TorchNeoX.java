@@ -274,6 +274,65 @@ public final class TorchNeoX implements AutoCloseable {
 
     /** Per-token losses [B, T-1] with the autograd graph attached. */
     public Tensor perTokenLoss(Tensor tok) {
+        return perTokenLoss(tok, null);
+    }
+
+    /**
+     * The activation features of sp_forward_features (spectro.h's column order), from this oracle's own
+     * forward: [B*(T-1), F] row-major, F = 1 + 2L + 2L nh. The tensors come from libtorch (the
+     * per-head projection is {@code linear(att_h, W_dense[:, h*hd:(h+1)*hd])}, the direct product,
+     * not the native backends' a^T G a); the norms and entropies (-sum p log p) are summed here in double.
+     */
+    public double[] features(int[] tokens, int B, int T) {
+        try (PointerScope s = new PointerScope();
+             org.bytedeco.pytorch.NoGradGuard ng = new org.bytedeco.pytorch.NoGradGuard()) {
+            Features f = new Features(B, T);
+            perTokenLoss(tokens(tokens, B, T), f);
+            return f.out;
+        }
+    }
+
+    /** Collects the feature columns (rows t < T-1 of each [B, T, ...] tensor). */
+    private final class Features {
+        final int B, T, F;
+        final double[] out;
+
+        Features(int B, int T) {
+            this.B = B;
+            this.T = T;
+            this.F = 1 + 2 * m.layers() + 2 * m.layers() * m.heads();
+            this.out = new double[B * (T - 1) * F];
+        }
+
+        /** column k <- ||row|| of x [B, T, w] (rows t < T-1) */
+        void norms(Tensor x, int k) {
+            double[] a = toDoubles(x);
+            int w = (int) (a.length / (B * T));
+            for (int b = 0; b < B; b++)
+                for (int t = 0; t < T - 1; t++) {
+                    double s = 0;
+                    for (int c = 0; c < w; c++) s += a[(b * T + t) * w + c] * a[(b * T + t) * w + c];
+                    out[(b * (T - 1) + t) * F + k] = Math.sqrt(s);
+                }
+        }
+
+        /** column k <- -sum p log p over the last dim of probabilities p [B, rows, n] (row t of batch b; rows >= T-1) */
+        void entropies(Tensor p, int rows, int k) {
+            double[] a = toDoubles(p);
+            int n = (int) (a.length / ((long) B * rows));
+            for (int b = 0; b < B; b++)
+                for (int t = 0; t < T - 1; t++) {
+                    double h = 0;
+                    for (int j = 0; j < n; j++) {
+                        double q = a[(b * rows + t) * n + j];
+                        if (q > 0) h -= q * Math.log(q);
+                    }
+                    out[(b * (T - 1) + t) * F + k] = h;
+                }
+        }
+    }
+
+    private Tensor perTokenLoss(Tensor tok, Features f) {
         long B = tok.size(0), T = tok.size(1);
         int d = m.d(), nh = m.heads(), hd = m.headDim(), L = m.layers();
         Tensor[] rot = rotaryTables((int) T);
@@ -292,14 +351,27 @@ public final class TorchNeoX implements AutoCloseable {
             Tensor att = scores.softmax(3).matmul(v) // [B, nh, T, hd]
                     .permute(0, 2, 1, 3).contiguous().view(B, T, d);
             Tensor attnOut = torch.linear(att, param(b + 6), new TensorOptional(param(b + 7)));
+            if (f != null) {
+                Tensor p = scores.softmax(3); // [B, nh, T, T]
+                for (int h = 0; h < nh; h++) {
+                    Tensor head = torch.linear(att.narrow(2, (long) h * hd, hd), param(b + 6).narrow(1, (long) h * hd, hd));
+                    f.norms(head, 1 + L + l * nh + h);
+                    f.entropies(p.select(1, h), (int) T, 1 + 2 * L + L * nh + l * nh + h);
+                }
+            }
             // MLP branch on LN2(x)
             Tensor h2 = layerNorm(x, param(b + 2), param(b + 3));
             Tensor a = torch.gelu(torch.linear(h2, param(b + 8), new TensorOptional(param(b + 9)))); // exact erf GELU
             Tensor mlpOut = torch.linear(a, param(b + 10), new TensorOptional(param(b + 11)));
             x = x.add(attnOut).add(mlpOut);
+            if (f != null) {
+                f.norms(x, 1 + l);
+                f.norms(mlpOut, 1 + L + L * nh + l);
+            }
         }
         Tensor hf = layerNorm(x.narrow(1, 0, T - 1), param(1 + 12 * L), param(2 + 12 * L));
         Tensor logp = torch.linear(hf, param(3 + 12 * L)).log_softmax(2); // [B, T-1, V]
+        if (f != null) f.entropies(logp.exp(), (int) T - 1, 0);
         Tensor target = tok.narrow(1, 1, T - 1).unsqueeze(2);
         return logp.gather(2, target).squeeze(2).neg(); // [B, T-1]
     }
