@@ -4,22 +4,15 @@ import io.spectro.SpectroException;
 import io.spectro.io.Atomic;
 import io.spectro.io.IoErrors;
 import io.spectro.io.Npy;
+import io.spectro.io.TokenArrow;
 import io.spectro.tokenizer.Tokenizer;
-import org.apache.arrow.memory.BufferAllocator;
-import org.apache.arrow.memory.RootAllocator;
-import org.apache.arrow.vector.IntVector;
-import org.apache.arrow.vector.VarCharVector;
-import org.apache.arrow.vector.VectorSchemaRoot;
-import org.apache.arrow.vector.ipc.ArrowFileWriter;
 import tools.jackson.databind.json.JsonMapper;
 import tools.jackson.databind.node.ArrayNode;
 import tools.jackson.databind.node.ObjectNode;
 
 import java.io.BufferedWriter;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -46,15 +39,8 @@ final class PredictedRun {
             if (seqs.subsets() != null) g.writeString(out.resolve("subsets.json"), JSON.writeValueAsString(seqs.subsets()));
             try (BufferedWriter csv = Files.newBufferedWriter(g.temp(out.resolve("tokens.csv")));
                  BufferedWriter ctx = Files.newBufferedWriter(g.temp(out.resolve("contexts.jsonl")));
-                 BufferAllocator alloc = new RootAllocator();
-                 IntVector row = new IntVector("row", alloc); IntVector seq = new IntVector("seq", alloc);
-                 IntVector pos = new IntVector("pos", alloc); IntVector id = new IntVector("token_id", alloc);
-                 VarCharVector text = new VarCharVector("token", alloc);
-                 VectorSchemaRoot root = VectorSchemaRoot.of(row, seq, pos, id, text);
-                 OutputStream os = Files.newOutputStream(g.temp(out.resolve("tokens.arrow")));
-                 ArrowFileWriter arrow = new ArrowFileWriter(root, null, java.nio.channels.Channels.newChannel(os))) {
+                 TokenArrow.Writer arrow = new TokenArrow.Writer(g.temp(out.resolve("tokens.arrow")))) {
                 csv.write("row,seq,pos,token_id,token\n");
-                arrow.start();
                 byte[] ones = new byte[chunkSeq * (T - 1)];
                 java.util.Arrays.fill(ones, (byte) 1);
                 for (int c = 0, s0 = 0; s0 < nSeq; c++, s0 += chunkSeq) {
@@ -67,8 +53,8 @@ final class PredictedRun {
                     long r0 = (long) s0 * (T - 1);
                     chi.put(r0 * h, f.data(), 0, f.data().length);
                     flag.put(r0, ByteBuffer.wrap(ones, 0, n));
-                    for (var v : List.of(row, seq, pos, id)) v.allocateNew(n);
-                    text.allocateNew(n);
+                    int[] row = new int[n], seq = new int[n], pos = new int[n], id = new int[n];
+                    String[] text = new String[n];
                     int i = 0;
                     for (int b = s0; b < s1; b++) {
                         int[] ids = java.util.Arrays.copyOfRange(tokens, b * T, (b + 1) * T);
@@ -83,18 +69,16 @@ final class PredictedRun {
                         for (int t = 0; t < T - 1; t++, i++) {
                             long r = (long) b * (T - 1) + t;
                             csv.write(r + "," + b + "," + (t + 1) + "," + ids[t + 1] + "," + io.spectro.chi.RunOutputs.csvQuote(shown[t + 1]) + "\n");
-                            row.set(i, (int) r);
-                            seq.set(i, b);
-                            pos.set(i, t + 1);
-                            id.set(i, ids[t + 1]);
-                            text.setSafe(i, shown[t + 1].getBytes(StandardCharsets.UTF_8));
+                            row[i] = (int) r;
+                            seq[i] = b;
+                            pos[i] = t + 1;
+                            id[i] = ids[t + 1];
+                            text[i] = shown[t + 1];
                         }
                     }
-                    for (var v : List.of(row, seq, pos, id, text)) v.setValueCount(n);
-                    root.setRowCount(n);
-                    arrow.writeBatch();
+                    arrow.write(new TokenArrow.Batch(n, row, seq, pos, id, text));
                 }
-                arrow.end();
+                arrow.finish();
             }
             g.commit();
             flag.commit();
