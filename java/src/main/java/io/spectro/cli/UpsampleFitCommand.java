@@ -30,7 +30,7 @@ public final class UpsampleFitCommand implements Callable<Integer> {
     @Option(names = "--features", defaultValue = FeatureSpec.DEFAULT, description = "feature groups: loss, act, resp:K (default ${DEFAULT-VALUE})") String features;
     @Option(names = "--resp-step", defaultValue = "" + FeatureSpec.DEFAULT_H, description = "relative step h of resp:K (default ${DEFAULT-VALUE})") double h;
     @Option(names = "--holdout", defaultValue = "0.1", description = "fraction of the sequences held out (default ${DEFAULT-VALUE})") double holdout;
-    @Option(names = "--regressor", defaultValue = "ridge", description = "ridge or mlp (default ${DEFAULT-VALUE}); ridge is always fitted as the baseline") String regressor;
+    @Option(names = "--regressor", defaultValue = "mlp", description = "mlp (libtorch) or ridge (default ${DEFAULT-VALUE}); ridge is always fitted as the baseline") String regressor;
     @Option(names = "--replicate", description = "a replicate run (same settings, another seed): ceilings ARI(run, replicate) and R2(run, replicate)") Path replicate;
     @Option(names = "--seed", defaultValue = "1", description = "split, direction and regressor seed (default ${DEFAULT-VALUE})") long seed;
     @Option(names = "--hidden", defaultValue = "256", description = "mlp: units per hidden layer (default ${DEFAULT-VALUE})") int hidden;
