@@ -110,9 +110,13 @@ public record GroundTruth(Path run, JsonNode manifest, String modelSha256, Model
         List<Integer> dropped = List.of();
         Path src = wdir.resolve("source.json");
         if (Files.isRegularFile(src)) {
-            try {
-                Pipeline.Source s = JsonMapper.shared().readValue(src.toFile(), Pipeline.Source.class);
-                if (s.droppedColumns() != null) dropped = s.droppedColumns();
+            try { // only the columns left out (files written before later fields existed lack them)
+                JsonNode d = JsonMapper.shared().readTree(src.toFile()).path("droppedColumns");
+                if (d.isArray()) {
+                    List<Integer> l = new ArrayList<>();
+                    for (JsonNode c : d) l.add(c.asInt());
+                    dropped = l;
+                }
             } catch (JacksonException e) {
                 throw new SpectroException(src + ": not JSON (" + e.getOriginalMessage() + ")");
             }
