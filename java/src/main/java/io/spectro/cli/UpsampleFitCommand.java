@@ -1,11 +1,6 @@
 package io.spectro.cli;
 
-import io.spectro.SpectroException;
-import io.spectro.chi.ChiRun;
-import io.spectro.data.CorpusOptions;
-import io.spectro.upsample.Apply;
 import io.spectro.upsample.FeatureSpec;
-import io.spectro.upsample.Features;
 import io.spectro.upsample.Fit;
 import io.spectro.upsample.Quality;
 import io.spectro.upsample.Regressors;
@@ -14,7 +9,6 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
-import java.util.List;
 import java.util.concurrent.Callable;
 
 /** {@code spectro upsample fit}: the auxiliary model of a run and its held-out quality (docs/upsampling.md). */

@@ -179,7 +179,7 @@ public final class SetBuilder {
         return new TokenSet(out, seq, List.copyOf(ws));
     }
 
-    static long mix(long seed, long a, long b) {
+    public static long mix(long seed, long a, long b) {
         long z = seed * 0x9E3779B97F4A7C15L + a;
         z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L + b;
         z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;

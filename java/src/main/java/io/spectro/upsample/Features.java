@@ -9,7 +9,6 @@ import io.spectro.nativeabi.Backend;
 import io.spectro.nativeabi.NativeBatch;
 import io.spectro.nativeabi.NativeModel;
 
-import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -216,7 +215,7 @@ public final class Features implements AutoCloseable {
         Block[] blocks = comps.get(c).blockArray();
         if (w == null) w = readBlocks(blocks);
         float[] v = new float[w.length];
-        SplittableRandom rnd = new SplittableRandom(mix(spec.seed(), c, j));
+        SplittableRandom rnd = new SplittableRandom(io.spectro.data.SetBuilder.mix(spec.seed(), c, j));
         int o = 0;
         for (Block bl : blocks) {
             int len = (int) bl.numel();
@@ -232,13 +231,6 @@ public final class Features implements AutoCloseable {
             o += len;
         }
         return v;
-    }
-
-    static long mix(long seed, long a, long b) {
-        long z = seed * 0x9E3779B97F4A7C15L + a;
-        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L + b;
-        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
-        return z ^ (z >>> 31);
     }
 
     /** Features of every sequence of {@code tokens} [rows, T], in batches; {@code progress} advances by sequences. */
@@ -260,12 +252,5 @@ public final class Features implements AutoCloseable {
     @Override
     public void close() {
         model.close();
-    }
-
-    /** Names of the components the features were built for. */
-    List<String> componentNames() {
-        List<String> out = new ArrayList<>();
-        for (Component c : comps) out.add(c.name());
-        return out;
     }
 }
