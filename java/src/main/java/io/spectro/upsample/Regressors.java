@@ -1,6 +1,7 @@
 package io.spectro.upsample;
 
 import io.spectro.SpectroException;
+import io.spectro.torch.Libtorch;
 import tools.jackson.databind.json.JsonMapper;
 import tools.jackson.databind.node.ObjectNode;
 
@@ -77,9 +78,19 @@ public final class Regressors {
         checkShapes(x, y, n, dIn, dOut, group);
         return switch (kind) {
             case "ridge" -> Ridge.fit(x, y, n, dIn, dOut, group, o);
-            case "mlp" -> throw new SpectroException("regressor kind mlp: the libtorch trainer is not merged yet (branch uptrain)");
+            case "mlp" -> fitMlp(x, y, n, dIn, dOut, group, o);
             default -> throw new SpectroException("unknown regressor kind '" + kind + "'; known: " + String.join(", ", KINDS));
         };
+    }
+
+    /** libtorch is loaded (or refused with "libtorch unavailable because ...") before TorchMlp's class is touched. */
+    private static Regressor fitMlp(float[] x, float[] y, int n, int dIn, int dOut, int[] group, Options o) {
+        try {
+            Libtorch.load();
+        } catch (SpectroException e) {
+            throw new SpectroException("regressor kind mlp: " + e.getMessage() + " (the ridge kind needs no libtorch)", e.getCause());
+        }
+        return TorchMlp.fit(x, y, n, dIn, dOut, group, o);
     }
 
     private static void checkShapes(float[] x, float[] y, int n, int dIn, int dOut, int[] group) {

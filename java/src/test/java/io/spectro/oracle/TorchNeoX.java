@@ -2,7 +2,6 @@ package io.spectro.oracle;
 
 import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
-import org.bytedeco.javacpp.Loader;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
@@ -58,49 +57,14 @@ public final class TorchNeoX implements AutoCloseable {
     /** Per-token losses [B*(T-1)], their mean, and (when asked) the flat gradient of the mean. */
     public record Result(double meanLoss, double[] losses, double[] grad) {}
 
-    private static volatile boolean loaded;
-
-    /** Loads libtorch once; the cacheResources call avoids the SIGSEGV of a first load on an empty cache. */
-    public static synchronized void ensureLoaded() {
-        if (loaded) return;
-        try {
-            Loader.cacheResources(torch.class, "/org/bytedeco/pytorch/" + Loader.getPlatform() + "/");
-        } catch (java.io.IOException e) {
-            throw new IllegalStateException("cannot extract the libtorch libraries: " + e.getMessage(), e);
-        }
-        Loader.load(torch.class);
-        loaded = true;
+    /** Loads libtorch once (io.spectro.torch.Libtorch: the cacheResources call avoids the SIGSEGV of a first load on an empty cache). */
+    public static void ensureLoaded() {
+        io.spectro.torch.Libtorch.load();
     }
 
-    /**
-     * Intra-op threads of libtorch (OpenMP) and of the OpenBLAS it calls for GEMMs, which runs its own
-     * pthread pool (default: one thread per core) and ignores torch.set_num_threads. The OpenBLAS in use
-     * is the libopenblas.so.0 mapped into this process (JavaCPP loads it from the openblas artifact).
-     */
-    public static synchronized void setThreads(int n) {
-        ensureLoaded();
-        torch.set_num_threads(n);
-        java.util.Set<String> libs = new java.util.TreeSet<>();
-        try {
-            for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/self/maps"))) {
-                int slash = line.indexOf('/');
-                if (slash >= 0 && line.endsWith("/libopenblas.so.0")) libs.add(line.substring(slash));
-            }
-        } catch (java.io.IOException e) {
-            return; // not Linux: OpenBLAS keeps its default (OPENBLAS_NUM_THREADS)
-        }
-        java.lang.foreign.Linker linker = java.lang.foreign.Linker.nativeLinker();
-        for (String lib : libs) {
-            java.lang.foreign.SymbolLookup.libraryLookup(java.nio.file.Path.of(lib), java.lang.foreign.Arena.global())
-                    .find("openblas_set_num_threads").ifPresent(f -> {
-                        try {
-                            linker.downcallHandle(f, java.lang.foreign.FunctionDescriptor.ofVoid(java.lang.foreign.ValueLayout.JAVA_INT))
-                                    .invoke(n);
-                        } catch (Throwable t) {
-                            throw new IllegalStateException("openblas_set_num_threads failed", t);
-                        }
-                    });
-        }
+    /** Intra-op threads of libtorch and of the OpenBLAS it calls (io.spectro.torch.Libtorch#setThreads). */
+    public static void setThreads(int n) {
+        io.spectro.torch.Libtorch.setThreads(n);
     }
 
     // ---- canonical layout (spectro.h), computed independently -----------------------------------
