@@ -24,6 +24,7 @@ import java.util.TreeSet;
  */
 public final class Libtorch {
     private static volatile boolean loaded;
+    private static final java.util.regex.Pattern OPENBLAS = java.util.regex.Pattern.compile("/libopenblas[^/]*\\.so(\\.[0-9]+)*$");
 
     private Libtorch() {}
 
@@ -57,8 +58,10 @@ public final class Libtorch {
 
     /**
      * Intra-op threads of libtorch (OpenMP) and of the OpenBLAS it calls for GEMMs, which runs its own
-     * pthread pool (default: one thread per core) and ignores torch.set_num_threads. The OpenBLAS in use
-     * is the libopenblas.so.0 mapped into this process (JavaCPP loads it from the openblas artifact).
+     * pthread pool (default: one thread per core) and ignores torch.set_num_threads. Every OpenBLAS mapped
+     * into this process is set: JavaCPP loads both libopenblas.so.0 and libopenblas_nolapack.so.0 from the
+     * openblas artifact; setting only the first left a thread of the second one busy beside the caller
+     * during training (seen with gdb).
      */
     public static synchronized void setThreads(int n) {
         load();
@@ -67,7 +70,7 @@ public final class Libtorch {
         try {
             for (String line : Files.readAllLines(Path.of("/proc/self/maps"))) {
                 int slash = line.indexOf('/');
-                if (slash >= 0 && line.endsWith("/libopenblas.so.0")) libs.add(line.substring(slash));
+                if (slash >= 0 && OPENBLAS.matcher(line.substring(slash)).find()) libs.add(line.substring(slash));
             }
         } catch (IOException e) {
             return; // not Linux: OpenBLAS keeps its default (OPENBLAS_NUM_THREADS)

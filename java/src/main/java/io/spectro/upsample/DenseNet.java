@@ -27,7 +27,8 @@ import java.util.List;
  * </pre>
  * Ridge is the one-layer case; the MLP trained in libtorch is the deeper one, so predicting (and
  * loading) needs no native library and holds no native memory. Dot products go through
- * {@link Kernels} (Vector API, lanes summed in a fixed order): the same input gives the same bits.
+ * {@link Kernels#affine} (blocks of 64 rows; every output one chain of fused multiply-adds from the
+ * bias in input order, so the Vector API and the scalar fallback give the same bits).
  *
  * <p>Saved as {@value #META} (format, kind, widths, kind-specific facts) and one float32 .npy per
  * tensor; {@link #load} checks every shape against the metadata and refuses non-finite values.
@@ -40,7 +41,8 @@ final class DenseNet implements Regressor {
     private final String kind;
     private final int[] width; // width[0] = input dim, width[L] = output dim
     private final float[] xMean, xScale, yMean, yScale;
-    private final float[][] w, b; // w[l]: width[l+1] rows of width[l]
+    private final float[][] w, b; // w[l]: width[l+1] rows of width[l] (torch.nn.Linear's layout, as saved)
+    private final float[][] wt;   // w[l] transposed: width[l] rows of width[l+1] (what the layer kernel reads)
     private final ObjectNode info;
 
     DenseNet(String kind, int[] width, float[] xMean, float[] xScale, float[][] w, float[][] b, float[] yMean, float[] yScale,
@@ -59,6 +61,12 @@ final class DenseNet implements Regressor {
         this.xScale = xScale;
         this.w = w;
         this.b = b;
+        this.wt = new float[layers][];
+        for (int l = 0; l < layers; l++) {
+            int in = width[l], out = width[l + 1];
+            wt[l] = new float[in * out];
+            for (int j = 0; j < out; j++) for (int i = 0; i < in; i++) wt[l][i * out + j] = w[l][j * in + i];
+        }
         this.yMean = yMean;
         this.yScale = yScale;
         this.info = info == null ? JSON.createObjectNode() : info;
@@ -78,37 +86,34 @@ final class DenseNet implements Regressor {
 
     int layers() { return width.length - 1; }
 
+    /** Rows per block of {@link #predict}: whole tiles for the layer kernel, buffers in L1/L2. */
+    private static final int BLOCK = 64;
+
     @Override
     public void predict(float[] x, int n, float[] y) {
         int dIn = inputDim(), dOut = outputDim(), wide = 0;
-        if ((long) n * dIn > x.length || (long) n * dOut > y.length)
+        if (n < 0 || (long) n * dIn > x.length || (long) n * dOut > y.length)
             throw new IllegalArgumentException(n + " rows need " + (long) n * dIn + " inputs and " + (long) n * dOut + " outputs, got "
                     + x.length + " and " + y.length);
         for (int v : width) wide = Math.max(wide, v);
-        float[] a = new float[wide], c = new float[wide];
-        for (int i = 0; i < n; i++) {
-            int xo = i * dIn;
-            for (int j = 0; j < dIn; j++) a[j] = (x[xo + j] - xMean[j]) * xScale[j];
+        float[] a = new float[BLOCK * wide], c = new float[BLOCK * wide];
+        for (int r0 = 0; r0 < n; r0 += BLOCK) {
+            int rows = Math.min(BLOCK, n - r0);
+            for (int r = 0; r < rows; r++) {
+                int xo = (r0 + r) * dIn, zo = r * dIn;
+                for (int j = 0; j < dIn; j++) a[zo + j] = (x[xo + j] - xMean[j]) * xScale[j];
+            }
             for (int l = 0; l < layers(); l++) {
-                layer(l, a, c, l < layers() - 1);
+                Kernels.affine(a, rows, width[l], wt[l], width[l + 1], b[l], c);
+                if (l < layers() - 1) for (int i = 0, len = rows * width[l + 1]; i < len; i++) if (c[i] < 0) c[i] = 0;
                 float[] t = a;
                 a = c;
                 c = t;
             }
-            int yo = i * dOut;
-            for (int k = 0; k < dOut; k++) y[yo + k] = a[k] * yScale[k] + yMean[k];
-        }
-    }
-
-    /** out = W_l in + b_l, with ReLU when {@code relu}. */
-    private void layer(int l, float[] in, float[] out, boolean relu) {
-        int d = width[l], m = width[l + 1], j = 0;
-        float[] wl = w[l], bl = b[l];
-        for (; j + 3 < m; j += 4) Kernels.dot4(in, 0, wl, j * d, (j + 1) * d, (j + 2) * d, (j + 3) * d, d, out, j);
-        for (; j < m; j++) out[j] = Kernels.dot(in, 0, wl, j * d, d);
-        for (j = 0; j < m; j++) {
-            float v = out[j] + bl[j];
-            out[j] = relu && v < 0 ? 0 : v;
+            for (int r = 0; r < rows; r++) {
+                int yo = (r0 + r) * dOut, ho = r * dOut;
+                for (int k = 0; k < dOut; k++) y[yo + k] = a[ho + k] * yScale[k] + yMean[k];
+            }
         }
     }
 

@@ -71,26 +71,43 @@ public final class Regressors {
     }
 
     /**
+     * Where a fit is: ridge reports each cross-validation fold and the final solve ({@code total} = folds + 1),
+     * the MLP each epoch ({@code total} = the most epochs; it may stop early), with a label such as
+     * "validation mse 0.123 (best 0.120 at epoch 17)". Called on the fitting thread.
+     */
+    @FunctionalInterface
+    public interface Listener {
+        Listener NONE = (done, total, label) -> {};
+
+        void progress(int done, int total, String label);
+    }
+
+    /**
      * Fits a regressor of {@code kind} to rows {@code x} (n × dIn) → {@code y} (n × dOut), row-major;
      * {@code group[i]} is the sequence of row i, so every internal validation split keeps sequences whole.
      */
     public static Regressor fit(String kind, float[] x, float[] y, int n, int dIn, int dOut, int[] group, Options o) {
+        return fit(kind, x, y, n, dIn, dOut, group, o, Listener.NONE);
+    }
+
+    /** {@link #fit(String, float[], float[], int, int, int, int[], Options)} reporting progress to {@code listener}. */
+    public static Regressor fit(String kind, float[] x, float[] y, int n, int dIn, int dOut, int[] group, Options o, Listener listener) {
         checkShapes(x, y, n, dIn, dOut, group);
         return switch (kind) {
-            case "ridge" -> Ridge.fit(x, y, n, dIn, dOut, group, o);
-            case "mlp" -> fitMlp(x, y, n, dIn, dOut, group, o);
+            case "ridge" -> Ridge.fit(x, y, n, dIn, dOut, group, o, listener);
+            case "mlp" -> fitMlp(x, y, n, dIn, dOut, group, o, listener);
             default -> throw new SpectroException("unknown regressor kind '" + kind + "'; known: " + String.join(", ", KINDS));
         };
     }
 
     /** libtorch is loaded (or refused with "libtorch unavailable because ...") before TorchMlp's class is touched. */
-    private static Regressor fitMlp(float[] x, float[] y, int n, int dIn, int dOut, int[] group, Options o) {
+    private static Regressor fitMlp(float[] x, float[] y, int n, int dIn, int dOut, int[] group, Options o, Listener listener) {
         try {
             Libtorch.load();
         } catch (SpectroException e) {
             throw new SpectroException("regressor kind mlp: " + e.getMessage() + " (the ridge kind needs no libtorch)", e.getCause());
         }
-        return TorchMlp.fit(x, y, n, dIn, dOut, group, o);
+        return TorchMlp.fit(x, y, n, dIn, dOut, group, o, listener);
     }
 
     private static void checkShapes(float[] x, float[] y, int n, int dIn, int dOut, int[] group) {

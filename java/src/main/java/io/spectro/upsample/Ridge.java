@@ -181,7 +181,7 @@ final class Ridge {
         return out;
     }
 
-    static DenseNet fit(float[] x, float[] y, int n, int d, int e, int[] group, Regressors.Options o) {
+    static DenseNet fit(float[] x, float[] y, int n, int d, int e, int[] group, Regressors.Options o, Regressors.Listener listener) {
         int groups = GroupSplit.distinct(group, n).length;
         if (groups < 2)
             throw new SpectroException("ridge: choosing λ by cross-validation needs rows from at least 2 sequences, got " + groups);
@@ -219,6 +219,7 @@ final class Ridge {
             foldSse[f] = new double[LAMBDAS.length][];
             for (int l = 0; l < LAMBDAS.length; l++) foldSse[f][l] = sse(m[f], s, l);
         });
+        listener.progress(k, k + 1, "cross-validated " + LAMBDAS.length + " values of λ on " + k + " folds");
         for (int f = 0; f < k; f++)
             for (int l = 0; l < LAMBDAS.length; l++) for (int c = 0; c < e; c++) sse[l][c] += foldSse[f][l][c];
         double[] cvR2 = new double[LAMBDAS.length];
@@ -236,6 +237,7 @@ final class Ridge {
         }
 
         Solutions s = new Solutions(total, new double[]{LAMBDAS[best]});
+        listener.progress(k + 1, k + 1, "λ " + LAMBDAS[best] + ", cross-validated mean R² " + String.format(java.util.Locale.ROOT, "%.4f", cvR2[best]));
         float[] xMean = new float[d], xScale = new float[d], wt = new float[e * d], yMean = new float[e], yScale = new float[e];
         for (int j = 0; j < d; j++) {
             xMean[j] = (float) (s.mx[j] + gx[j]);

@@ -75,7 +75,7 @@ final class TorchMlp {
         return out;
     }
 
-    static DenseNet fit(float[] x, float[] y, int n, int d, int e, int[] group, Regressors.Options o) {
+    static DenseNet fit(float[] x, float[] y, int n, int d, int e, int[] group, Regressors.Options o, Regressors.Listener listener) {
         Libtorch.load();
         boolean[] val;
         try {
@@ -94,7 +94,7 @@ final class TorchMlp {
         Trained t;
         synchronized (LOCK) {
             Libtorch.setThreads(o.threads());
-            t = train(zt, tt, zv, tv, width, o);
+            t = train(zt, tt, zv, tv, width, o, listener);
         }
         float[] xMean = new float[d], xScale = new float[d], yMean = new float[e], yScale = new float[e];
         for (int j = 0; j < d; j++) {
@@ -125,7 +125,8 @@ final class TorchMlp {
 
     private record Trained(float[][] w, float[][] b, int epochs, int bestEpoch, double bestVal, double[] train, double[] valid) {}
 
-    private static Trained train(float[] zt, float[] tt, float[] zv, float[] tv, int[] width, Regressors.Options o) {
+    private static Trained train(float[] zt, float[] tt, float[] zv, float[] tv, int[] width, Regressors.Options o,
+                                 Regressors.Listener listener) {
         int layers = width.length - 1, d = width[0], e = width[layers];
         int nt = zt.length / d, nv = zv.length / d;
         float[][] bestW = new float[layers][], bestB = new float[layers][];
@@ -187,6 +188,8 @@ final class TorchMlp {
                         bestB[l] = floats(lin[l].bias());
                     }
                 } else since++;
+                listener.progress(epoch + 1, o.epochs(), String.format(java.util.Locale.ROOT,
+                        "epoch %d: train mse %.4f, validation mse %.4f (best %.4f at epoch %d)", epoch + 1, trainCurve[epoch], v, best, bestEpoch));
             }
         }
         return new Trained(bestW, bestB, epoch, bestEpoch, best, java.util.Arrays.copyOf(trainCurve, epoch), java.util.Arrays.copyOf(valCurve, epoch));

@@ -43,6 +43,29 @@ public final class Kernels {
         return VECTOR ? VectorKernels.sqdist(a, ao, b, bo, d) : scalarSqdist(a, ao, b, bo, d);
     }
 
+    /**
+     * A dense layer over a block of rows: {@code out[r*m + j] = b[j] + Σ_i in[r*d + i] · wt[i*m + j]} for
+     * r < rows, j < m ({@code wt} is the transposed weight, d × m). Every output is one chain of fused
+     * multiply-adds in the order of i starting from the bias, in both implementations, so the Vector API
+     * and the scalar fallback give the same bits (no lane reductions).
+     */
+    public static void affine(float[] in, int rows, int d, float[] wt, int m, float[] b, float[] out) {
+        if (VECTOR) VectorKernels.affine(in, rows, d, wt, m, b, out);
+        else scalarAffine(in, 0, rows, d, wt, m, 0, m, b, out);
+    }
+
+    /** {@link #affine} for rows [r0, r1) and columns [j0, j1). */
+    static void scalarAffine(float[] in, int r0, int r1, int d, float[] wt, int m, int j0, int j1, float[] b, float[] out) {
+        for (int r = r0; r < r1; r++) {
+            int ro = r * d;
+            for (int j = j0; j < j1; j++) {
+                float s = b[j];
+                for (int i = 0; i < d; i++) s = Math.fma(in[ro + i], wt[i * m + j], s);
+                out[r * m + j] = s;
+            }
+        }
+    }
+
     public static float scalarDot(float[] a, int ao, float[] b, int bo, int d) {
         float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
         int i = 0;
