@@ -91,9 +91,10 @@ public final class Fit {
 
         Regressors.Options ro = o.regressorOptions().withSeed(o.seed());
         long t1 = System.nanoTime();
-        Regressor chosen = Regressors.fit(o.regressor(), xTr, yTr, nTr, dIn, k, gTr, ro);
+        Regressor chosen = Regressors.fit(o.regressor(), xTr, yTr, nTr, dIn, k, gTr, ro, progress("upsample fit: " + o.regressor(), o.progress()));
         double fitSeconds = (System.nanoTime() - t1) / 1e9;
-        Regressor ridge = o.regressor().equals("ridge") ? chosen : Regressors.fit("ridge", xTr, yTr, nTr, dIn, k, gTr, ro);
+        Regressor ridge = o.regressor().equals("ridge") ? chosen
+                : Regressors.fit("ridge", xTr, yTr, nTr, dIn, k, gTr, ro, progress("upsample fit: ridge baseline", o.progress()));
         try {
             long t2 = System.nanoTime();
             float[] pHo = new float[nHo * k];
@@ -132,6 +133,18 @@ public final class Fit {
             chosen.close();
             if (ridge != chosen) ridge.close();
         }
+    }
+
+    /** A regressor's fit progress (folds, epochs) as a progress line with ETA. */
+    private static Regressors.Listener progress(String what, boolean enabled) {
+        Progress[] p = {null};
+        int[] last = {0};
+        return (done, total, label) -> {
+            if (p[0] == null) p[0] = new Progress(what, total, System.err, enabled);
+            p[0].label(label);
+            p[0].advance(done - last[0]);
+            last[0] = done;
+        };
     }
 
     static int distinct(int[] g) {
