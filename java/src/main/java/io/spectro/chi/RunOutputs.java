@@ -4,12 +4,7 @@ import io.spectro.SpectroException;
 import io.spectro.io.Atomic;
 import io.spectro.io.IoErrors;
 import io.spectro.io.Npy;
-import org.apache.arrow.memory.BufferAllocator;
-import org.apache.arrow.memory.RootAllocator;
-import org.apache.arrow.vector.IntVector;
-import org.apache.arrow.vector.VarCharVector;
-import org.apache.arrow.vector.VectorSchemaRoot;
-import org.apache.arrow.vector.ipc.ArrowFileWriter;
+import io.spectro.io.TokenArrow;
 import org.jfree.chart.ChartFactory;
 import org.jfree.chart.ChartUtils;
 import org.jfree.chart.JFreeChart;
@@ -24,8 +19,6 @@ import tools.jackson.databind.node.ObjectNode;
 
 import java.io.BufferedWriter;
 import java.io.IOException;
-import java.io.OutputStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -116,27 +109,17 @@ public final class RunOutputs {
                 }
             }
         }
-        try (BufferAllocator alloc = new RootAllocator();
-             IntVector row = new IntVector("row", alloc); IntVector seq = new IntVector("seq", alloc);
-             IntVector pos = new IntVector("pos", alloc); IntVector id = new IntVector("token_id", alloc);
-             VarCharVector tok = new VarCharVector("token", alloc)) {
-            for (var v : List.of(row, seq, pos, id)) v.allocateNew(rows);
-            tok.allocateNew(rows);
-            for (int b = 0, r = 0; b < in.nProbe(); b++) {
-                for (int t = 0; t < T - 1; t++, r++) {
-                    int tid = in.probe()[b * T + t + 1];
-                    row.set(r, r); seq.set(r, b); pos.set(r, t + 1); id.set(r, tid);
-                    tok.setSafe(r, shown[b][t + 1].getBytes(StandardCharsets.UTF_8));
-                }
+        int[] row = new int[rows], seq = new int[rows], pos = new int[rows], id = new int[rows];
+        String[] tok = new String[rows];
+        for (int b = 0, r = 0; b < in.nProbe(); b++) {
+            for (int t = 0; t < T - 1; t++, r++) {
+                row[r] = r; seq[r] = b; pos[r] = t + 1; id[r] = in.probe()[b * T + t + 1];
+                tok[r] = shown[b][t + 1];
             }
-            for (var v : List.of(row, seq, pos, id, tok)) v.setValueCount(rows);
-            try (VectorSchemaRoot root = VectorSchemaRoot.of(row, seq, pos, id, tok);
-                 OutputStream os = Files.newOutputStream(g.temp(dir.resolve("tokens.arrow")));
-                 ArrowFileWriter w = new ArrowFileWriter(root, null, java.nio.channels.Channels.newChannel(os))) {
-                w.start();
-                w.writeBatch();
-                w.end();
-            }
+        }
+        try (TokenArrow.Writer w = new TokenArrow.Writer(g.temp(dir.resolve("tokens.arrow")))) {
+            w.write(new TokenArrow.Batch(rows, row, seq, pos, id, tok));
+            w.finish();
         }
     }
 

@@ -13,6 +13,7 @@ import picocli.CommandLine.Command;
                 InfoCommand.class, InitCommand.class, LossCommand.class, GradCommand.class, BenchCommand.class,
                 DataCommand.class, ChiCommand.class, CalibrateCommand.class, DiagnoseCommand.class, CostCommand.class, TrainCommand.class, DemoCommand.class,
                 WhitenCommand.class, ClusterCommand.class, MapCommand.class, ReportCommand.class, CompareCommand.class,
+                UpsampleCommand.class,
         })
 public final class Main {
     public static void main(String[] args) {

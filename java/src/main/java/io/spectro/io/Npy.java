@@ -49,6 +49,7 @@ public final class Npy {
     public record Info(String descr, long[] shape, long count, long dataOffset) {
         public int itemSize() {
             return switch (descr) {
+                case "|u1", "<u1", "|b1", "|i1" -> 1;
                 case "<u2", "|u2" -> 2;
                 case "<i8", "<f8" -> 8;
                 default -> 4;
@@ -221,6 +222,15 @@ public final class Npy {
         return out;
     }
 
+    /** Bytes {@code [first, first + count)} of a one-byte array ('|u1', '|b1' or '|i1'), streamed: any file size. */
+    public static byte[] readBytes(Path file, long first, int count) {
+        Info h = info(file);
+        if (h.itemSize() != 1) throw bad(file, "dtype " + h.descr() + " is not a one-byte type (expected |u1)");
+        byte[] out = new byte[count];
+        stream(file, first, count, (b, done) -> b.get(out, (int) done, b.remaining()));
+        return out;
+    }
+
     private static void checkFloat(Path file, Info h) {
         if (!h.descr().equals("<f4") && !h.descr().equals("<f8"))
             throw bad(file, "dtype " + h.descr() + " is not a float type (expected <f4)");
@@ -275,7 +285,7 @@ public final class Npy {
                 n = Math.multiplyExact(n, s);
             }
             this.count = n;
-            this.item = descr.endsWith("8") ? 8 : 4;
+            this.item = new Info(descr, shape, n, 0).itemSize();
             StringBuilder sh = new StringBuilder();
             for (long s : shape) sh.append(s).append(',');
             if (shape.length > 1) sh.setLength(sh.length() - 1);
@@ -297,7 +307,7 @@ public final class Npy {
             }
         }
 
-        /** A new file of dtype {@code descr} ('<f4' or '<i4') and {@code shape}. */
+        /** A new file of dtype {@code descr} ('<f4', '<i4' or '|u1') and {@code shape}. */
         public static Writer create(Path file, String descr, long... shape) {
             return new Writer(file, descr, shape);
         }

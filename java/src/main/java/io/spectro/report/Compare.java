@@ -29,9 +29,9 @@ public final class Compare {
                 .append(".tok{font-family:ui-monospace,Menlo,monospace;background:#eef1f6;border-radius:3px;padding:0 3px;white-space:pre}")
                 .append(".num{text-align:right;font-variant-numeric:tabular-nums}.none{color:#8a91a0}td.side{width:50%}")
                 .append("</style></head><body>\n<h1>Tokens across runs</h1>\n<p>A: <b>").append(Html.text(nameA)).append("</b> (")
-                .append(a.rows()).append(" vectors, ").append(a.clusters().size()).append(" clusters) &nbsp; B: <b>")
-                .append(Html.text(nameB)).append("</b> (").append(b.rows()).append(" vectors, ").append(b.clusters().size())
-                .append(" clusters)</p>\n<table><tr><th>token</th><th>").append(Html.text(nameA)).append("</th><th>")
+                .append(a.rows()).append(" vectors, ").append(a.clusters().size()).append(" clusters").append(predicted(a))
+                .append(") &nbsp; B: <b>").append(Html.text(nameB)).append("</b> (").append(b.rows()).append(" vectors, ")
+                .append(b.clusters().size()).append(" clusters").append(predicted(b)).append(")</p>\n<table><tr><th>token</th><th>").append(Html.text(nameA)).append("</th><th>")
                 .append(Html.text(nameB)).append("</th></tr>\n");
         for (String t : tokens) {
             s.append("<tr class=\"token\"><td><span class=\"tok\">").append(Html.text(Html.showToken(t))).append("</span></td>");
@@ -44,7 +44,18 @@ public final class Compare {
         return s.toString();
     }
 
+    /** Clustered rows predicted by an auxiliary model (RUN/predicted.npy). */
+    static long predictedRows(Pipeline.ClustersFile cf) {
+        return cf.clusters().stream().mapToLong(Cards.Card::predicted).sum();
+    }
+
+    private static String predicted(Pipeline.ClustersFile cf) {
+        long p = predictedRows(cf);
+        return p == 0 ? "" : ", " + p + " clustered rows predicted";
+    }
+
     private static void side(StringBuilder s, Pipeline.ClustersFile cf, String token) {
+        boolean pred = predictedRows(cf) > 0;
         List<int[]> hold = Explorer.holding(cf, token);
         s.append("<td class=\"side\">");
         if (hold.isEmpty()) {
@@ -52,7 +63,8 @@ public final class Compare {
             return;
         }
         long total = hold.stream().mapToLong(h -> h[1]).sum();
-        s.append("<table><tr><th>cluster</th><th>n</th><th>share</th><th>size</th><th>top tokens</th></tr>");
+        s.append("<table><tr><th>cluster</th><th>n</th><th>share</th><th>size</th>").append(pred ? "<th>predicted</th>" : "")
+                .append("<th>top tokens</th></tr>");
         for (int[] h : hold) {
             Cards.Card c = cf.clusters().get(h[0]);
             String top = c.tokens().stream().limit(5)
@@ -60,7 +72,8 @@ public final class Compare {
                     .collect(Collectors.joining(" "));
             s.append("<tr><td>").append(Html.text(c.id())).append("</td><td class=\"num\">").append(h[1])
                     .append("</td><td class=\"num\">").append(String.format("%.1f%%", 100.0 * h[1] / total))
-                    .append("</td><td class=\"num\">").append(c.size()).append("</td><td>").append(top).append("</td></tr>");
+                    .append("</td><td class=\"num\">").append(c.size()).append("</td>")
+                    .append(pred ? "<td class=\"num pred\">" + c.predicted() + "</td>" : "").append("<td>").append(top).append("</td></tr>");
         }
         s.append("</table></td>");
     }

@@ -23,7 +23,9 @@ import java.util.TreeMap;
  * The data is embedded as JSON in a {@code <script type="application/json">} with '<', '>' and '&'
  * written as \\u escapes, and every text is rendered with textContent, so token text cannot inject
  * markup. The URL hash {@code #click=C0003} opens a card and {@code #search=she} runs a search
- * (used by the headless-browser test).
+ * (used by the headless-browser test), {@code #predicted=1} shades clusters by their share of predicted rows.
+ * In a run with predicted rows (RUN/predicted.npy) every card says how many of its members are predicted and
+ * each example is badged "predicted" or "ground truth".
  */
 public final class Explorer {
     /** Tokens per card in the page (the full list stays in clusters.json). */
@@ -45,6 +47,7 @@ public final class Explorer {
         data.put("layout", mf.layout());
         List<Map<String, Object>> cl = new ArrayList<>();
         Map<String, List<int[]>> index = new TreeMap<>();
+        long predicted = 0;
         for (int i = 0; i < cf.clusters().size(); i++) {
             Cards.Card c = cf.clusters().get(i);
             Pipeline.MapPoint p = mf.points().get(i);
@@ -62,10 +65,13 @@ public final class Explorer {
             m.put("prof", c.strongest().stream().map(s -> List.of(s.c(), s.v())).toList());
             m.put("full", c.profile());
             m.put("sub", c.subsets() == null ? List.of() : c.subsets().stream().map(t -> List.of(t.t(), t.n())).toList());
+            m.put("pred", c.predicted());
+            predicted += c.predicted();
             cl.add(m);
             for (Cards.TokenCount t : c.tokens()) index.computeIfAbsent(t.t(), k -> new ArrayList<>()).add(new int[]{i, t.n()});
         }
         data.put("clusters", cl);
+        data.put("predicted", predicted); // clustered rows predicted by an auxiliary model (RUN/predicted.npy)
         data.put("components", cf.components() == null ? List.of() : cf.components());
         List<Map<String, Object>> regions = new ArrayList<>();
         for (Pipeline.Region r : mf.regions()) {

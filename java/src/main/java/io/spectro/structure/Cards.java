@@ -14,7 +14,8 @@ import java.util.SplittableRandom;
 /**
  * Cluster cards: id (C0001...), size, every y token with its count, the tokens of highest lift over the
  * base rate, random example contexts with y marked, the mean standardised χ profile with its
- * strongest components, and the subset mix (rows per corpus subset, when the run knows them).
+ * strongest components, the subset mix (rows per corpus subset, when the run knows them), and how many
+ * members are predicted by an auxiliary model (a run with predicted.npy; each example says whether it is).
  */
 public final class Cards {
     /** Example contexts per card. */
@@ -34,13 +35,15 @@ public final class Cards {
 
     public record TokenLift(String t, int n, double lift) {}
 
-    public record Example(int row, int seq, int pos, String y, List<String> before, List<String> after) {}
+    /** @param predicted the row's χ was predicted by an auxiliary model (RUN/predicted.npy), not estimated */
+    public record Example(int row, int seq, int pos, String y, List<String> before, List<String> after, boolean predicted) {}
 
     public record Strength(String c, double v) {}
 
+    /** @param predicted how many of the members are predicted rows (RUN/predicted.npy; 0 in an all-ground-truth run) */
     public record Card(String id, int size, int seed, double conductance, long pushWork, boolean capped, double residual,
                        List<TokenCount> tokens, List<TokenLift> lift, List<Example> examples, float[] profile,
-                       List<Strength> strongest, int[] members, List<TokenCount> subsets) {}
+                       List<Strength> strongest, int[] members, List<TokenCount> subsets, int predicted) {}
 
     public static String id(int index) {
         return String.format("C%04d", index + 1);
@@ -73,7 +76,7 @@ public final class Cards {
             if (lift.size() > LIFT) lift = new ArrayList<>(lift.subList(0, LIFT));
             out.add(new Card(id(c), mem.length, cl.seed(), cl.conductance(), cl.pushWork(), cl.capped(), cl.residual(), tc, lift,
                     examples(mem, tokens, new SplittableRandom(seed * 31 + c)), profile(mem, z),
-                    strongest(profile(mem, z), components), mem, subsetMix(mem, tokens)));
+                    strongest(profile(mem, z), components), mem, subsetMix(mem, tokens), tokens.predicted().countPredicted(mem)));
         }
         return out;
     }
@@ -111,7 +114,7 @@ public final class Cards {
                 before = List.of(Arrays.copyOfRange(ctx, Math.max(0, pos - BEFORE), pos));
                 after = List.of(Arrays.copyOfRange(ctx, pos + 1, Math.min(ctx.length, pos + 1 + AFTER)));
             }
-            ex.add(new Example(r, tokens.seq(r), pos, tokens.token(r), before, after));
+            ex.add(new Example(r, tokens.seq(r), pos, tokens.token(r), before, after, tokens.isPredicted(r)));
         }
         return ex;
     }

@@ -2,6 +2,7 @@ package io.spectro.structure;
 
 import io.spectro.SpectroException;
 import io.spectro.chi.Health;
+import io.spectro.chi.PredictedRows;
 import io.spectro.cluster.PprClustering;
 import io.spectro.graph.Graph;
 import io.spectro.graph.Knn;
@@ -12,6 +13,7 @@ import io.spectro.map.ClusterMap;
 import io.spectro.util.MappedVectors;
 import io.spectro.util.Progress;
 import io.spectro.util.Rows;
+import io.spectro.util.SelectedRows;
 import io.spectro.util.Vectors;
 import io.spectro.whiten.Whitening;
 import tools.jackson.core.JacksonException;
@@ -42,8 +44,20 @@ public final class Pipeline {
 
     public static PrintStream log = System.err;
 
-    /** @param droppedColumns chi.npy's columns left out as non-finite (--drop-nan-columns); null or empty: none */
-    public record Source(String chi, String runDir, List<Integer> droppedColumns) {}
+    /**
+     * @param droppedColumns chi.npy's columns left out as non-finite (--drop-nan-columns); null or empty: none
+     * @param fitRows        rows the transform was fit on: the ground-truth rows (all rows of a run without
+     *                       predicted.npy; 0 in files written before the field existed)
+     * @param predictedRows  rows predicted by an auxiliary model: transformed, not fit on
+     * @param transformFrom  where the transform came from when it was not fit here (an all-predicted run: its
+     *                       AUX's transform), else null
+     */
+    public record Source(String chi, String runDir, List<Integer> droppedColumns, int fitRows, int predictedRows,
+                         String transformFrom) {
+        public Source(String chi, String runDir, List<Integer> droppedColumns) {
+            this(chi, runDir, droppedColumns, 0, 0, null);
+        }
+    }
 
     /** chi.npy's columns that are used, and the indices of those left out. */
     public record ChiColumns(Vectors chi, List<Integer> dropped) {
@@ -201,7 +215,8 @@ public final class Pipeline {
             else unhealthy.add(c);
         }
         Whitening w;
-        int rows, cols;
+        int rows, cols, fitRows;
+        Path from = null;
         List<Integer> dropped = List.of();
         boolean mapped = unhealthy.isEmpty() && MappedVectors.useMapping(chiFile);
         try (MappedVectors m = mapped ? MappedVectors.open(chiFile) : null) {
@@ -216,21 +231,65 @@ public final class Pipeline {
             }
             rows = chi.rows();
             cols = chi.cols();
-            Progress p = progress("whiten " + rows + " x " + cols, 5L * rows);
-            try {
-                w = Whitening.fit(chi, o, p);
-            } catch (SpectroException e) {
-                throw new SpectroException(chiFile + ": " + e.getMessage(), e);
+            // method.md section 4: fit on the ground-truth rows, apply the same transform to the predicted ones
+            PredictedRows predicted = PredictedRows.read(run, rows);
+            fitRows = predicted.groundTruthCount();
+            Rows fitOn = predicted.predictedCount() == 0 ? chi : new SelectedRows(chi, predicted.groundTruthRanges());
+            Progress p = progress("whiten " + rows + " x " + cols + (fitOn == chi ? "" : " (fit on " + fitRows + " ground-truth rows)"),
+                    4L * fitRows + rows);
+            if (fitRows == 0) {
+                from = auxTransformOf(run);
+                w = Whitening.load(from);
+                if (w.inputDim() != cols)
+                    throw new SpectroException(from + ": the transform takes " + w.inputDim() + " columns, " + chiFile
+                            + " has " + cols + " after health gating " + dropped + "; whiten the combined run instead");
+            } else {
+                try {
+                    w = Whitening.fit(fitOn, o, p);
+                } catch (SpectroException e) {
+                    throw new SpectroException(chiFile + ": " + e.getMessage()
+                            + (fitOn == chi ? "" : " (fit on the " + fitRows + " ground-truth rows of " + rows + ")"), e);
+                }
             }
             w.applyTo(chi, outDir.resolve("whitened.npy"), threads, p);
             if (p != null) p.finish();
         }
         write(outDir.resolve("source.json"), new Source(chiFile.toAbsolutePath().toString(),
-                chiFile.toAbsolutePath().getParent().toString(), dropped));
+                chiFile.toAbsolutePath().getParent().toString(), dropped, fitRows, rows - fitRows,
+                from == null ? null : from.toString()));
         w.save(outDir.resolve("transform.json")); // last: the stage's marker (Atomic: temporary + rename)
-        info(String.format("whitened %d x %d -> %d directions (%.1f%% of variance; %s) in %.2f s (%s)", rows, cols,
-                w.kept(), 100 * w.explainedVariance(), w.rule(), since(t0), mapped ? "mapped, streamed" : "on the heap"));
+        info(String.format("whitened %d x %d -> %d directions (%.1f%% of variance; %s) in %.2f s (%s)%s", rows, cols,
+                w.kept(), 100 * w.explainedVariance(), w.rule(), since(t0), mapped ? "mapped, streamed" : "on the heap",
+                from != null ? "; every row is predicted: the transform is the AUX's, " + from
+                        : fitRows < rows ? "; fit on the " + fitRows + " ground-truth rows, applied to all " + rows : ""));
         return w;
+    }
+
+    /**
+     * The whitening transform of an all-predicted run: its AUX's copy of the ground-truth run's transform
+     * ({@code manifest.json} "predicted".aux, then AUX/transform/transform.json). Refused, saying what to
+     * do, when the run does not name one that exists.
+     */
+    static Path auxTransformOf(Path run) {
+        Path manifest = run.resolve("manifest.json");
+        String aux = null;
+        if (Files.isRegularFile(manifest)) {
+            tools.jackson.databind.JsonNode m;
+            try {
+                m = JsonMapper.shared().readTree(manifest.toFile());
+            } catch (JacksonException e) {
+                throw new SpectroException(manifest + ": cannot parse (" + e.getOriginalMessage() + ")", e);
+            }
+            tools.jackson.databind.JsonNode a = m == null ? null : m.path("predicted").path("aux");
+            if (a != null && a.isString()) aux = a.asString();
+        }
+        Path t = aux == null ? null : run.resolve(aux).resolve("transform").resolve("transform.json");
+        if (t == null || !Files.isRegularFile(t))
+            throw new SpectroException(run.resolve(PredictedRows.FILE) + ": every row is predicted, and whitening is fit on "
+                    + "ground-truth rows only (method.md section 4); "
+                    + (aux == null ? manifest + " names no AUX (\"predicted\": {\"aux\": ...})" : t + " does not exist")
+                    + ": combine the run with its ground-truth run (spectro upsample combine) and whiten that");
+        return t;
     }
 
     /** One pass over the mapped rows: false when any value is NaN or infinite. */

@@ -18,7 +18,7 @@ import java.util.Map;
 import java.util.SplittableRandom;
 
 /**
- * Writes a synthetic estimator run (chi.npy, components.json, tokens.csv, contexts.jsonl, plus the
+ * Writes a synthetic estimator run (chi.npy, components.json, tokens.csv and tokens.arrow, contexts.jsonl, plus the
  * planted labels as truth.npy): a Gaussian mixture of unequal cluster sizes in H dimensions, every
  * column rescaled by a random factor (so z-scoring matters), each cluster with its own small
  * vocabulary of y tokens (85%) over shared function words (15%).
@@ -182,6 +182,17 @@ public final class SyntheticRun {
                     out.write(r + "," + (r / per) + "," + (r % per + 1) + "," + ids.get(yText[r]) + ","
                             + TokenTable.Csv.quote(yText[r]) + "\n");
                 }
+            }
+            int[] rowNo = new int[n], seqNo = new int[n], posNo = new int[n], idNo = new int[n];
+            for (int r = 0; r < n; r++) {
+                rowNo[r] = r;
+                seqNo[r] = r / per;
+                posNo[r] = r % per + 1;
+                idNo[r] = ids.get(yText[r]);
+            }
+            try (io.spectro.io.TokenArrow.Writer out = new io.spectro.io.TokenArrow.Writer(g.temp(dir.resolve("tokens.arrow")))) {
+                out.write(new io.spectro.io.TokenArrow.Batch(n, rowNo, seqNo, posNo, idNo, yText));
+                out.finish();
             }
             try (BufferedWriter out = Files.newBufferedWriter(g.temp(dir.resolve("contexts.jsonl")), StandardCharsets.UTF_8)) {
                 JsonMapper json = JsonMapper.shared();

@@ -1,7 +1,9 @@
 package io.spectro.structure;
 
 import io.spectro.io.IoErrors;
+import io.spectro.io.TokenArrow;
 import io.spectro.SpectroException;
+import io.spectro.chi.PredictedRows;
 import tools.jackson.core.JacksonException;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
@@ -28,6 +30,7 @@ public final class TokenTable {
     private final String[] token;
     private final Map<Integer, String[]> contexts;
     private String[] subsets;   // subset of each probe sequence, or null
+    private PredictedRows predicted; // which rows an auxiliary model predicted (all ground truth when unknown)
 
     private TokenTable(int rows, int[] seq, int[] pos, int[] tokenId, String[] token, Map<Integer, String[]> contexts) {
         this.rows = rows;
@@ -36,7 +39,14 @@ public final class TokenTable {
         this.tokenId = tokenId;
         this.token = token;
         this.contexts = contexts;
+        this.predicted = PredictedRows.none(rows);
     }
+
+    /** Which rows are predicted (RUN/predicted.npy; all ground truth for a run without it). */
+    public PredictedRows predicted() { return predicted; }
+
+    /** Whether row r was predicted by an auxiliary model rather than estimated (ground truth). */
+    public boolean isPredicted(int r) { return predicted.isPredicted(r); }
 
     /** A table that knows nothing but the row count (cards then show row numbers only). */
     public static TokenTable empty(int rows) {
@@ -76,10 +86,24 @@ public final class TokenTable {
         return contexts.get(seq[r]);
     }
 
-    /** Reads dir/tokens.csv and dir/contexts.jsonl when present; checks the CSV covers exactly {@code rows} rows. */
+    /**
+     * Reads dir/tokens.csv (or, without it, dir/tokens.arrow), dir/contexts.jsonl and dir/predicted.npy when
+     * present; checks the table covers exactly {@code rows} rows.
+     */
     public static TokenTable read(Path dir, int rows) {
+        TokenTable t = readTokens(dir, rows);
+        t.predicted = PredictedRows.read(dir, rows);
+        return t;
+    }
+
+    private static TokenTable readTokens(Path dir, int rows) {
         Path csv = dir.resolve("tokens.csv");
-        if (!Files.isRegularFile(csv)) return empty(rows);
+        if (!Files.isRegularFile(csv)) {
+            if (!Files.isRegularFile(dir.resolve("tokens.arrow"))) return empty(rows);
+            TokenTable t = readArrow(dir.resolve("tokens.arrow"), rows, readContexts(dir.resolve("contexts.jsonl")));
+            t.subsets = readSubsets(dir.resolve("subsets.json"));
+            return t;
+        }
         int[] seq = new int[rows], pos = new int[rows], id = new int[rows];
         String[] tok = new String[rows];
         boolean[] seen = new boolean[rows];
@@ -114,6 +138,28 @@ public final class TokenTable {
         TokenTable t = new TokenTable(rows, seq, pos, id, tok, readContexts(dir.resolve("contexts.jsonl")));
         t.subsets = readSubsets(dir.resolve("subsets.json"));
         return t;
+    }
+
+    /** The token table of a run that has tokens.arrow (checked to cover rows 0 .. rows-1 exactly once). */
+    static TokenTable readArrow(Path file, int rows, Map<Integer, String[]> contexts) {
+        int[] seq = new int[rows], pos = new int[rows], id = new int[rows];
+        String[] tok = new String[rows];
+        boolean[] seen = new boolean[rows];
+        TokenArrow.forEach(file, b -> {
+            for (int i = 0; i < b.n(); i++) {
+                int r = b.row()[i];
+                if (r < 0 || r >= rows) throw new SpectroException(file + ": names row " + r + ", but the run has " + rows + " rows");
+                if (seen[r]) throw new SpectroException(file + ": row " + r + " appears twice");
+                seen[r] = true;
+                seq[r] = b.seq()[i];
+                pos[r] = b.pos()[i];
+                id[r] = b.tokenId()[i];
+                tok[r] = b.token()[i];
+            }
+        });
+        for (int r = 0; r < rows; r++)
+            if (!seen[r]) throw new SpectroException(file + ": row " + r + " is missing (the run has " + rows + " rows)");
+        return new TokenTable(rows, seq, pos, id, tok, contexts);
     }
 
     /** {@code subsets.json}: a JSON array with the subset name of each probe sequence; null when absent. */

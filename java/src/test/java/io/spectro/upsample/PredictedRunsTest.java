@@ -1,0 +1,197 @@
+package io.spectro.upsample;
+
+import io.spectro.SpectroException;
+import io.spectro.chi.PredictedRows;
+import io.spectro.cli.Main;
+import io.spectro.io.Npy;
+import io.spectro.map.ClusterMap;
+import io.spectro.report.Fixtures;
+import io.spectro.report.Report;
+import io.spectro.structure.Cards;
+import io.spectro.structure.Pipeline;
+import io.spectro.structure.TokenTable;
+import io.spectro.util.Vectors;
+import io.spectro.whiten.Whitening;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** Predicted and combined runs (docs/upsampling.md, "Predicted runs") through whiten, cluster, map, report. */
+class PredictedRunsTest {
+    @BeforeEach
+    void quiet() {
+        Pipeline.log = null;
+    }
+
+    @AfterEach
+    void clear() {
+        System.clearProperty("spectro.mapBytes");
+    }
+
+    static void assertSameTransform(Whitening a, Whitening b) {
+        assertArrayEquals(a.mean(), b.mean());
+        assertArrayEquals(a.std(), b.std());
+        assertArrayEquals(a.pcaMean(), b.pcaMean());
+        assertArrayEquals(a.eigenvalues(), b.eigenvalues());
+        assertEquals(a.kept(), b.kept());
+        for (int i = 0; i < a.kept(); i++) assertArrayEquals(a.basis()[i], b.basis()[i], "direction " + i);
+    }
+
+    @Test
+    void whiteningIsFitOnGroundTruthOnlyAndAppliedToAll(@TempDir Path dir) {
+        Path c = PredictedFixture.combined(dir, 600, 12);
+        Path gt = dir.resolve("gt");
+        assertEquals(600, PredictedRows.read(c).predictedCount());
+        Whitening alone = Pipeline.whiten(gt.resolve("chi.npy"), gt.resolve("whiten"), Whitening.Options.defaults());
+        Whitening comb = Pipeline.whiten(c.resolve("chi.npy"), c.resolve("whiten"), Whitening.Options.defaults());
+        assertSameTransform(alone, comb);
+        // the streamed (mapped) path reads the ground-truth rows through the same view: the same transform
+        System.setProperty("spectro.mapBytes", "0");
+        Whitening mapped = Pipeline.whiten(c.resolve("chi.npy"), dir.resolve("w-mapped"), Whitening.Options.defaults());
+        assertSameTransform(alone, mapped);
+        // a fit over all 1,200 rows would be another transform: the test can tell the difference
+        Whitening all = Whitening.fit(Vectors.read(c.resolve("chi.npy")), Whitening.Options.defaults());
+        assertNotEquals(alone.mean()[0], all.mean()[0]);
+        // every row is transformed: the ground-truth rows exactly as in the run alone, the predicted ones by the same map
+        Vectors wa = Vectors.read(gt.resolve("whiten/whitened.npy")), wc = Vectors.read(c.resolve("whiten/whitened.npy"));
+        assertEquals(1200, wc.rows());
+        assertArrayEquals(wa.data(), java.util.Arrays.copyOf(wc.data(), 600 * wc.cols()));
+        Vectors pred = alone.apply(Vectors.read(dir.resolve("pred/chi.npy")));
+        assertArrayEquals(pred.data(), java.util.Arrays.copyOfRange(wc.data(), 600 * wc.cols(), 1200 * wc.cols()));
+        Pipeline.Source src = PipelineAccess.source(c.resolve("whiten/source.json"));
+        assertEquals(600, src.fitRows());
+        assertEquals(600, src.predictedRows());
+    }
+
+    @Test
+    void combinedRunGoesThroughClusterMapAndReportWithPredictedCounts(@TempDir Path dir) throws Exception {
+        Path c = PredictedFixture.combined(dir, 600, 12);
+        Path html = Report.write(c, true, Whitening.Options.defaults(), Fixtures.fastKnn(), Fixtures.fastCluster(),
+                ClusterMap.Options.defaults());
+        Pipeline.ClustersFile cf = Pipeline.readClusters(c.resolve("clusters"));
+        assertTrue(cf.clusters().size() >= 2, "clusters found: " + cf.clusters().size());
+        PredictedRows flags = PredictedRows.read(c);
+        long predictedMembers = 0;
+        for (Cards.Card card : cf.clusters()) {
+            assertEquals(flags.countPredicted(card.members()), card.predicted(), card.id());
+            predictedMembers += card.predicted();
+            for (Cards.Example e : card.examples()) assertEquals(e.row() >= 600, e.predicted(), "row " + e.row());
+        }
+        assertTrue(predictedMembers > 0, "predicted rows are clustered");
+        // predicted copies sit next to their ground truth: clusters mix both kinds
+        assertTrue(cf.clusters().stream().anyMatch(k -> k.predicted() > 0 && k.predicted() < k.size()));
+        String page = Files.readString(html);
+        assertTrue(page.contains("\"predicted\":" + predictedMembers), "page data names the predicted total");
+        assertTrue(page.contains("\"pred\":"), "cards carry their predicted counts");
+        // the tokens of the combined run: both parts, sequences kept apart
+        TokenTable t = TokenTable.read(c, 1200);
+        assertEquals(t.token(5), t.token(605));
+        assertNotEquals(t.seq(5), t.seq(605));
+        assertEquals(t.context(5)[t.pos(5)], t.context(605)[t.pos(605)]);
+        assertTrue(t.isPredicted(605) && !t.isPredicted(5));
+        // compare shows the predicted members next to the clusters
+        String cmp = io.spectro.report.Compare.render("combined", cf, "combined", cf, List.of(t.token(5)));
+        assertTrue(cmp.contains(predictedMembers + " clustered rows predicted"), cmp);
+    }
+
+    @Test
+    void anAllPredictedRunUsesItsAuxTransformOrIsRefused(@TempDir Path dir) throws Exception {
+        Path gt = PredictedFixture.groundTruth(dir.resolve("gt"), 400, 8, 7);
+        Whitening w = Pipeline.whiten(gt.resolve("chi.npy"), gt.resolve("whiten"), Whitening.Options.defaults());
+        Path aux = dir.resolve("aux");
+        Files.createDirectories(aux.resolve("transform"));
+        Files.copy(gt.resolve("whiten/transform.json"), aux.resolve("transform/transform.json"));
+        Path p = PredictedFixture.predicted(gt, dir.resolve("pred"), "../aux", 9);
+        Whitening used = Pipeline.whiten(p.resolve("chi.npy"), p.resolve("whiten"), Whitening.Options.defaults());
+        assertSameTransform(w, used);
+        assertArrayEquals(w.apply(Vectors.read(p.resolve("chi.npy"))).data(), Vectors.read(p.resolve("whiten/whitened.npy")).data());
+        assertTrue(PipelineAccess.source(p.resolve("whiten/source.json")).transformFrom().endsWith("transform.json"));
+        // without an AUX to take the transform from: refused, saying why and what to do
+        Path q = PredictedFixture.predicted(gt, dir.resolve("pred2"), null, 9);
+        SpectroException e = assertThrows(SpectroException.class,
+                () -> Pipeline.whiten(q.resolve("chi.npy"), q.resolve("whiten"), Whitening.Options.defaults()));
+        assertTrue(e.getMessage().contains("every row is predicted") && e.getMessage().contains("upsample combine"), e.getMessage());
+        assertFalse(Files.exists(q.resolve("whiten/transform.json")));
+    }
+
+    static int cli(StringBuilder err, String... args) {
+        PrintStream old = System.err;
+        ByteArrayOutputStream b = new ByteArrayOutputStream();
+        System.setErr(new PrintStream(b, true));
+        try {
+            return Main.run(args);
+        } finally {
+            System.setErr(old);
+            err.append(b);
+        }
+    }
+
+    @Test
+    void combineRefusesMismatchedRunsWithNothingWritten(@TempDir Path dir) throws Exception {
+        Path gt = PredictedFixture.groundTruth(dir.resolve("gt"), 300, 8, 3);
+        Path other = PredictedFixture.predicted(gt, dir.resolve("other"), null, 4);
+        PredictedFixture.manifest(other, "ffff", null);
+        Path out = dir.resolve("out");
+        StringBuilder err = new StringBuilder();
+        assertEquals(2, cli(err, "upsample", "combine", "--run", gt.toString(), "--run", other.toString(), "--out", out.toString()));
+        assertTrue(err.toString().contains("modelSha256") && err.toString().contains("other/manifest.json"), err.toString());
+        Path comps = PredictedFixture.predicted(gt, dir.resolve("comps"), null, 4);
+        Files.writeString(comps.resolve("components.json"), "[\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\",\"h\"]");
+        err.setLength(0);
+        assertEquals(2, cli(err, "upsample", "combine", "--run", gt.toString(), "--run", comps.toString(), "--out", out.toString()));
+        assertTrue(err.toString().contains("comps/components.json"), err.toString());
+        Path noManifest = PredictedFixture.predicted(gt, dir.resolve("nomf"), null, 4);
+        Files.delete(noManifest.resolve("manifest.json"));
+        err.setLength(0);
+        assertEquals(2, cli(err, "upsample", "combine", "--run", gt.toString(), "--run", noManifest.toString(), "--out", out.toString()));
+        assertTrue(err.toString().contains("nomf/manifest.json: missing"), err.toString());
+        assertFalse(Files.exists(out), "nothing written");
+        try (var s = Files.list(dir)) {
+            assertTrue(s.noneMatch(f -> f.getFileName().toString().contains("combine-")), "no temporary left");
+        }
+        // an existing, non-empty --out is refused too; the same runs combine into a fresh directory
+        Files.createDirectories(out);
+        Files.writeString(out.resolve("keep.txt"), "x");
+        Path ok = PredictedFixture.predicted(gt, dir.resolve("ok"), null, 4);
+        err.setLength(0);
+        assertEquals(2, cli(err, "upsample", "combine", "--run", gt.toString(), "--run", ok.toString(), "--out", out.toString()));
+        assertEquals("x", Files.readString(out.resolve("keep.txt")));
+        assertEquals(0, cli(err, "upsample", "combine", "--run", gt.toString(), "--run", ok.toString(), "--out", dir.resolve("c").toString()));
+        Npy.Floats c = Npy.readFloats(dir.resolve("c/chi.npy"));
+        assertEquals(600, c.dim(0));
+        assertEquals(Npy.readFloats(ok.resolve("chi.npy")).data()[0], c.data()[300 * 8]);
+        assertEquals(300, PredictedRows.read(dir.resolve("c")).predictedCount());
+        String manifest = Files.readString(dir.resolve("c/manifest.json"));
+        assertTrue(manifest.contains("\"chiSha256\"") && manifest.contains(gt.toString()), manifest);
+    }
+
+    @Test
+    void predictedFlagsAreValidatedAgainstChi(@TempDir Path dir) throws Exception {
+        Path gt = PredictedFixture.groundTruth(dir.resolve("gt"), 200, 6, 3);
+        assertFalse(PredictedRows.read(gt).present());
+        assertEquals(0, PredictedRows.read(gt).predictedCount());
+        PredictedRows.write(gt, new byte[199]);
+        SpectroException e = assertThrows(SpectroException.class, () -> PredictedRows.read(gt));
+        assertTrue(e.getMessage().contains("predicted.npy: has 199 flags, chi.npy has 200 rows"), e.getMessage());
+        StringBuilder err = new StringBuilder();
+        assertEquals(2, cli(err, "whiten", "--in", gt.resolve("chi.npy").toString(), "--out", gt.resolve("whiten").toString()));
+        assertTrue(err.toString().contains("predicted.npy"), err.toString());
+        byte[] bad = new byte[200];
+        bad[17] = 2;
+        PredictedRows.write(gt, bad);
+        e = assertThrows(SpectroException.class, () -> PredictedRows.read(gt));
+        assertTrue(e.getMessage().contains("row 17 holds 2"), e.getMessage());
+        Npy.write(gt.resolve("predicted.npy"), new int[200], 200);
+        e = assertThrows(SpectroException.class, () -> PredictedRows.read(gt));
+        assertTrue(e.getMessage().contains("dtype <i4"), e.getMessage());
+    }
+}
