@@ -2,6 +2,7 @@ package io.spectro.cli;
 
 import io.spectro.SpectroException;
 import io.spectro.cost.CostModel;
+import io.spectro.cost.PredictedCost;
 import io.spectro.model.ModelConfig;
 import io.spectro.model.RandomInit;
 import io.spectro.nativeabi.Backend;
@@ -28,6 +29,8 @@ import java.util.concurrent.Callable;
                 "and an estimate at --mfu. The published Pythia-1.4B run, for example:",
                 "  spectro cost --preset pythia-1.4b --settings pythia-1.4b --seq 512 \\",
                 "    --probe-tokens 4250000",
+                "With --features SPEC it also counts a predicted vector (spectro upsample apply) next",
+                "to a ground-truth one and prints their ratio.",
                 "Counting convention and what is left out: docs/benchmarks.md, Cost model."})
 public final class CostCommand implements Callable<Integer> {
     @Mixin
@@ -44,6 +47,12 @@ public final class CostCommand implements Callable<Integer> {
             + "model's shape, the sweep's batch shapes; --backend, --precision, --threads, --device say where) and predict "
             + "the sweep's time from them") boolean calibrate;
     @Mixin BackendFlags backend;
+    @Option(names = "--features", description = "also count a predicted vector (spectro upsample apply) whose features are this "
+            + "spec, e.g. loss,act,resp:4 (docs/upsampling.md), next to a ground-truth one") String features;
+    @Option(names = "--regressor", defaultValue = "ridge", description = "with --features: ridge, or mlp:W1,W2,... (hidden widths) "
+            + "(default ${DEFAULT-VALUE})") String regressor;
+    @Option(names = "--whitened-dims", defaultValue = "100", description = "with --features: the regressor's outputs, the "
+            + "whitened dimension (default ${DEFAULT-VALUE}, whiten's cap)") int whitenedDims;
     @Option(names = "--shards", defaultValue = "1", description = "devices working on the sweep (spectro chi --shard K/M): the wall time is the largest shard's (default ${DEFAULT-VALUE})") int shards;
     @Spec CommandSpec spec;
 
@@ -67,14 +76,47 @@ public final class CostCommand implements Callable<Integer> {
         } catch (IllegalArgumentException ex) {
             throw new SpectroException(ex.getMessage());
         }
+        PredictedCost.Estimate pe = null;
+        if (features != null) {
+            try {
+                pe = PredictedCost.estimate(cfg, seq, sweep.components,
+                        new PredictedCost.Options(features, PredictedCost.Options.parseRegressor(regressor), whitenedDims));
+            } catch (IllegalArgumentException ex) {
+                throw new SpectroException("--features/--regressor/--whitened-dims: " + ex.getMessage());
+            }
+        }
         PrintWriter out = spec.commandLine().getOut();
         print(out, cfg, so, e);
-        if (calibrate) calibrated(out, cfg, so, e);
+        if (pe != null) printPredicted(out, e, pe);
+        if (calibrate) calibrated(out, cfg, so, e, pe);
         return 0;
     }
 
+    /** A predicted vector next to a ground-truth one at the same settings: FLOPs, device time, the ratio. */
+    private void printPredicted(PrintWriter out, CostModel.Estimate e, PredictedCost.Estimate p) {
+        double peak = peakTflops * 1e12, gt = e.flopsPerVector();
+        out.println();
+        out.printf("predicted    features %s: %d forwards per token (%s), %d features; regressor %s %d -> %s%d, then back to %d chi columns%n",
+                features, p.forwards(), String.join(", ", p.groups().stream().map(g -> g.name() + " " + g.forwards()).toList()),
+                p.featureDim(), regressor, p.featureDim(),
+                java.util.Arrays.stream(p.options().hidden()).mapToObj(h -> h + " -> ").collect(java.util.stream.Collectors.joining()),
+                p.options().outputDim(), e.runs().size() - 1);
+        out.println();
+        out.println("| per chi vector | ground truth (SGLD) | predicted, forwards from the embedding | predicted, response forwards from the component's layer |");
+        out.println("|---|---|---|---|");
+        out.printf("| FLOPs | %.3e | %.3e | %.3e |%n", gt, p.flopsPerVector(), p.cachedFlopsPerVector());
+        out.printf("| seconds at 100%% of peak | %.3e | %.3e | %.3e |%n", gt / peak, p.flopsPerVector() / peak, p.cachedFlopsPerVector() / peak);
+        out.printf("| seconds at %.0f%% MFU | %.3e | %.3e | %.3e |%n", 100 * mfu, gt / (peak * mfu), p.flopsPerVector() / (peak * mfu),
+                p.cachedFlopsPerVector() / (peak * mfu));
+        out.printf("| ground truth / predicted | 1 | %.1fx | %.1fx |%n", gt / p.flopsPerVector(), gt / p.cachedFlopsPerVector());
+        out.printf("(one-off: the features of the %d ground-truth tokens the auxiliary model is fit on, %.3e FLOPs, %.2f%% of the sweep; "
+                + "the fit itself, reading tokens and writing vectors are not counted)%n", e.vectors(),
+                p.featureFlopsPerToken() * e.vectors(), 100 * p.featureFlopsPerToken() * e.vectors() / e.totalFlops());
+        out.flush();
+    }
+
     /** Median of 5 full forward+backward steps on a minibatch and of 5 forwards on a probe chunk, after one of each. */
-    private void calibrated(PrintWriter out, ModelConfig cfg, SamplerOptions so, CostModel.Estimate e) {
+    private void calibrated(PrintWriter out, ModelConfig cfg, SamplerOptions so, CostModel.Estimate e, PredictedCost.Estimate pe) {
         backend.check();
         boolean bf16 = backend.bf16();
         Backend b = backend.load();
@@ -102,6 +144,11 @@ public final class CostCommand implements Callable<Integer> {
         out.printf("predicted    on this machine: %s for the sweep, %.4f s per chi vector (SGLD steps at the "
                 + "forward+backward rate, forwards and cache builds at the forward rate; the SGLD update itself is not counted)%n",
                 duration(secs), secs / e.vectors());
+        if (pe != null) {
+            double ps = pe.flopsPerVector() / rf; // feature forwards at the measured forward rate; the regressor counted at it too
+            out.printf("predicted    a predicted vector on this machine: %.3e s (features %s at the forward rate), %.1fx less than "
+                    + "a ground-truth vector here%n", ps, features, (secs / e.vectors()) / ps);
+        }
         out.flush();
     }
 

@@ -50,6 +50,7 @@ class CardsTest {
     void tokenTableIsOptional(@TempDir Path dir) throws Exception {
         SyntheticRun.write(dir, SyntheticRun.Spec.of(400, 12, 2, 1));
         Files.delete(dir.resolve("tokens.csv"));
+        Files.delete(dir.resolve("tokens.arrow"));
         Files.delete(dir.resolve("contexts.jsonl"));
         Pipeline.log = null;
         Pipeline.cluster(dir.resolve("chi.npy"), dir.resolve("c"), Fixtures.fastKnn(), Fixtures.fastCluster(), null);
@@ -59,6 +60,23 @@ class CardsTest {
             assertTrue(c.tokens().isEmpty());
             for (Cards.Example e : c.examples()) assertEquals("row " + e.row(), e.y());
         }
+    }
+
+    @Test
+    void tokenTableIsReadFromArrowWithoutCsv(@TempDir Path dir) throws Exception {
+        SyntheticRun.write(dir, SyntheticRun.Spec.of(120, 5, 2, 1).withHostile(true));
+        TokenTable csv = TokenTable.read(dir, 120);
+        Files.delete(dir.resolve("tokens.csv"));
+        TokenTable arrow = TokenTable.read(dir, 120);
+        for (int r = 0; r < 120; r++) {
+            assertEquals(csv.token(r), arrow.token(r));
+            assertEquals(csv.seq(r), arrow.seq(r));
+            assertEquals(csv.pos(r), arrow.pos(r));
+            assertEquals(csv.tokenId(r), arrow.tokenId(r));
+        }
+        assertTrue(arrow.hasContexts());
+        SpectroException e = assertThrows(SpectroException.class, () -> TokenTable.read(dir, 121));
+        assertTrue(e.getMessage().contains("tokens.arrow") && e.getMessage().contains("row 120 is missing"), e.getMessage());
     }
 
     @Test
