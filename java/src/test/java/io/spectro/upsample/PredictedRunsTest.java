@@ -98,6 +98,14 @@ class PredictedRunsTest {
         assertNotEquals(t.seq(5), t.seq(605));
         assertEquals(t.context(5)[t.pos(5)], t.context(605)[t.pos(605)]);
         assertTrue(t.isPredicted(605) && !t.isPredicted(5));
+        // combine wrote tokens.arrow too: the table read from it alone is the same
+        Files.delete(c.resolve("tokens.csv"));
+        TokenTable ta = TokenTable.read(c, 1200);
+        for (int r : new int[]{0, 5, 599, 600, 605, 1199}) {
+            assertEquals(t.token(r), ta.token(r));
+            assertEquals(t.seq(r), ta.seq(r));
+            assertEquals(t.pos(r), ta.pos(r));
+        }
         // compare shows the predicted members next to the clusters
         String cmp = io.spectro.report.Compare.render("combined", cf, "combined", cf, List.of(t.token(5)));
         assertTrue(cmp.contains(predictedMembers + " clustered rows predicted"), cmp);
@@ -172,6 +180,38 @@ class PredictedRunsTest {
         assertEquals(300, PredictedRows.read(dir.resolve("c")).predictedCount());
         String manifest = Files.readString(dir.resolve("c/manifest.json"));
         assertTrue(manifest.contains("\"chiSha256\"") && manifest.contains(gt.toString()), manifest);
+    }
+
+    @Test
+    void combineKeepsStandardErrorsAndHealthGatingByColumn(@TempDir Path dir) throws Exception {
+        Path gt = PredictedFixture.groundTruth(dir.resolve("gt"), 300, 8, 3);
+        Path p = PredictedFixture.predicted(gt, dir.resolve("pred"), null, 4);
+        float[] se = new float[300 * 8];
+        for (int i = 0; i < se.length; i++) se[i] = i;
+        Npy.write(gt.resolve("chi_se.npy"), se, 300, 8);
+        Npy.write(p.resolve("chi_se.npy"), se, 300, 8);
+        StringBuilder health = new StringBuilder("{\"health\": [");
+        for (int c = 0; c < 8; c++)
+            health.append(c == 0 ? "" : ",").append("{\"component\": \"c").append(c).append("\", \"level\": \"")
+                    .append(c == 3 ? "fail" : c == 5 ? "warn" : "ok").append("\", \"reasons\": [").append(c == 3 ? "\"R-hat 1.5\"" : "").append("]}");
+        Files.writeString(gt.resolve("diagnostics.json"), health.append("]}").toString());
+        Path c = dir.resolve("c");
+        Combine.Result r = Combine.combine(List.of(gt, p), c);
+        assertTrue(r.withSe());
+        float[] cse = Npy.readFloats(c.resolve("chi_se.npy")).data();
+        assertEquals(se[299 * 8 + 7], cse[299 * 8 + 7]);
+        assertEquals(se[5], cse[300 * 8 + 5]);
+        List<io.spectro.chi.Health.Level> lv = io.spectro.chi.Health.read(c, 8);
+        assertEquals(io.spectro.chi.Health.Level.fail, lv.get(3));
+        assertEquals(io.spectro.chi.Health.Level.warn, lv.get(5));
+        assertTrue(Files.readString(c.resolve("diagnostics.json")).contains("part 0: R-hat 1.5"));
+        // health gating by column on the combined run: the failing column is left out, the fit still on ground truth only
+        Pipeline.whiten(c.resolve("chi.npy"), c.resolve("whiten"), Whitening.Options.defaults());
+        Pipeline.Source src = PipelineAccess.source(c.resolve("whiten/source.json"));
+        assertEquals(List.of(3), src.droppedColumns());
+        assertEquals(300, src.fitRows());
+        Whitening alone = Pipeline.whiten(gt.resolve("chi.npy"), gt.resolve("whiten"), Whitening.Options.defaults());
+        assertSameTransform(alone, Whitening.load(c.resolve("whiten/transform.json")));
     }
 
     @Test
