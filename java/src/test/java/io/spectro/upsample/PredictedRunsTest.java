@@ -214,6 +214,51 @@ class PredictedRunsTest {
         assertSameTransform(alone, Whitening.load(c.resolve("whiten/transform.json")));
     }
 
+    /** Leaves column {@code drop} out of a run's chi.npy and components.json. */
+    static void dropColumn(Path run, int drop) throws Exception {
+        Npy.Floats f = Npy.readFloats(run.resolve("chi.npy"));
+        int n = f.dim(0), h = f.dim(1);
+        float[] y = new float[n * (h - 1)];
+        for (int r = 0, o = 0; r < n; r++) for (int c = 0; c < h; c++) if (c != drop) y[o++] = f.data()[r * h + c];
+        Npy.write(run.resolve("chi.npy"), y, n, h - 1);
+        List<String> names = new java.util.ArrayList<>(List.of(tools.jackson.databind.json.JsonMapper.shared()
+                .readValue(run.resolve("components.json").toFile(), String[].class)));
+        names.remove(drop);
+        Files.writeString(run.resolve("components.json"), tools.jackson.databind.json.JsonMapper.shared().writeValueAsString(names));
+    }
+
+    @Test
+    void aPredictedRunWithoutTheGatedColumnsCombinesWithItsGroundTruth(@TempDir Path dir) throws Exception {
+        Path gt = PredictedFixture.groundTruth(dir.resolve("gt"), 300, 8, 3);
+        StringBuilder health = new StringBuilder("{\"health\": [");
+        for (int c = 0; c < 8; c++)
+            health.append(c == 0 ? "" : ",").append("{\"level\": \"").append(c == 3 ? "fail" : "ok").append("\"}");
+        Files.writeString(gt.resolve("diagnostics.json"), health.append("]}").toString());
+        // apply predicts only the 7 columns the ground truth's whitening used
+        Path p = PredictedFixture.predicted(gt, dir.resolve("pred"), null, 4);
+        dropColumn(p, 3);
+        Combine.Result r = Combine.combine(List.of(gt, p), dir.resolve("c"));
+        assertEquals(8, r.columns());
+        assertEquals(List.of(io.spectro.structure.SyntheticRun.componentNames(8).get(3)), r.filled());
+        Npy.Floats c = Npy.readFloats(dir.resolve("c/chi.npy"));
+        Npy.Floats pc = Npy.readFloats(p.resolve("chi.npy"));
+        assertTrue(Float.isNaN(c.data()[300 * 8 + 3]));
+        assertEquals(pc.data()[7 * 7 + 4], c.data()[(300 + 7) * 8 + 5]); // predicted column 4 is the run's column 5
+        assertEquals(Npy.readFloats(gt.resolve("chi.npy")).data()[3], c.data()[3]);
+        assertTrue(Files.readString(dir.resolve("c/manifest.json")).contains("missingColumns"));
+        // health gating leaves the column out, so the NaN never reaches whitening; the fit is the ground truth's
+        Pipeline.whiten(dir.resolve("c/chi.npy"), dir.resolve("c/whiten"), Whitening.Options.defaults());
+        assertEquals(List.of(3), PipelineAccess.source(dir.resolve("c/whiten/source.json")).droppedColumns());
+        assertSameTransform(Pipeline.whiten(gt.resolve("chi.npy"), gt.resolve("whiten"), Whitening.Options.defaults()),
+                Whitening.load(dir.resolve("c/whiten/transform.json")));
+        // a part with ground-truth rows may not lack columns
+        Path gt2 = PredictedFixture.groundTruth(dir.resolve("gt2"), 300, 8, 5);
+        dropColumn(gt2, 3);
+        SpectroException e = assertThrows(SpectroException.class, () -> Combine.combine(List.of(gt, gt2), dir.resolve("c2")));
+        assertTrue(e.getMessage().contains("only an all-predicted run may lack columns"), e.getMessage());
+        assertFalse(Files.exists(dir.resolve("c2")));
+    }
+
     @Test
     void predictedFlagsAreValidatedAgainstChi(@TempDir Path dir) throws Exception {
         Path gt = PredictedFixture.groundTruth(dir.resolve("gt"), 200, 6, 3);
