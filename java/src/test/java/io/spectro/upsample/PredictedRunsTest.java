@@ -17,8 +17,6 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -132,15 +130,9 @@ class PredictedRunsTest {
     }
 
     static int cli(StringBuilder err, String... args) {
-        PrintStream old = System.err;
-        ByteArrayOutputStream b = new ByteArrayOutputStream();
-        System.setErr(new PrintStream(b, true));
-        try {
-            return Main.run(args);
-        } finally {
-            System.setErr(old);
-            err.append(b);
-        }
+        int[] code = new int[1];
+        err.append(io.spectro.cli.StructureCliTest.err(() -> code[0] = Main.run(args)));
+        return code[0];
     }
 
     @Test
