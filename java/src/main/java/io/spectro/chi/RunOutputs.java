@@ -35,6 +35,8 @@ import java.util.function.IntFunction;
  *   <li>{@code diagnostics.json} (sampler diagnostics, and {@code health}: ok|warn|fail with reasons and the
  *       split-half reliability per component) and {@code plots/*.png} (loss traces per chain).</li>
  * </ul>
+ * Runs written by {@code spectro upsample apply} or {@code combine} also carry {@code predicted.npy} (which rows an
+ * auxiliary model predicted): {@link PredictedRows}.
  */
 public final class RunOutputs {
     private static final ObjectMapper JSON = new ObjectMapper();

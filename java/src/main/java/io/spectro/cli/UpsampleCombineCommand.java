@@ -25,6 +25,9 @@ public final class UpsampleCombineCommand implements Callable<Integer> {
         System.out.printf("%s: %d rows x %d components from %d runs %s, %d predicted%s%s%n", r.out(), r.rows(), r.columns(),
                 r.partRows().size(), r.partRows(), r.predicted(), r.withSe() ? ", with chi_se.npy" : ", without chi_se.npy (not in every part)",
                 r.withTokens() ? "" : ", without tokens (no part has tokens.arrow)");
+        if (!r.filled().isEmpty())
+            System.out.printf("columns %s are NaN in the rows of the parts that lack them (predicted runs hold only the columns their "
+                    + "AUX's whitening used; health gating in diagnostics.json leaves them out, or pass --drop-nan-columns)%n", r.filled());
         return 0;
     }
 }

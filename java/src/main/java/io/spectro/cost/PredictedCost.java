@@ -10,25 +10,26 @@ import java.util.List;
 /**
  * What one predicted χ vector costs ({@code spectro upsample apply}), counted with {@link CostModel}'s
  * convention so it can stand next to a ground-truth vector at the same settings: the forwards that compute
- * the token's features (shared by every token of a batch, so counted per token) plus the regressor and the
- * map back to χ units.
+ * the token's features (over batches of sequences, shared by every token, so counted per token) plus the
+ * regressor and the map back to χ units.
  *
- * <p>Feature groups (docs/upsampling.md, "Features"): {@code loss} 1 forward; {@code act} 1 forward (its
- * extras, norms and an entropy, are elementwise work the convention does not count); {@code resp:K} 2K
- * forwards per component (ℓ(w* ± h·v) along K directions), plus one forward at w* for ℓ(w*) when neither
- * {@code loss} nor {@code act} already runs one. What this assumes, also printed by {@code spectro cost}:
- * every forward starts at the embedding (the upper figure; {@link Estimate#cachedFeatureFlopsPerToken}
- * gives the lower one, each response forward starting at its component's lowest layer from a cache of the
- * unperturbed layers below); the regressor is a dense network of the given widths (ridge: one layer)
- * on the device; reading tokens, writing the vector and fitting the auxiliary model are not counted (the
- * fit's features for the ground-truth tokens are a one-off, {@code featureFlopsPerToken} x ground-truth
- * vectors).
+ * <p>The forwards, as {@code upsample.Features} runs them (docs/upsampling.md, "Features"): one forward at
+ * w* from the embedding for every spec ({@code sp_forward_features} when the spec has {@code act}, whose
+ * norms and entropies are elementwise work the convention does not count; it also gives {@code loss}); with
+ * {@code resp:K}, for each distinct lowest layer of the components a cache build up to that layer plus the
+ * forward at w* from it (together one full forward), then 2K forwards per component from its lowest layer
+ * (ℓ(w* ± h·v) along K directions). The upper figure, {@link Estimate#uncachedFlopsPerVector}, starts every
+ * forward at the embedding. Feature columns: {@code loss} 1, {@code act} 1 + 2L + 2L·heads, {@code resp:K}
+ * 2K per component (second and first differences). The regressor is a dense network of the given widths
+ * (ridge: one layer) into the whitened dimension, then the map back to H χ columns. Not counted: reading
+ * tokens, writing vectors, fitting the auxiliary model (the fit's features for the ground-truth tokens are a
+ * one-off, {@code featureFlopsPerToken} x ground-truth vectors).
  */
 public final class PredictedCost {
     private PredictedCost() {}
 
     /**
-     * @param features         feature spec, e.g. {@code loss,act,resp:4}
+     * @param features         feature spec, e.g. {@code loss,act,resp:4} (the syntax of upsample.FeatureSpec)
      * @param hidden           the regressor's hidden widths; empty = ridge (one linear map)
      * @param outputDim        the regressor's outputs: the whitened dimension
      */
@@ -56,18 +57,19 @@ public final class PredictedCost {
     }
 
     /**
-     * @param forwards                 model forwards per token (all groups)
-     * @param featureFlopsPerToken     those forwards, each from the embedding
-     * @param cachedFeatureFlopsPerToken the same with each response forward starting at its component's lowest layer
-     * @param featureDim               the regressor's input dimension
-     * @param regressorFlops           the regressor and the map back to χ units, per vector
-     * @param groups                   per group: name, forwards, feature dimension
+     * @param forwards                   model forwards per token, counting a cache build plus the forward from
+     *                                   its layer as one
+     * @param featureFlopsPerToken       the feature forwards as built (response forwards from the component's layer)
+     * @param uncachedFeatureFlopsPerToken the same with every forward from the embedding
+     * @param featureDim                 the regressor's input dimension
+     * @param regressorFlops             the regressor and the map back to χ units, per vector
+     * @param groups                     per group: name, forwards, feature columns
      */
-    public record Estimate(int forwards, double featureFlopsPerToken, double cachedFeatureFlopsPerToken, int featureDim,
+    public record Estimate(int forwards, double featureFlopsPerToken, double uncachedFeatureFlopsPerToken, int featureDim,
                            double regressorFlops, List<Group> groups, Options options) {
         public double flopsPerVector() { return featureFlopsPerToken + regressorFlops; }
 
-        public double cachedFlopsPerVector() { return cachedFeatureFlopsPerToken + regressorFlops; }
+        public double uncachedFlopsPerVector() { return uncachedFeatureFlopsPerToken + regressorFlops; }
     }
 
     public record Group(String name, int forwards, int dim) {}
@@ -77,47 +79,41 @@ public final class PredictedCost {
         List<Component> comps = Decomposition.resolve(cfg, components);
         double full = CostModel.forwardFlopsPerToken(cfg, seq, 0);
         int L = cfg.nLayers(), H = comps.size();
-        List<Group> groups = new ArrayList<>();
-        int forwards = 0, dim = 0;
-        double flops = 0, cached = 0;
-        boolean atWstar = false;
-        int respK = -1;
-        for (String g : o.features().split(",")) {
-            String s = g.strip();
-            if (s.equals("loss")) {
-                groups.add(new Group("loss", 1, 1));
-                atWstar = true;
-            } else if (s.equals("act")) {
-                groups.add(new Group("act", 1, 1 + L + L * cfg.nHeads() + L));
-                atWstar = true;
-            } else if (s.startsWith("resp:")) {
+        List<String> names = new ArrayList<>();
+        int dim = 0, respK = 0;
+        for (String g : o.features().split(",", -1)) {
+            String s = g.strip().toLowerCase();
+            if (names.contains(s.startsWith("resp:") ? "resp" : s))
+                throw new IllegalArgumentException("feature spec " + o.features() + " names a group twice");
+            if (s.equals("loss")) dim += 1;
+            else if (s.equals("act")) dim += 1 + 2 * L + 2 * L * cfg.nHeads();
+            else if (s.startsWith("resp:")) {
                 try {
-                    respK = Integer.parseInt(s.substring(5));
+                    respK = Integer.parseInt(s.substring(5).strip());
                 } catch (NumberFormatException e) {
-                    respK = -1;
+                    respK = 0;
                 }
                 if (respK < 1) throw new IllegalArgumentException("feature group " + s + ": expected resp:K with K >= 1 directions");
-                groups.add(new Group("resp:" + respK, 2 * respK * H, respK * H));
+                dim += 2 * respK * H;
             } else throw new IllegalArgumentException("feature group '" + s + "': expected loss, act or resp:K");
+            names.add(s.startsWith("resp:") ? "resp" : s);
         }
-        if (groups.stream().map(Group::name).distinct().count() != groups.size())
-            throw new IllegalArgumentException("feature spec " + o.features() + " names a group twice");
-        for (Group g : groups) {
-            forwards += g.forwards();
-            dim += g.dim();
-            if (g.name().startsWith("resp:")) {
-                flops += g.forwards() * full;
-                for (Component c : comps) cached += 2.0 * respK * CostModel.forwardFlopsPerToken(cfg, seq, c.lowestLayer());
-            } else {
-                flops += full;
-                cached += full;
+        List<Group> groups = new ArrayList<>();
+        groups.add(new Group(o.features().contains("act") ? "forward at w* (sp_forward_features)" : "forward at w*", 1, 0));
+        int forwards = 1;
+        double flops = full, uncached = full;
+        if (respK > 0) {
+            java.util.TreeSet<Integer> layers = new java.util.TreeSet<>();
+            for (Component c : comps) layers.add(c.lowestLayer());
+            groups.add(new Group("cache builds + forwards at w* per layer", layers.size(), 0));
+            groups.add(new Group("resp:" + respK, 2 * respK * H, 2 * respK * H));
+            forwards += layers.size() + 2 * respK * H;
+            flops += layers.size() * full;           // build up to layer l + forward from l = one full forward
+            uncached += layers.size() * full;
+            for (Component c : comps) {
+                flops += 2.0 * respK * CostModel.forwardFlopsPerToken(cfg, seq, c.lowestLayer());
+                uncached += 2.0 * respK * full;
             }
-        }
-        if (respK > 0 && !atWstar) { // the second difference needs ℓ(w*)
-            groups.add(new Group("l(w*) for resp", 1, 0));
-            forwards++;
-            flops += full;
-            cached += full;
         }
         double reg = 0;
         int in = dim;
@@ -127,6 +123,6 @@ public final class PredictedCost {
         }
         reg += 2.0 * in * o.outputDim();
         reg += 2.0 * o.outputDim() * H; // whitened prediction back to χ units
-        return new Estimate(forwards, flops, cached, dim, reg, List.copyOf(groups), o);
+        return new Estimate(forwards, flops, uncached, dim, reg, List.copyOf(groups), o);
     }
 }

@@ -4,6 +4,7 @@ import io.spectro.io.Atomic;
 import io.spectro.io.IoErrors;
 import io.spectro.SpectroException;
 import io.spectro.io.Npy;
+import io.spectro.io.TokenArrow;
 import tools.jackson.databind.json.JsonMapper;
 
 import java.io.BufferedWriter;
@@ -183,15 +184,19 @@ public final class SyntheticRun {
                             + TokenTable.Csv.quote(yText[r]) + "\n");
                 }
             }
-            int[] rowNo = new int[n], seqNo = new int[n], posNo = new int[n], idNo = new int[n];
-            for (int r = 0; r < n; r++) {
-                rowNo[r] = r;
-                seqNo[r] = r / per;
-                posNo[r] = r % per + 1;
-                idNo[r] = ids.get(yText[r]);
-            }
-            try (io.spectro.io.TokenArrow.Writer out = new io.spectro.io.TokenArrow.Writer(g.temp(dir.resolve("tokens.arrow")))) {
-                out.write(new io.spectro.io.TokenArrow.Batch(n, rowNo, seqNo, posNo, idNo, yText));
+            try (TokenArrow.Writer out = new TokenArrow.Writer(g.temp(dir.resolve("tokens.arrow")))) {
+                for (int b0 = 0; b0 < n; b0 += 1 << 20) { // record batches of 1 Mi rows: large runs stay off the heap
+                    int len = Math.min(n - b0, 1 << 20);
+                    int[] rowNo = new int[len], seqNo = new int[len], posNo = new int[len], idNo = new int[len];
+                    for (int i = 0; i < len; i++) {
+                        int r = b0 + i;
+                        rowNo[i] = r;
+                        seqNo[i] = r / per;
+                        posNo[i] = r % per + 1;
+                        idNo[i] = ids.get(yText[r]);
+                    }
+                    out.write(new TokenArrow.Batch(len, rowNo, seqNo, posNo, idNo, java.util.Arrays.copyOfRange(yText, b0, b0 + len)));
+                }
                 out.finish();
             }
             try (BufferedWriter out = Files.newBufferedWriter(g.temp(dir.resolve("contexts.jsonl")), StandardCharsets.UTF_8)) {

@@ -37,7 +37,9 @@ import java.util.List;
  * {@code predicted.npy} (a part without one counts as ground truth), {@code components.json},
  * {@code diagnostics.json} (per component the worst health any part records, so health gating still applies
  * by column) and {@code manifest.json} with the provenance of every part (its directory, rows, predicted
- * rows, the SHA-256 of its chi.npy and its manifest).
+ * rows, the SHA-256 of its chi.npy and its manifest). The parts share one model and one component list, except
+ * that an all-predicted part may hold an ordered subset of the columns (an AUX predicts only the columns its
+ * ground-truth run's whitening used): its rows hold NaN in the others, which health gating leaves out.
  *
  * <p>Streamed: chi.npy is copied 4 MiB at a time and tokens.arrow one record batch at a time, so the heap
  * does not grow with the runs (but holds one of the parts' Arrow record batches, and one byte per row for the
@@ -51,7 +53,17 @@ public final class Combine {
     private Combine() {}
 
     /** What was written. */
-    public record Result(Path out, long rows, int columns, long predicted, List<Long> partRows, boolean withSe, boolean withTokens) {}
+    /** @param filled columns some (all-predicted) part lacks: NaN in its rows (health gating leaves them out) */
+    public record Result(Path out, long rows, int columns, long predicted, List<Long> partRows, boolean withSe, boolean withTokens,
+                         List<String> filled) {}
+
+    private static List<String> missing(List<String> comps, int[] map) {
+        boolean[] has = new boolean[comps.size()];
+        for (int c : map) has[c] = true;
+        List<String> out = new ArrayList<>();
+        for (int c = 0; c < has.length; c++) if (!has[c]) out.add(comps.get(c));
+        return out;
+    }
 
     /** One checked input run. */
     private record Part(Path dir, long rows, int cols, Npy.Info chi, ObjectNode manifest, PredictedRows flags, boolean se,
@@ -63,20 +75,33 @@ public final class Combine {
         List<Part> parts = new ArrayList<>();
         for (Path r : runs) parts.add(check(r));
         Part first = parts.getFirst();
-        List<String> comps = components(first);
+        // the columns: the longest component list; an all-predicted part may hold an ordered subset of it (an AUX
+        // predicts only the columns its ground-truth run's whitening used: health gating left the others out)
+        Part widest = parts.stream().max(java.util.Comparator.comparingInt(Part::cols)).orElseThrow();
+        List<String> comps = components(widest);
         String model = first.manifest().path("modelSha256").asString("");
-        for (Part p : parts.subList(1, parts.size())) {
+        List<int[]> colOf = new ArrayList<>();
+        for (Part p : parts) {
             String m = p.manifest().path("modelSha256").asString("");
             if (!m.equals(model))
                 throw new SpectroException(p.dir().resolve("manifest.json") + ": modelSha256 " + m + " differs from "
                         + first.dir().resolve("manifest.json") + "'s " + model + ": runs of different models cannot be combined");
-            if (!components(p).equals(comps))
-                throw new SpectroException(p.dir().resolve("components.json") + ": lists other components than "
-                        + first.dir().resolve("components.json") + " (" + components(p).size() + " vs " + comps.size()
-                        + "): runs of different components cannot be combined");
-            if (p.cols() != first.cols())
-                throw new SpectroException(p.dir().resolve("chi.npy") + ": " + p.cols() + " columns, " + first.dir().resolve("chi.npy")
-                        + " has " + first.cols());
+            List<String> names = components(p);
+            int[] map = new int[names.size()];
+            for (int j = 0, from = 0; j < names.size(); j++) {
+                int at = comps.subList(from, comps.size()).indexOf(names.get(j));
+                if (at < 0)
+                    throw new SpectroException(p.dir().resolve("components.json") + ": lists other components than "
+                            + widest.dir().resolve("components.json") + " (" + names.size() + " vs " + comps.size() + ", '" + names.get(j)
+                            + "' is not among them in that order): runs of different components cannot be combined");
+                map[j] = from + at;
+                from = map[j] + 1;
+            }
+            if (names.size() < comps.size() && p.flags().groundTruthCount() > 0)
+                throw new SpectroException(p.dir().resolve("components.json") + ": lists " + names.size() + " of the " + comps.size()
+                        + " components of " + widest.dir().resolve("components.json") + "; only an all-predicted run may lack columns "
+                        + "(those its AUX's whitening left out), and this one has ground-truth rows");
+            colOf.add(map);
         }
         if (parts.stream().anyMatch(Part::tokens) && !parts.stream().allMatch(Part::tokens))
             throw new SpectroException(parts.stream().filter(p -> !p.tokens()).findFirst().orElseThrow().dir().resolve("tokens.arrow")
@@ -90,8 +115,8 @@ public final class Combine {
             deleteTree(tmp);
             Files.createDirectories(tmp);
             boolean se = parts.stream().allMatch(Part::se), tokens = first.tokens();
-            List<String> chiSha = concatenate(parts, tmp.resolve("chi.npy"), Part::chi, p -> p.dir().resolve("chi.npy"), true);
-            if (se) concatenate(parts, tmp.resolve("chi_se.npy"), p -> Npy.info(p.dir().resolve("chi_se.npy")),
+            List<String> chiSha = concatenate(parts, colOf, comps.size(), tmp.resolve("chi.npy"), Part::chi, p -> p.dir().resolve("chi.npy"), true);
+            if (se) concatenate(parts, colOf, comps.size(), tmp.resolve("chi_se.npy"), p -> Npy.info(p.dir().resolve("chi_se.npy")),
                     p -> p.dir().resolve("chi_se.npy"), false);
             if (tokens || parts.stream().anyMatch(Part::contexts)) writeTokens(parts, tmp, tokens);
             byte[] flags = new byte[(int) total];
@@ -103,12 +128,15 @@ public final class Combine {
             }
             PredictedRows.write(tmp, flags);
             Files.writeString(tmp.resolve("components.json"), JSON.writeValueAsString(comps));
-            writeDiagnostics(parts, comps, tmp.resolve("diagnostics.json"));
+            writeDiagnostics(parts, comps, colOf, tmp.resolve("diagnostics.json"));
             Files.writeString(tmp.resolve("manifest.json"), JSON.writerWithDefaultPrettyPrinter()
-                    .writeValueAsString(manifest(parts, chiSha, total, predicted)));
+                    .writeValueAsString(manifest(parts, chiSha, total, predicted, comps, colOf)));
             if (Files.isDirectory(target)) Files.delete(target); // checked empty
             Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
-            return new Result(target, total, first.cols(), predicted, parts.stream().map(Part::rows).toList(), se, tokens);
+            List<String> filled = new ArrayList<>();
+            for (int i = 0; i < parts.size(); i++) filled.addAll(missing(comps, colOf.get(i)));
+            return new Result(target, total, comps.size(), predicted, parts.stream().map(Part::rows).toList(), se, tokens,
+                    filled.stream().distinct().toList());
         } catch (IOException e) {
             throw new SpectroException(target + ": cannot write the combined run (" + IoErrors.describe(e) + ")", e);
         } finally {
@@ -179,44 +207,50 @@ public final class Combine {
         Atomic.createDirectories(out.getParent());
     }
 
-    /** Copies every part's float32 data into one [total, H] file, 4 MiB at a time; returns each part's file SHA-256 when asked. */
-    private static List<String> concatenate(List<Part> parts, Path file, java.util.function.Function<Part, Npy.Info> info,
+    /**
+     * Copies every part's float32 data into one [total, H] file, 4 MiB at a time (a part holding a subset of the
+     * columns is spread into them, NaN elsewhere); returns each part's file SHA-256 when asked.
+     */
+    private static List<String> concatenate(List<Part> parts, List<int[]> colOf, int h, Path file,
+                                            java.util.function.Function<Part, Npy.Info> info,
                                             java.util.function.Function<Part, Path> src, boolean hash) throws IOException {
         long total = parts.stream().mapToLong(Part::rows).sum();
-        int h = parts.getFirst().cols();
         List<String> sha = new ArrayList<>();
         ByteBuffer b = ByteBuffer.allocate(CHUNK);
         try (Npy.Writer w = Npy.Writer.create(file, "<f4", total, h)) {
             long at = 0;
-            for (Part p : parts) {
+            for (int i = 0; i < parts.size(); i++) {
+                Part p = parts.get(i);
                 Npy.Info in = info.apply(p);
+                int[] map = colOf.get(i);
+                boolean same = map.length == h;
                 MessageDigest md = hash ? sha256() : null;
                 try (FileChannel ch = FileChannel.open(src.apply(p), StandardOpenOption.READ)) {
-                    long end = in.dataOffset() + p.rows() * h * 4L;
-                    for (long pos = 0; pos < end; ) {
-                        b.clear().limit((int) Math.min(CHUNK, end - pos));
+                    long end = in.dataOffset() + p.rows() * map.length * 4L;
+                    for (long pos = 0, size = ch.size(); pos < size && (md != null || (same && pos < end)); ) {
+                        b.clear().limit((int) Math.min(CHUNK, (md != null ? size : end) - pos));
                         int n = ch.read(b, pos);
                         if (n < 0) throw new IOException(src.apply(p) + ": ended early at byte " + pos);
                         b.flip();
                         if (md != null) md.update(b.duplicate());
-                        long dataStart = Math.max(pos, in.dataOffset());
-                        if (pos + n > in.dataOffset()) {
+                        long dataStart = Math.max(pos, in.dataOffset()), dataEnd = Math.min(pos + n, end);
+                        if (same && dataEnd > dataStart) {
                             ByteBuffer data = b.duplicate();
-                            data.position((int) (dataStart - pos));
+                            data.position((int) (dataStart - pos)).limit((int) (dataEnd - pos));
                             w.put(at + (dataStart - in.dataOffset()) / 4, data);
                         }
                         pos += n;
                     }
-                    if (md != null) {
-                        long size = ch.size(); // bytes past the data (none in files spectro writes) still count in the hash
-                        for (long pos = end; pos < size; ) {
-                            b.clear();
-                            int n = ch.read(b, pos);
-                            if (n < 0) break;
-                            b.flip();
-                            md.update(b);
-                            pos += n;
-                        }
+                }
+                if (!same) { // spread the part's columns into the full width, row blocks of about 4 MiB
+                    int pw = map.length, block = Math.max(1, CHUNK / 4 / h);
+                    float[] full = new float[block * h];
+                    for (long r0 = 0; r0 < p.rows(); r0 += block) {
+                        int len = (int) Math.min(block, p.rows() - r0);
+                        float[] part = Npy.readFloats(src.apply(p), r0 * pw, len * pw);
+                        java.util.Arrays.fill(full, Float.NaN);
+                        for (int r = 0; r < len; r++) for (int j = 0; j < pw; j++) full[r * h + map[j]] = part[r * pw + j];
+                        w.put(at + r0 * h, full, 0, len * h);
                     }
                 }
                 if (md != null) sha.add(HexFormat.of().formatHex(md.digest()));
@@ -285,7 +319,7 @@ public final class Combine {
     }
 
     /** Per component the worst health level any part records (ok < warn < fail), with each part's reasons. */
-    private static void writeDiagnostics(List<Part> parts, List<String> comps, Path file) throws IOException {
+    private static void writeDiagnostics(List<Part> parts, List<String> comps, List<int[]> colOf, Path file) throws IOException {
         List<String> order = List.of("ok", "warn", "fail");
         ArrayNode health = JSON.createArrayNode();
         boolean any = false;
@@ -299,8 +333,8 @@ public final class Combine {
                 } catch (JacksonException e) {
                     throw new SpectroException(f + ": cannot parse (" + e.getOriginalMessage() + ")", e);
                 }
-                if (h != null && h.isArray() && h.size() != comps.size())
-                    throw new SpectroException(f + ": health lists " + h.size() + " components, the run has " + comps.size());
+                if (h != null && h.isArray() && h.size() != p.cols())
+                    throw new SpectroException(f + ": health lists " + h.size() + " components, its chi.npy has " + p.cols() + " columns");
             }
             arrays.add(h != null && h.isArray() ? h : null);
             any |= h != null && h.isArray();
@@ -311,12 +345,13 @@ public final class Combine {
             ArrayNode reasons = JSON.createArrayNode();
             for (int i = 0; i < parts.size(); i++) {
                 JsonNode h = arrays.get(i);
-                if (h == null) continue;
-                String lv = h.get(c).path("level").asString("");
+                int j = indexOf(colOf.get(i), c);
+                if (h == null || j < 0) continue;
+                String lv = h.get(j).path("level").asString("");
                 int k = order.indexOf(lv);
                 if (k < 0) throw new SpectroException(parts.get(i).dir().resolve("diagnostics.json") + ": health level '" + lv + "' is not ok, warn or fail");
                 worst = Math.max(worst, k);
-                for (JsonNode r : h.get(c).path("reasons")) reasons.add("part " + i + ": " + r.asString(""));
+                for (JsonNode r : h.get(j).path("reasons")) reasons.add("part " + i + ": " + r.asString(""));
             }
             ObjectNode n = JSON.createObjectNode();
             n.put("component", comps.get(c));
@@ -330,7 +365,8 @@ public final class Combine {
         Files.writeString(file, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(root));
     }
 
-    private static ObjectNode manifest(List<Part> parts, List<String> chiSha, long total, long predicted) {
+    private static ObjectNode manifest(List<Part> parts, List<String> chiSha, long total, long predicted, List<String> comps,
+                                       List<int[]> colOf) {
         ObjectNode first = parts.getFirst().manifest();
         ObjectNode m = JSON.createObjectNode();
         m.put("spectro", Version.VERSION);
@@ -347,6 +383,8 @@ public final class Combine {
             n.put("rows", p.rows());
             n.put("predictedRows", p.flags().predictedCount());
             n.put("chiSha256", chiSha.get(i));
+            List<String> miss = missing(comps, colOf.get(i));
+            if (!miss.isEmpty()) n.set("missingColumns", JSON.valueToTree(miss)); // NaN in this part's rows
             ObjectNode pm = p.manifest().deepCopy();
             JsonNode pred = pm.path("predicted");
             if (pred.path("aux").isString()) { // absolute, so it still resolves from the combined run
@@ -367,6 +405,11 @@ public final class Combine {
         } else if (!auxes.isEmpty()) pred.put("aux", (String) null); // several AUXes: each part's manifest names its own
         m.set("predicted", pred);
         return m;
+    }
+
+    private static int indexOf(int[] a, int v) {
+        for (int i = 0; i < a.length; i++) if (a[i] == v) return i;
+        return -1;
     }
 
     private static MessageDigest sha256() {

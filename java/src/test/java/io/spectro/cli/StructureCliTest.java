@@ -12,8 +12,9 @@ import java.nio.file.Path;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-class StructureCliTest {
-    static String err(Runnable r) {
+public class StructureCliTest {
+    /** Runs r and returns what it printed to System.err. */
+    public static String err(Runnable r) {
         PrintStream old = System.err;
         ByteArrayOutputStream b = new ByteArrayOutputStream();
         System.setErr(new PrintStream(b, true));

@@ -17,19 +17,25 @@ class PredictedCostTest {
         assertEquals(1, loss.forwards());
         assertEquals(1, loss.featureDim());
         assertEquals(fwd + 2.0 * 1 * 100 + 2.0 * 100 * H, loss.flopsPerVector(), 1e-6 * fwd);
+        // loss and act come from one sp_forward_features call
+        PredictedCost.Estimate act = PredictedCost.estimate(P14B, T, "default", new PredictedCost.Options("loss,act", new int[0], 100));
+        assertEquals(1, act.forwards());
+        assertEquals(1 + 1 + 2 * L + 2 * L * P14B.nHeads(), act.featureDim());
         PredictedCost.Estimate all = PredictedCost.estimate(P14B, T, "default",
                 new PredictedCost.Options("loss,act,resp:4", new int[]{256, 128}, 64));
-        assertEquals(2 + 2 * 4 * H, all.forwards());
-        int dim = 1 + (1 + L + L * P14B.nHeads() + L) + 4 * H;
+        // the forward at w*, a cache build + forward per distinct lowest layer (0 .. L: L + 1 of them), 2K per component
+        assertEquals(1 + (L + 1) + 2 * 4 * H, all.forwards());
+        int dim = 1 + (1 + 2 * L + 2 * L * P14B.nHeads()) + 2 * 4 * H;
         assertEquals(dim, all.featureDim());
         assertEquals(2.0 * (dim * 256 + 256 * 128 + 128 * 64) + 2.0 * 64 * H, all.regressorFlops(), 1e-9);
-        assertEquals(all.forwards() * fwd, all.featureFlopsPerToken(), 1e-9 * all.featureFlopsPerToken());
-        // response forwards started at the component's layer cost less, never more
-        assertTrue(all.cachedFeatureFlopsPerToken() < all.featureFlopsPerToken());
-        assertTrue(all.cachedFeatureFlopsPerToken() > 2 * fwd);
-        // resp without loss or act needs one more forward for l(w*)
-        PredictedCost.Estimate resp = PredictedCost.estimate(P14B, T, "default", new PredictedCost.Options("resp:1", new int[0], 100));
-        assertEquals(2 * H + 1, resp.forwards());
+        assertEquals(all.forwards() * fwd, all.uncachedFeatureFlopsPerToken(), 1e-9 * all.uncachedFeatureFlopsPerToken());
+        // response forwards from the component's layer cost less than from the embedding, and more than the fixed part
+        assertTrue(all.featureFlopsPerToken() < all.uncachedFeatureFlopsPerToken());
+        assertTrue(all.featureFlopsPerToken() > (2 + L) * fwd);
+        double expect = (2 + L) * fwd;
+        for (io.spectro.components.Component c : io.spectro.components.Decomposition.resolve(P14B, "default"))
+            expect += 8 * CostModel.forwardFlopsPerToken(P14B, T, c.lowestLayer());
+        assertEquals(expect, all.featureFlopsPerToken(), 1e-9 * expect);
     }
 
     @Test

@@ -92,6 +92,28 @@ class ExplorerTest {
     }
 
     @Test
+    void headlessChromiumShowsPredictedCountsAndBadges(@TempDir Path dir) throws Exception {
+        String exe = chromium();
+        Assumptions.assumeTrue(exe != null, "chromium not installed (scripts/install-test-deps installs it)");
+        Path run = io.spectro.upsample.PredictedFixture.combined(dir, 600, 12);
+        Path html = Report.write(run, true, io.spectro.whiten.Whitening.Options.defaults(), Fixtures.fastKnn(), Fixtures.fastCluster(),
+                io.spectro.map.ClusterMap.Options.defaults());
+        Pipeline.ClustersFile cf = Pipeline.readClusters(run.resolve("clusters"));
+        Cards.Card mixed = cf.clusters().stream().filter(c -> c.predicted() > 0 && c.predicted() < c.size()).findFirst().orElseThrow();
+        String dom = runChromium(exe, dir.resolve("profile"), "--dump-dom", html.toUri() + "#click=" + mixed.id() + "&predicted=1");
+        assertTrue(dom.contains("data-ready=\"1\""), "page script did not finish");
+        assertTrue(dom.contains("data-cluster=\"" + mixed.id() + "\""), "card not opened");
+        assertTrue(dom.contains("data-predicted=\"" + mixed.predicted() + "\""), "card's predicted count missing");
+        assertTrue(dom.contains(mixed.size() + " vectors (" + mixed.predicted() + " predicted, "), "card text lacks the predicted count");
+        long predictedExamples = mixed.examples().stream().filter(Cards.Example::predicted).count();
+        assertEquals(predictedExamples, dom.split("class=\"badge pred\"", -1).length - 1L, "one badge per predicted example");
+        assertEquals(mixed.examples().size() - predictedExamples, dom.split("class=\"badge gt\"", -1).length - 1L);
+        assertTrue(dom.contains("data-shade=\"predicted\""), "#predicted=1 did not switch the shading");
+        long total = cf.clusters().stream().mapToLong(Cards.Card::predicted).sum();
+        assertTrue(dom.contains(cf.rows() + " vectors (" + total + " predicted)"), "title lacks the predicted total");
+    }
+
+    @Test
     void invisibleAndReorderingCharactersAreShownAsEscapes() {
         assertEquals("a\\u202Eb\\u200B\\uFEFFc\\n\\x01\\u0085", Html.showToken("a\u202Eb\u200B\uFEFFc\n\u0001\u0085"));
         assertEquals(" caf\u00e9 \u4e2d", Html.showToken(" caf\u00e9 \u4e2d")); // visible text stays as it is

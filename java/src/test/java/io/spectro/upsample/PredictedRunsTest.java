@@ -17,8 +17,6 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -98,6 +96,14 @@ class PredictedRunsTest {
         assertNotEquals(t.seq(5), t.seq(605));
         assertEquals(t.context(5)[t.pos(5)], t.context(605)[t.pos(605)]);
         assertTrue(t.isPredicted(605) && !t.isPredicted(5));
+        // combine wrote tokens.arrow too: the table read from it alone is the same
+        Files.delete(c.resolve("tokens.csv"));
+        TokenTable ta = TokenTable.read(c, 1200);
+        for (int r : new int[]{0, 5, 599, 600, 605, 1199}) {
+            assertEquals(t.token(r), ta.token(r));
+            assertEquals(t.seq(r), ta.seq(r));
+            assertEquals(t.pos(r), ta.pos(r));
+        }
         // compare shows the predicted members next to the clusters
         String cmp = io.spectro.report.Compare.render("combined", cf, "combined", cf, List.of(t.token(5)));
         assertTrue(cmp.contains(predictedMembers + " clustered rows predicted"), cmp);
@@ -124,15 +130,9 @@ class PredictedRunsTest {
     }
 
     static int cli(StringBuilder err, String... args) {
-        PrintStream old = System.err;
-        ByteArrayOutputStream b = new ByteArrayOutputStream();
-        System.setErr(new PrintStream(b, true));
-        try {
-            return Main.run(args);
-        } finally {
-            System.setErr(old);
-            err.append(b);
-        }
+        int[] code = new int[1];
+        err.append(io.spectro.cli.StructureCliTest.err(() -> code[0] = Main.run(args)));
+        return code[0];
     }
 
     @Test
@@ -172,6 +172,83 @@ class PredictedRunsTest {
         assertEquals(300, PredictedRows.read(dir.resolve("c")).predictedCount());
         String manifest = Files.readString(dir.resolve("c/manifest.json"));
         assertTrue(manifest.contains("\"chiSha256\"") && manifest.contains(gt.toString()), manifest);
+    }
+
+    @Test
+    void combineKeepsStandardErrorsAndHealthGatingByColumn(@TempDir Path dir) throws Exception {
+        Path gt = PredictedFixture.groundTruth(dir.resolve("gt"), 300, 8, 3);
+        Path p = PredictedFixture.predicted(gt, dir.resolve("pred"), null, 4);
+        float[] se = new float[300 * 8];
+        for (int i = 0; i < se.length; i++) se[i] = i;
+        Npy.write(gt.resolve("chi_se.npy"), se, 300, 8);
+        Npy.write(p.resolve("chi_se.npy"), se, 300, 8);
+        StringBuilder health = new StringBuilder("{\"health\": [");
+        for (int c = 0; c < 8; c++)
+            health.append(c == 0 ? "" : ",").append("{\"component\": \"c").append(c).append("\", \"level\": \"")
+                    .append(c == 3 ? "fail" : c == 5 ? "warn" : "ok").append("\", \"reasons\": [").append(c == 3 ? "\"R-hat 1.5\"" : "").append("]}");
+        Files.writeString(gt.resolve("diagnostics.json"), health.append("]}").toString());
+        Path c = dir.resolve("c");
+        Combine.Result r = Combine.combine(List.of(gt, p), c);
+        assertTrue(r.withSe());
+        float[] cse = Npy.readFloats(c.resolve("chi_se.npy")).data();
+        assertEquals(se[299 * 8 + 7], cse[299 * 8 + 7]);
+        assertEquals(se[5], cse[300 * 8 + 5]);
+        List<io.spectro.chi.Health.Level> lv = io.spectro.chi.Health.read(c, 8);
+        assertEquals(io.spectro.chi.Health.Level.fail, lv.get(3));
+        assertEquals(io.spectro.chi.Health.Level.warn, lv.get(5));
+        assertTrue(Files.readString(c.resolve("diagnostics.json")).contains("part 0: R-hat 1.5"));
+        // health gating by column on the combined run: the failing column is left out, the fit still on ground truth only
+        Pipeline.whiten(c.resolve("chi.npy"), c.resolve("whiten"), Whitening.Options.defaults());
+        Pipeline.Source src = PipelineAccess.source(c.resolve("whiten/source.json"));
+        assertEquals(List.of(3), src.droppedColumns());
+        assertEquals(300, src.fitRows());
+        Whitening alone = Pipeline.whiten(gt.resolve("chi.npy"), gt.resolve("whiten"), Whitening.Options.defaults());
+        assertSameTransform(alone, Whitening.load(c.resolve("whiten/transform.json")));
+    }
+
+    /** Leaves column {@code drop} out of a run's chi.npy and components.json. */
+    static void dropColumn(Path run, int drop) throws Exception {
+        Npy.Floats f = Npy.readFloats(run.resolve("chi.npy"));
+        int n = f.dim(0), h = f.dim(1);
+        float[] y = new float[n * (h - 1)];
+        for (int r = 0, o = 0; r < n; r++) for (int c = 0; c < h; c++) if (c != drop) y[o++] = f.data()[r * h + c];
+        Npy.write(run.resolve("chi.npy"), y, n, h - 1);
+        List<String> names = new java.util.ArrayList<>(List.of(tools.jackson.databind.json.JsonMapper.shared()
+                .readValue(run.resolve("components.json").toFile(), String[].class)));
+        names.remove(drop);
+        Files.writeString(run.resolve("components.json"), tools.jackson.databind.json.JsonMapper.shared().writeValueAsString(names));
+    }
+
+    @Test
+    void aPredictedRunWithoutTheGatedColumnsCombinesWithItsGroundTruth(@TempDir Path dir) throws Exception {
+        Path gt = PredictedFixture.groundTruth(dir.resolve("gt"), 300, 8, 3);
+        StringBuilder health = new StringBuilder("{\"health\": [");
+        for (int c = 0; c < 8; c++)
+            health.append(c == 0 ? "" : ",").append("{\"level\": \"").append(c == 3 ? "fail" : "ok").append("\"}");
+        Files.writeString(gt.resolve("diagnostics.json"), health.append("]}").toString());
+        // apply predicts only the 7 columns the ground truth's whitening used
+        Path p = PredictedFixture.predicted(gt, dir.resolve("pred"), null, 4);
+        dropColumn(p, 3);
+        Combine.Result r = Combine.combine(List.of(gt, p), dir.resolve("c"));
+        assertEquals(8, r.columns());
+        assertEquals(List.of(io.spectro.structure.SyntheticRun.componentNames(8).get(3)), r.filled());
+        Npy.Floats c = Npy.readFloats(dir.resolve("c/chi.npy"));
+        Npy.Floats pc = Npy.readFloats(p.resolve("chi.npy"));
+        assertTrue(Float.isNaN(c.data()[300 * 8 + 3]));
+        assertEquals(pc.data()[7 * 7 + 4], c.data()[(300 + 7) * 8 + 5]); // predicted column 4 is the run's column 5
+        assertEquals(Npy.readFloats(gt.resolve("chi.npy")).data()[3], c.data()[3]);
+        assertTrue(Files.readString(dir.resolve("c/manifest.json")).contains("missingColumns"));
+        // health gating leaves the column out, so the NaN never reaches whitening; the fit is the ground truth's
+        Pipeline.whiten(dir.resolve("c/chi.npy"), dir.resolve("c/whiten"), Whitening.Options.defaults());
+        assertEquals(List.of(3), PipelineAccess.source(dir.resolve("c/whiten/source.json")).droppedColumns());
+        assertSameTransform(Pipeline.whiten(gt.resolve("chi.npy"), gt.resolve("whiten"), Whitening.Options.defaults()),
+                Whitening.load(dir.resolve("c/whiten/transform.json")));
+        // a part with ground-truth rows may not lack columns
+        Path gt2 = PredictedFixture.groundTruth(dir.resolve("gt2"), 300, 8, 5);
+        dropColumn(gt2, 3);
+        SpectroException e = assertThrows(SpectroException.class, () -> Combine.combine(List.of(gt, gt2), dir.resolve("c2")));
+        assertTrue(e.getMessage().contains("only an all-predicted run may lack columns"), e.getMessage());
+        assertFalse(Files.exists(dir.resolve("c2")));
     }
 
     @Test
