@@ -42,7 +42,7 @@ public record FeatureSpec(List<Group> groups, double h, long seed) {
         }
     }
 
-    public static final String DEFAULT = "loss,act,resp:2";
+    public static final String DEFAULT = "loss,act";
     public static final double DEFAULT_H = 0.02;
 
     public FeatureSpec {
