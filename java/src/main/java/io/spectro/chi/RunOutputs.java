@@ -31,6 +31,7 @@ import java.util.function.IntFunction;
  *   <li>{@code components.json}: component names in column order;</li>
  *   <li>{@code tokens.csv} and {@code tokens.arrow} (Arrow IPC file): row, seq, pos, token_id, token;</li>
  *   <li>{@code contexts.jsonl}: one line per probe sequence {"seq": b, "tokens": [display texts]};</li>
+ *   <li>{@code probe.npy} int32 [B, T]: the probe sequences (the features of {@code spectro upsample fit});</li>
  *   <li>{@code chi_se.npy} float32 [N, H]: the standard error of every entry (from the spread of the chains);</li>
  *   <li>{@code diagnostics.json} (sampler diagnostics, and {@code health}: ok|warn|fail with reasons and the
  *       split-half reliability per component) and {@code plots/*.png} (loss traces per chain).</li>
@@ -68,6 +69,8 @@ public final class RunOutputs {
             writeDiagnostics(g, dir, r);
             if (plots) writePlots(g, dir);
             Npy.write(g.temp(dir.resolve("chi_se.npy")), r.uncertainty().chiSe(), r.rows(), r.components().size());
+            // the probe sequences themselves (int32 [B, T]): what upsample fit recomputes features on
+            Npy.write(g.temp(dir.resolve("probe.npy")), in.probe(), in.nProbe(), in.probeT());
             Npy.write(g.temp(dir.resolve("chi.npy")), r.chi(), r.rows(), r.components().size());
             g.commit();
         } catch (IOException e) {

@@ -43,6 +43,7 @@ class ChiCommandTest {
         assertTrue(Files.readString(out.resolve("components.json")).startsWith("[\"embed\",\"l0h0\""));
         assertEquals(3 * 15 + 1, Files.readAllLines(out.resolve("tokens.csv")).size());
         assertTrue(Files.size(out.resolve("tokens.arrow")) > 0);
+        assertArrayEquals(Npy.readInts(dir.resolve("p.npy")).data(), Npy.readInts(out.resolve("probe.npy")).data()); // for upsample fit
         assertTrue(Files.readString(out.resolve("diagnostics.json")).contains("\"rhat\""));
         assertTrue(Files.exists(out.resolve("plots/l1h2.png")) && Files.exists(out.resolve("plots/full.png")));
         // the same command again resumes everything and gives the same file

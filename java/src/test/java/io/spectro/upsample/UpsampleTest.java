@@ -218,6 +218,14 @@ class UpsampleTest {
         assertEquals(0, o.code(), o.err());
         for (String f : new String[]{"chi.npy", "predicted.npy", "tokens.csv", "tokens.arrow", "contexts.jsonl", "components.json", "manifest.json"})
             assertArrayEquals(Files.readAllBytes(whole.resolve(f)), Files.readAllBytes(killed.resolve(f)), f);
+        // two shards into one directory, then the unsharded command assembles: the same bytes again
+        Path sharded = dir.resolve("sharded");
+        assertEquals(0, cli(apply(sharded, "--shard", "1/2")).code());
+        assertFalse(Files.exists(sharded.resolve("chi.npy")), "a shard assembles nothing while chunks are missing");
+        assertTrue(Files.exists(Apply.chunkFile(sharded, 1)) && !Files.exists(Apply.chunkFile(sharded, 0)));
+        assertEquals(0, cli(apply(sharded, "--shard", "0/2")).code());
+        for (String f : new String[]{"chi.npy", "predicted.npy", "tokens.arrow"})
+            assertArrayEquals(Files.readAllBytes(whole.resolve(f)), Files.readAllBytes(sharded.resolve(f)), f);
         // the whitening stage reads the predicted run like a ground-truth one
         assertEquals(0, cli("whiten", "--in", killed.resolve("chi.npy").toString(), "--out", killed.resolve("whiten").toString()).code());
     }
