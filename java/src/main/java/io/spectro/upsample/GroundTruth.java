@@ -94,6 +94,8 @@ public record GroundTruth(Path run, JsonNode manifest, String modelSha256, Model
         Path chiFile = run.resolve("chi.npy");
         if (!Files.isRegularFile(chiFile)) throw new SpectroException(run + ": no chi.npy (the chi run has not finished)");
         int rows = nSeq * (T - 1);
+        if (io.spectro.chi.PredictedRows.read(run, rows).predictedCount() > 0)
+            throw new SpectroException(run + ": holds predicted rows (predicted.npy); the auxiliary model trains on ground truth only");
         TokenTable tt = TokenTable.read(run, rows);
         if (tt.hasTokens())
             for (int r = 0; r < rows; r++) {
