@@ -37,7 +37,7 @@ class ChiUncertaintyTest {
         for (int c = -1; c < h; c++) {
             Path state = ChiRun.statePath(dir.resolve("state"), c);
             ComponentSums pooled = ComponentSums.read(state, n, null);
-            ChainSums ch = ChainSums.read(ChainSums.fileFor(state), 4, n);
+            ChainSums ch = ChainSums.read(ChainSums.fileFor(state), 4, n, null);
             ComponentSums sum = ch.pooled(0, 4, c < 0);
             assertEquals(pooled.draws(), sum.draws());
             assertEquals(pooled.sumPhiS(), sum.sumPhiS(), 1e-9 * Math.abs(pooled.sumPhiS()));
