@@ -131,7 +131,7 @@ public final class RestrictedSampler {
             for (int c = 0; c < o.chains(); c++) {
                 ChainState st = states[c];
                 model.resetParams(blocks);
-                if (st.weights != null) writeBlocks(model, blocks, st.weights);
+                if (st.weights != null) ComponentVector.scatter(model, comp, st.weights);
                 try (NativeBuffer rms = o.rmsprop() ? model.buffer(comp.numel()) : null) { // V = 0 (zero-filled)
                     if (rms != null && st.rms != null) rms.write(0, st.rms);
                     int draw = first;
@@ -164,7 +164,7 @@ public final class RestrictedSampler {
                         if (onStep != null) onStep.run();
                     }
                     if (keep) {
-                        st.weights = readBlocks(model, blocks, comp.numel());
+                        st.weights = ComponentVector.gather(comp, model::readParams);
                         st.rms = rms == null ? null : rms.read(0, (int) comp.numel());
                     }
                 }
@@ -175,29 +175,5 @@ public final class RestrictedSampler {
         }
         for (DrawObserver<?> ob : observers) ob.finish();
         return drawLoss;
-    }
-
-    /** The component's current weights, block after block, row after row. */
-    static float[] readBlocks(NativeModel model, Block[] blocks, long numel) {
-        if (numel > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("component of " + numel + " floats: too large to keep a chain's state");
-        float[] out = new float[(int) numel];
-        int at = 0;
-        for (Block b : blocks)
-            for (long r = 0; r < b.rows(); r++) {
-                float[] row = model.readParams(b.offset() + r * b.stride(), (int) b.cols());
-                System.arraycopy(row, 0, out, at, row.length);
-                at += row.length;
-            }
-        return out;
-    }
-
-    /** Writes weights in the layout of {@link #readBlocks}. */
-    static void writeBlocks(NativeModel model, Block[] blocks, float[] w) {
-        int at = 0;
-        for (Block b : blocks)
-            for (long r = 0; r < b.rows(); r++) {
-                model.writeParams(b.offset() + r * b.stride(), java.util.Arrays.copyOfRange(w, at, at + (int) b.cols()));
-                at += (int) b.cols();
-            }
     }
 }
