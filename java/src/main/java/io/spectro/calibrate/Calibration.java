@@ -140,7 +140,7 @@ public final class Calibration {
                 p.add(new Problem(component + String.format(Locale.ROOT, ": drift %.1f SE", drift), false, 2, Math.abs(drift) / DRIFT_MAX - 1));
             if (fractionBelowL0 > BELOW_MAX)
                 p.add(new Problem(component + String.format(Locale.ROOT, ": %.0f%% of draws below L0", 100 * fractionBelowL0), false, 1, fractionBelowL0 / BELOW_MAX - 1));
-            if (discretisation > DISC_MAX)
+            if (discretisation > DISC_MAX && !Double.isFinite(stability)) // the stability number covers the γ term too when measured
                 p.add(new Problem(String.format(Locale.ROOT, "ε γ G / 2 = %.3g > %.2f", discretisation, DISC_MAX), false, 1, discretisation / DISC_MAX - 1));
             if (Math.abs(epsilonShift) > SHIFT_MAX)
                 p.add(new Problem(component + String.format(Locale.ROOT, ": λ̂ moves %+.0f%% from the next smaller ε (off the ε plateau: discretisation bias)",

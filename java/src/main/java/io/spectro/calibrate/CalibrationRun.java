@@ -64,6 +64,21 @@ public final class CalibrationRun {
         return out;
     }
 
+    /**
+     * The whole calibration of a checkpoint on the CPU or CUDA model {@code m} (created for its config, not
+     * loaded yet): the sweep, the recommendation, and the files in {@code out} ({@link CalibrationFiles}).
+     */
+    public static Calibration.Recommendation calibrate(io.spectro.model.Checkpoint ck, NativeModel m, int[] sampling, int rows, int T,
+                                                       List<Component> comps, Calibration.Grid grid, Base base, boolean progress,
+                                                       java.nio.file.Path out, String modelLabel) {
+        long t0 = System.nanoTime();
+        m.load(ck);
+        List<Calibration.Row> result = sweep(m, ck.config(), sampling, rows, T, comps, grid, base, Observables.AUTO_BUDGET, progress);
+        Calibration.Recommendation rec = Calibration.recommend(result);
+        CalibrationFiles.write(out, io.spectro.chi.ChiRun.sha256(ck), modelLabel, base, grid, result, rec, (System.nanoTime() - t0) / 1e9);
+        return rec;
+    }
+
     /** The sweep on {@code model} (parameters loaded), returning every row. */
     public static List<Calibration.Row> sweep(NativeModel model, ModelConfig cfg, int[] sampling, int rows, int T,
                                               List<Component> comps, Calibration.Grid grid, Base base, long cacheBudget, boolean progress) {

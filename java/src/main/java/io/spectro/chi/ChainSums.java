@@ -98,13 +98,7 @@ public record ChainSums(long[] draws, double[] sumPhi, double[] sumPhiS, double[
         try (InputStream is = Files.newInputStream(file)) {
             CheckedInputStream checked = new CheckedInputStream(new java.io.BufferedInputStream(is, 1 << 16), new CRC32());
             DataInputStream in = new DataInputStream(checked);
-            int magic = in.readInt();
-            if (magic != MAGIC && magic != LEGACY_MAGIC) throw new SpectroException(file + ": not a spectro per-chain state file" + again);
-            if (magic == MAGIC) {
-                String id = in.readUTF();
-                if (identity != null && !id.equals(identity))
-                    throw new SpectroException(file + ": belongs to another run or component (" + id + "; this one is " + identity + ")" + again);
-            }
+            boolean framed = StateFile.header(in, file, MAGIC, LEGACY_MAGIC, identity, "per-chain state", again);
             int m = in.readInt(), n = in.readInt();
             if (m != chains || n != tokens)
                 throw new SpectroException(file + ": holds " + m + " chains x " + n + " tokens, the run has " + chains + " x " + tokens + again);
@@ -118,11 +112,7 @@ public record ChainSums(long[] draws, double[] sumPhi, double[] sumPhiS, double[
                 c[i] = in.readDouble();
                 for (int t = 0; t < n; t++) tok[i][t] = in.readDouble();
             }
-            if (magic == MAGIC) {
-                long sum = checked.getChecksum().getValue();
-                if (new DataInputStream(checked).readLong() != sum) throw new SpectroException(file + ": checksum mismatch, the file is damaged" + again);
-            }
-            if (checked.read() != -1) throw new SpectroException(file + ": has bytes past its end, the file is damaged" + again);
+            StateFile.trailer(checked, file, framed, again);
             return new ChainSums(k, a, b, c, tok);
         } catch (IOException e) {
             throw new SpectroException(file + ": cannot read per-chain state (" + IoErrors.describe(e) + ")" + again, e);

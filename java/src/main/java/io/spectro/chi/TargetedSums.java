@@ -206,10 +206,7 @@ final class TargetedSums {
         try (InputStream is = Files.newInputStream(file)) {
             CheckedInputStream checked = new CheckedInputStream(new java.io.BufferedInputStream(is, 1 << 16), new CRC32());
             DataInputStream in = new DataInputStream(checked);
-            if (in.readInt() != MAGIC) throw new SpectroException(file + ": not a spectro round state file" + again);
-            String id = in.readUTF();
-            if (!id.equals(identity))
-                throw new SpectroException(file + ": belongs to another run or component (" + id + "; this one is " + identity + ")" + again);
+            StateFile.header(in, file, MAGIC, 0, identity, "round state", again);
             int m = in.readInt(), n = in.readInt(), draws = in.readInt();
             long ne = in.readLong();
             boolean r = in.readBoolean();
@@ -235,9 +232,7 @@ final class TargetedSums {
                 out.states[c] = new ChainState(w, v, trace, in.readDouble());
             }
             for (int t = 0; t < n; t++) out.sumL[t] = in.readDouble();
-            long sum = checked.getChecksum().getValue();
-            if (new DataInputStream(checked).readLong() != sum) throw new SpectroException(file + ": checksum mismatch, the file is damaged" + again);
-            if (checked.read() != -1) throw new SpectroException(file + ": has bytes past its end, the file is damaged" + again);
+            StateFile.trailer(checked, file, true, again);
             return out;
         } catch (IOException e) {
             throw new SpectroException(file + ": cannot read round state (" + IoErrors.describe(e) + ")" + again, e);
