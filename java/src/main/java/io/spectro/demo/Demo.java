@@ -188,12 +188,16 @@ public final class Demo {
     private static String calibrationText(Calibrate c, Path json, SamplerOptions so) {
         tools.jackson.databind.JsonNode n = new tools.jackson.databind.ObjectMapper().readTree(json.toFile());
         StringBuilder sb = new StringBuilder("Calibration (`spectro calibrate`'s rule on a reduced grid, cached in calibration/: ")
-                .append(c.grid().settings().size()).append(" settings (ε ").append(c.grid().lr()).append(", nβ ").append(c.grid().nbeta())
-                .append(" and 0, γ ").append(c.grid().gamma()).append(") x components ").append(String.join(", ", c.components()))
+                .append(c.grid().settings().size()).append(" settings (ε ").append(values(c.grid().lr())).append("; nβ ").append(values(c.grid().nbeta()))
+                .append(" and 0; γ ").append(values(c.grid().gamma())).append(") x components ").append(String.join(", ", c.components()))
                 .append(String.format(java.util.Locale.ROOT, ", %.0f s): recommended ε %.3g, nβ %.3g, γ %.3g.%n", n.path("seconds").asDouble(),
                         so.lr(), so.nbeta(), so.gamma()));
         for (tools.jackson.databind.JsonNode r : n.path("recommended").path("reasons")) sb.append("- ").append(r.asString()).append('\n');
         return sb.append('\n').toString();
+    }
+
+    private static String values(List<Float> v) {
+        return String.join(", ", v.stream().map(x -> String.format(java.util.Locale.ROOT, "%.3g", x)).toList());
     }
 
     /** Mean loss at w* ({@code l}, per probe token) on induction tokens, other synthetic tokens (the first
