@@ -17,12 +17,30 @@ import java.util.Map;
  * criterion std/mean of λ̂ over the last half of the draws; R-hat; drift; the fraction of draws with
  * S &lt; L0; the contraction ratio r = (E_nβ[S] − L0) / (E_{nβ=0}[S] − L0) against the same (ε, γ) at nβ = 0;
  * the discretisation ε γ G / 2 (G the largest preconditioner value: 1 for SGLD, 1/rmsEps for RMSProp);
- * the force ratio |nβ ∇L| / |γ (w − w*)| after burn-in.
+ * the force ratio |nβ ∇L| / |γ (w − w*)| after burn-in; with the component's top Hessian eigenvalue λ_max
+ * ({@link Hessian}), the linear stability number a = ε G (nβ λ_max + γ) / 2 of the update
+ * w ← w − ε/2 G (nβ ∇L + γ (w − w*)) + noise along the top eigenvector: that direction contracts by |1 − a| per
+ * step, so a ≥ {@value #STABILITY_FAIL} diverges (plain gradient descent on the sampled potential with step
+ * ε G / 2), and the chain's variance along it is inflated by 1 / (1 − a/2) (an OU process discretised with
+ * Euler–Maruyama), more than 11% past a = {@value #STABILITY_WARN}.
  */
 public final class Calibration {
     private Calibration() {}
 
-    public static final double SHIFT_MAX = 0.1, PLATEAU_MAX = 0.15, RHAT_MAX = 1.1, DRIFT_MAX = 3, BELOW_MAX = 0.05, DISC_MAX = 0.05;
+    public static final double SHIFT_MAX = 0.1, PLATEAU_MAX = 0.15, RHAT_MAX = 1.1, DRIFT_MAX = 3, BELOW_MAX = 0.05, DISC_MAX = 0.05,
+            STABILITY_FAIL = 2, STABILITY_WARN = 0.2;
+
+    /**
+     * One failed check of a row. Hard checks (non-finite λ̂, λ̂ ≤ 0, linear instability a ≥ 2) make the
+     * numbers meaningless and rule a setting out; soft checks weigh {@code weight} × (1 + how far past the
+     * threshold, relative, capped at 2): mixing (R-hat, drift) and the ε-plateau shift 2, the λ̂ spread across
+     * chains, draws below L0 and discretisation 1 ({@link #recommend}).
+     */
+    public record Problem(String text, boolean hard, double weight, double excess) {
+        double penalty() {
+            return hard ? 0 : weight * (1 + Math.min(2, Math.max(0, Double.isFinite(excess) ? excess : 2)));
+        }
+    }
 
     /** One grid point. */
     public record Setting(float lr, float nbeta, float gamma) {
@@ -89,9 +107,10 @@ public final class Calibration {
     /** The statistics of one component at one setting. */
     public record Row(Setting setting, String component, double llcMean, double llcStd, double plateau, double rhat,
                       double drift, double fractionBelowL0, double contraction, double discretisation, double forceRatio,
-                      double epsilonShift) {
+                      double epsilonShift, double hessianTop, double stability) {
         Row withEpsilonShift(double v) {
-            return new Row(setting, component, llcMean, llcStd, plateau, rhat, drift, fractionBelowL0, contraction, discretisation, forceRatio, v);
+            return new Row(setting, component, llcMean, llcStd, plateau, rhat, drift, fractionBelowL0, contraction, discretisation, forceRatio, v,
+                    hessianTop, stability);
         }
 
         /** The mixing checks alone (a row that fails them is no reference for the ε plateau). */
@@ -101,16 +120,31 @@ public final class Calibration {
 
         /** Every check this row fails, as one-line reasons (empty: healthy). */
         public List<String> problems() {
-            List<String> p = new ArrayList<>();
-            if (!Double.isFinite(llcMean)) p.add(component + ": non-finite λ̂");
-            else if (setting.nbeta() > 0 && llcMean <= 0) p.add(component + String.format(Locale.ROOT, ": λ̂ %.3g <= 0", llcMean));
-            if (setting.nbeta() > 0 && !(plateau <= PLATEAU_MAX)) p.add(component + String.format(Locale.ROOT, ": std/mean %.2f > %.2f", plateau, PLATEAU_MAX));
-            if (rhat > RHAT_MAX) p.add(component + String.format(Locale.ROOT, ": R-hat %.2f > %.1f", rhat, RHAT_MAX));
-            if (Math.abs(drift) > DRIFT_MAX) p.add(component + String.format(Locale.ROOT, ": drift %.1f SE", drift));
-            if (fractionBelowL0 > BELOW_MAX) p.add(component + String.format(Locale.ROOT, ": %.0f%% of draws below L0", 100 * fractionBelowL0));
-            if (discretisation > DISC_MAX) p.add(String.format(Locale.ROOT, "ε γ G / 2 = %.3g > %.2f", discretisation, DISC_MAX));
+            return checks().stream().map(Problem::text).toList();
+        }
+
+        /** Every check this row fails, hard or soft with its weight ({@link Problem}). */
+        public List<Problem> checks() {
+            List<Problem> p = new ArrayList<>();
+            if (!Double.isFinite(llcMean)) p.add(new Problem(component + ": non-finite λ̂", true, 0, 0));
+            else if (setting.nbeta() > 0 && llcMean <= 0) p.add(new Problem(component + String.format(Locale.ROOT, ": λ̂ %.3g <= 0", llcMean), true, 0, 0));
+            if (stability >= STABILITY_FAIL)
+                p.add(new Problem(component + String.format(Locale.ROOT, ": unstable, ε G (nβ λ_max + γ)/2 = %.3g >= %.0f", stability, STABILITY_FAIL), true, 0, 0));
+            else if (stability > STABILITY_WARN)
+                p.add(new Problem(component + String.format(Locale.ROOT, ": ε G (nβ λ_max + γ)/2 = %.3g > %.1f (variance along the top eigenvector inflated %.0f%%)",
+                        stability, STABILITY_WARN, 100 * (1 / (1 - stability / 2) - 1)), false, 1, stability / STABILITY_WARN - 1));
+            if (setting.nbeta() > 0 && !(plateau <= PLATEAU_MAX))
+                p.add(new Problem(component + String.format(Locale.ROOT, ": std/mean %.2f > %.2f", plateau, PLATEAU_MAX), false, 1, plateau / PLATEAU_MAX - 1));
+            if (rhat > RHAT_MAX) p.add(new Problem(component + String.format(Locale.ROOT, ": R-hat %.2f > %.1f", rhat, RHAT_MAX), false, 2, (rhat - 1) / (RHAT_MAX - 1) - 1));
+            if (Math.abs(drift) > DRIFT_MAX)
+                p.add(new Problem(component + String.format(Locale.ROOT, ": drift %.1f SE", drift), false, 2, Math.abs(drift) / DRIFT_MAX - 1));
+            if (fractionBelowL0 > BELOW_MAX)
+                p.add(new Problem(component + String.format(Locale.ROOT, ": %.0f%% of draws below L0", 100 * fractionBelowL0), false, 1, fractionBelowL0 / BELOW_MAX - 1));
+            if (discretisation > DISC_MAX && !Double.isFinite(stability)) // the stability number covers the γ term too when measured
+                p.add(new Problem(String.format(Locale.ROOT, "ε γ G / 2 = %.3g > %.2f", discretisation, DISC_MAX), false, 1, discretisation / DISC_MAX - 1));
             if (Math.abs(epsilonShift) > SHIFT_MAX)
-                p.add(component + String.format(Locale.ROOT, ": λ̂ moves %+.0f%% from the next smaller ε (off the ε plateau: discretisation bias)", 100 * epsilonShift));
+                p.add(new Problem(component + String.format(Locale.ROOT, ": λ̂ moves %+.0f%% from the next smaller ε (off the ε plateau: discretisation bias)",
+                        100 * epsilonShift), false, 2, Math.abs(epsilonShift) / SHIFT_MAX - 1));
             return p;
         }
     }
@@ -119,7 +153,7 @@ public final class Calibration {
     public record Recommendation(Setting setting, List<String> reasons) {}
 
     /** Statistics of one component's chains; {@code baselineExcess} = E_{nβ=0}[S] − L0 at the same (ε, γ). */
-    public static Row row(Setting st, String component, Chains ch, double loss0, double baselineExcess, double gMax) {
+    public static Row row(Setting st, String component, Chains ch, double loss0, double baselineExcess, double gMax, double hessianTop) {
         double[][] s = ch.s();
         int m = s.length, n = s[0].length, h = n / 2;
         double[] llc = new double[m], llcLate = new double[m];
@@ -140,11 +174,18 @@ public final class Calibration {
         double llcMean = avg(llc), lateMean = avg(llcLate);
         double contraction = st.nbeta() == 0 ? 1 : (mean - loss0) / baselineExcess;
         return new Row(st, component, llcMean, sd(llc), m < 2 ? Double.NaN : sd(llcLate) / Math.abs(lateMean), Diagnostics.rhat(s),
-                Diagnostics.drift(s), below / (double) (m * n), contraction, st.lr() * st.gamma() * gMax / 2, ch.forceRatio(), Double.NaN);
+                Diagnostics.drift(s), below / (double) (m * n), contraction, st.lr() * st.gamma() * gMax / 2, ch.forceRatio(), Double.NaN,
+                hessianTop, st.lr() * gMax * (st.nbeta() * hessianTop + st.gamma()) / 2);
     }
 
     /** Runs every setting on every component (nβ = 0 first for each (ε, γ), for the contraction ratio). */
     public static List<Row> sweep(Grid grid, List<String> components, Sampler sampler, double loss0, double gMax, Runnable onRun) {
+        return sweep(grid, components, sampler, loss0, gMax, null, onRun);
+    }
+
+    /** @param hessianTop each component's top Hessian eigenvalue (null or NaN entries: not measured) */
+    public static List<Row> sweep(Grid grid, List<String> components, Sampler sampler, double loss0, double gMax, double[] hessianTop,
+                                  Runnable onRun) {
         List<Row> rows = new ArrayList<>();
         Map<String, Double> baseline = new LinkedHashMap<>();
         for (Setting st : grid.settings())
@@ -157,7 +198,7 @@ public final class Calibration {
                     for (double[] x : ch.s()) for (double v : x) { m += v; k++; }
                     baseline.put(key, m / k - loss0);
                 }
-                rows.add(row(st, components.get(c), ch, loss0, baseline.get(key), gMax));
+                rows.add(row(st, components.get(c), ch, loss0, baseline.get(key), gMax, hessianTop == null ? Double.NaN : hessianTop[c]));
                 if (onRun != null) onRun.run();
             }
         return epsilonPlateau(rows);
@@ -189,17 +230,20 @@ public final class Calibration {
     }
 
     /**
-     * The recommended setting: among the nβ > 0 settings whose every component passes every check, the one
-     * with the smallest mean contraction ratio r (the loss landscape, not the prior, shapes the posterior
-     * most), ties to the larger ε (faster mixing); when none passes, the one with the fewest problems.
+     * The recommended setting, weighing the checks instead of counting them ({@link Problem}): settings with a
+     * hard failure on any component (non-finite or non-positive λ̂, linear instability) are ruled out while
+     * any setting has none (else the fewest hard failures win); among the rest the smallest score wins, score
+     * = the sum over components of the soft problems' penalties (weight × (1 + relative excess, capped at 2))
+     * + the mean contraction ratio r (in [0, 1] when the loss shapes the posterior; r ≈ 1: the prior
+     * dominates), ties to the larger ε (faster mixing).
      */
     public static Recommendation recommend(List<Row> rows) {
         Map<Setting, List<Row>> by = new LinkedHashMap<>();
         for (Row r : rows) if (r.setting().nbeta() > 0) by.computeIfAbsent(r.setting(), k -> new ArrayList<>()).add(r);
         if (by.isEmpty()) throw new IllegalArgumentException("no setting with nbeta > 0");
         Comparator<Map.Entry<Setting, List<Row>>> order = Comparator
-                .<Map.Entry<Setting, List<Row>>>comparingInt(e -> problems(e.getValue()).size())
-                .thenComparingDouble(e -> meanContraction(e.getValue()))
+                .<Map.Entry<Setting, List<Row>>>comparingLong(e -> hard(e.getValue()))
+                .thenComparingDouble(e -> score(e.getValue()))
                 .thenComparing(e -> -e.getKey().lr());
         Map.Entry<Setting, List<Row>> best = by.entrySet().stream().min(order).orElseThrow();
         List<Row> rs = best.getValue();
@@ -218,12 +262,31 @@ public final class Calibration {
                 DRIFT_MAX, maxRhat <= RHAT_MAX && maxDrift <= DRIFT_MAX ? "" : " — NOT MET"));
         why.add(String.format(Locale.ROOT, "localisation: at most %.1f%% of draws below L0 (<= %.0f%%)%s", 100 * maxBelow, 100 * BELOW_MAX,
                 maxBelow <= BELOW_MAX ? "" : " — NOT MET"));
-        why.add(String.format(Locale.ROOT, "discretisation: ε γ G / 2 = %.3g (<= %.2f)%s", rs.get(0).discretisation(), DISC_MAX,
-                rs.get(0).discretisation() <= DISC_MAX ? "" : " — NOT MET"));
-        why.add(String.format(Locale.ROOT, "landscape vs prior: mean contraction ratio r = %.3f (the smallest among the settings that pass; r ~ 1: the prior dominates); force ratio |nβ∇L|/|γ(w−w*)| at least %.3g",
+        why.add(String.format(Locale.ROOT, "discretisation: ε γ G / 2 = %.3g (<= %.2f; covered by the stability number below where λ_max is measured)%s",
+                rs.get(0).discretisation(), DISC_MAX, rs.get(0).discretisation() <= DISC_MAX ? "" : " — NOT MET"));
+        why.add(String.format(Locale.ROOT, "landscape vs prior: mean contraction ratio r = %.3f (part of the score; r ~ 1: the prior dominates); force ratio |nβ∇L|/|γ(w−w*)| at least %.3g",
                 meanContraction(rs), minForce));
-        if (!probs.isEmpty()) why.add("no setting passed every check; this one has the fewest problems: " + String.join("; ", probs));
+        double maxStab = rs.stream().mapToDouble(Row::stability).max().orElse(Double.NaN);
+        double maxTop = rs.stream().mapToDouble(Row::hessianTop).max().orElse(Double.NaN);
+        why.add(Double.isNaN(maxStab) ? "stability: top Hessian eigenvalue not measured"
+                : String.format(Locale.ROOT, "stability: largest Hessian eigenvalue λ_max %.3g; ε G (nβ λ_max + γ)/2 at most %.3g (unstable >= %.0f, biased > %.1f)%s",
+                maxTop, maxStab, STABILITY_FAIL, STABILITY_WARN, maxStab >= STABILITY_FAIL ? " — UNSTABLE" : maxStab > STABILITY_WARN ? " — NOT MET" : ""));
+        why.add(String.format(Locale.ROOT, "rule: no hard failure (%d here), then the smallest weighted score (%.3f here: soft penalties + mean r)",
+                hard(rs), score(rs)));
+        if (!probs.isEmpty()) why.add("no setting passed every check; this one weighs least: " + String.join("; ", probs));
         return new Recommendation(best.getKey(), why);
+    }
+
+    /** Hard failures of a setting's rows. */
+    static long hard(List<Row> rows) {
+        return rows.stream().flatMap(r -> r.checks().stream()).filter(Problem::hard).count();
+    }
+
+    /** Soft penalties of a setting's rows + their mean contraction ratio. */
+    static double score(List<Row> rows) {
+        double p = rows.stream().flatMap(r -> r.checks().stream()).mapToDouble(Problem::penalty).sum();
+        double r = meanContraction(rows);
+        return p + (Double.isFinite(r) ? r : 1);
     }
 
     static List<String> problems(List<Row> rows) {
@@ -238,12 +301,13 @@ public final class Calibration {
 
     /** The markdown table of every row. */
     public static String markdown(List<Row> rows, Recommendation rec) {
-        StringBuilder sb = new StringBuilder("| ε | nβ | γ | component | λ̂ mean | λ̂ std | std/mean | R-hat | drift (SE) | S < L0 | r | ε γ G/2 | force ratio | problems |\n"
-                + "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+        StringBuilder sb = new StringBuilder("| ε | nβ | γ | component | λ̂ mean | λ̂ std | std/mean | R-hat | drift (SE) | S < L0 | r | ε γ G/2 | λ_max | ε G (nβ λ_max + γ)/2 | force ratio | problems |\n"
+                + "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         for (Row r : rows)
-            sb.append(String.format(Locale.ROOT, "| %.3g | %.3g | %.3g | %s | %.4g | %.3g | %.3f | %.3f | %.2f | %.3f | %.3f | %.3g | %.3g | %s |%n",
+            sb.append(String.format(Locale.ROOT, "| %.3g | %.3g | %.3g | %s | %.4g | %.3g | %.3f | %.3f | %.2f | %.3f | %.3f | %.3g | %.3g | %.3g | %.3g | %s |%n",
                     r.setting().lr(), r.setting().nbeta(), r.setting().gamma(), r.component(), r.llcMean(), r.llcStd(), r.plateau(), r.rhat(),
-                    r.drift(), r.fractionBelowL0(), r.contraction(), r.discretisation(), r.forceRatio(), String.join("; ", r.problems())));
+                    r.drift(), r.fractionBelowL0(), r.contraction(), r.discretisation(), r.hessianTop(), r.stability(), r.forceRatio(),
+                    String.join("; ", r.checks().stream().map(q -> (q.hard() ? "HARD " : "") + q.text()).toList())));
         sb.append("\n**Recommended: ").append(rec.setting().label()).append("**\n\n");
         for (String w : rec.reasons()) sb.append("- ").append(w).append('\n');
         return sb.toString();

@@ -5,8 +5,8 @@ import io.spectro.util.Progress;
 import io.spectro.components.Component;
 import io.spectro.components.Decomposition;
 import io.spectro.model.ModelConfig;
-import io.spectro.model.Block;
 import io.spectro.nativeabi.NativeModel;
+import io.spectro.sampling.ComponentVector;
 import io.spectro.sampling.Draw;
 import io.spectro.sampling.DrawObserver;
 import io.spectro.sampling.Observables;
@@ -23,6 +23,9 @@ import java.util.List;
  */
 public final class CalibrationRun {
     private CalibrationRun() {}
+
+    /** The top Hessian eigenvalue ({@link Hessian}): minibatches per gradient, Lanczos steps. */
+    static final int HESSIAN_BATCHES = 4, HESSIAN_STEPS = 20;
 
     /** Chain settings besides the grid: chains, draws, steps between, burn-in, batch, sampler, seed. */
     public record Base(int chains, int draws, int stepsBetween, int burnin, int batch, boolean rmsprop, long seed) {
@@ -61,6 +64,21 @@ public final class CalibrationRun {
         return out;
     }
 
+    /**
+     * The whole calibration of a checkpoint on the CPU or CUDA model {@code m} (created for its config, not
+     * loaded yet): the sweep, the recommendation, and the files in {@code out} ({@link CalibrationFiles}).
+     */
+    public static Calibration.Recommendation calibrate(io.spectro.model.Checkpoint ck, NativeModel m, int[] sampling, int rows, int T,
+                                                       List<Component> comps, Calibration.Grid grid, Base base, boolean progress,
+                                                       java.nio.file.Path out, String modelLabel) {
+        long t0 = System.nanoTime();
+        m.load(ck);
+        List<Calibration.Row> result = sweep(m, ck.config(), sampling, rows, T, comps, grid, base, Observables.AUTO_BUDGET, progress);
+        Calibration.Recommendation rec = Calibration.recommend(result);
+        CalibrationFiles.write(out, io.spectro.chi.ChiRun.sha256(ck), modelLabel, base, grid, result, rec, (System.nanoTime() - t0) / 1e9);
+        return rec;
+    }
+
     /** The sweep on {@code model} (parameters loaded), returning every row. */
     public static List<Calibration.Row> sweep(NativeModel model, ModelConfig cfg, int[] sampling, int rows, int T,
                                               List<Component> comps, Calibration.Grid grid, Base base, long cacheBudget, boolean progress) {
@@ -73,6 +91,16 @@ public final class CalibrationRun {
             long total = (long) grid.settings().size() * comps.size() * base.chains() * base.at(grid.settings().get(0)).stepsPerChain();
             Progress bar = new Progress("calibrate", total, System.err, progress);
             List<String> names = comps.stream().map(Component::name).toList();
+            double[] top = new double[comps.size()];
+            for (int c = 0; c < comps.size(); c++) {
+                Component comp = comps.get(c);
+                Hessian.Top t = Hessian.top(model, obs, comp, !comp.name().equals("full"), HESSIAN_BATCHES, HESSIAN_STEPS, base.seed() + c);
+                top[c] = t.lambdaMax();
+                if (progress)
+                    System.err.printf(java.util.Locale.ROOT, "calibrate: %s: Hessian eigenvalues %.4g .. %.4g (%d Lanczos steps, residual %.2g)%n",
+                            comp.name(), t.lambdaMin(), t.lambdaMax(), t.iterations(), t.residual());
+            }
+            obs.drainProbe();
             List<Calibration.Row> out = Calibration.sweep(grid, names, (s, c) -> {
                 Component comp = comps.get(c);
                 bar.label(comp.name() + " " + s.label());
@@ -89,7 +117,7 @@ public final class CalibrationRun {
                 } finally {
                     obs.drainProbe();
                 }
-            }, loss0, base.gMax(), null);
+            }, loss0, base.gMax(), top, null);
             bar.finish();
             return out;
         }
@@ -112,29 +140,13 @@ public final class CalibrationRun {
             this.model = model;
             this.comp = comp;
             this.s = s;
-            this.anchor = gather(comp, model::readParams);
-        }
-
-        interface Reader {
-            float[] read(long offset, int n);
-        }
-
-        static float[] gather(Component comp, Reader r) {
-            float[] out = new float[Math.toIntExact(comp.numel())];
-            int k = 0;
-            for (Block b : comp.blocks())
-                for (long row = 0; row < b.rows(); row++) {
-                    float[] v = r.read(b.offset() + row * b.stride(), (int) b.cols());
-                    System.arraycopy(v, 0, out, k, v.length);
-                    k += v.length;
-                }
-            return out;
+            this.anchor = ComponentVector.gather(comp, model::readParams);
         }
 
         @Override
         public void onDraw(Draw d) {
             if (comp.numel() > (1L << 26)) return; // too large to copy every draw: not measured
-            float[] w = gather(comp, model::readParams), g = gather(comp, model::readGrads);
+            float[] w = ComponentVector.gather(comp, model::readParams), g = ComponentVector.gather(comp, model::readGrads);
             double gg = 0, ll = 0;
             for (int i = 0; i < w.length; i++) {
                 double a = s.nbeta() * (double) g[i], b = s.gamma() * ((double) w[i] - anchor[i]);

@@ -2,6 +2,7 @@ package io.spectro.chi;
 
 import io.spectro.SpectroException;
 import io.spectro.io.Atomic;
+import io.spectro.io.IoErrors;
 
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
@@ -9,6 +10,9 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.zip.CRC32;
+import java.util.zip.CheckedInputStream;
+import java.util.zip.CheckedOutputStream;
 
 /**
  * The estimator's sums kept per chain (state/NNNN.chains.bin beside the pooled state/NNNN.bin), for the
@@ -20,7 +24,8 @@ import java.nio.file.Path;
  * @param perToken [chain][token]: sum phi*l (component) or sum l (full run)
  */
 public record ChainSums(long[] draws, double[] sumPhi, double[] sumPhiS, double[] sumS, double[][] perToken) {
-    private static final int MAGIC = 0x53504348; // "SPCH"
+    private static final int MAGIC = 0x53504832; // "SPH2": with identity and checksum
+    private static final int LEGACY_MAGIC = 0x53504348; // "SPCH"
 
     public ChainSums {
         int m = draws.length;
@@ -57,11 +62,17 @@ public record ChainSums(long[] draws, double[] sumPhi, double[] sumPhiS, double[
         return state.resolveSibling(state.getFileName().toString().replace(".bin", ".chains.bin"));
     }
 
-    /** Writes atomically ({@link Atomic}: a temp file of its own + rename). */
-    public void write(Path file) {
+    /**
+     * Writes atomically ({@link Atomic}: a temp file of its own + rename), in the format of
+     * {@link ComponentSums#write}: magic "SPH2", {@code identity} (the run's key and the component's index
+     * and name), the sums, a CRC32 of everything before it.
+     */
+    public void write(Path file, String identity) {
         Atomic.write(file, os -> {
-            DataOutputStream out = new DataOutputStream(os);
+            CheckedOutputStream checked = new CheckedOutputStream(os, new CRC32());
+            DataOutputStream out = new DataOutputStream(checked);
             out.writeInt(MAGIC);
+            out.writeUTF(identity);
             out.writeInt(chains());
             out.writeInt(perToken[0].length);
             for (int c = 0; c < chains(); c++) {
@@ -72,19 +83,25 @@ public record ChainSums(long[] draws, double[] sumPhi, double[] sumPhiS, double[
                 for (double v : perToken[c]) out.writeDouble(v);
             }
             out.flush();
+            new DataOutputStream(os).writeLong(checked.getChecksum().getValue());
         });
     }
 
-    /** Reads a chains file; null when there is none (a run written before per-chain sums existed). */
-    public static ChainSums read(Path file, int chains, int tokens) {
+    /**
+     * Reads a chains file written for {@code identity}; null when there is none (a run written before
+     * per-chain sums existed). Refuses another run's or component's file and a damaged one, naming it.
+     * Files of the first format ("SPCH", no identity or checksum) are still read, with the size checks only.
+     */
+    public static ChainSums read(Path file, int chains, int tokens, String identity) {
         if (!Files.exists(file)) return null;
-        try (InputStream is = Files.newInputStream(file);
-             DataInputStream in = new DataInputStream(new java.io.BufferedInputStream(is, 1 << 16))) {
-            if (in.readInt() != MAGIC) throw new SpectroException(file + ": not a spectro per-chain state file; delete it to recompute");
+        String again = "; delete it and its .bin to recompute";
+        try (InputStream is = Files.newInputStream(file)) {
+            CheckedInputStream checked = new CheckedInputStream(new java.io.BufferedInputStream(is, 1 << 16), new CRC32());
+            DataInputStream in = new DataInputStream(checked);
+            boolean framed = StateFile.header(in, file, MAGIC, LEGACY_MAGIC, identity, "per-chain state", again);
             int m = in.readInt(), n = in.readInt();
             if (m != chains || n != tokens)
-                throw new SpectroException(file + ": holds " + m + " chains x " + n + " tokens, the run has " + chains + " x " + tokens
-                        + "; delete it and its .bin to recompute");
+                throw new SpectroException(file + ": holds " + m + " chains x " + n + " tokens, the run has " + chains + " x " + tokens + again);
             long[] k = new long[m];
             double[] a = new double[m], b = new double[m], c = new double[m];
             double[][] tok = new double[m][n];
@@ -95,9 +112,10 @@ public record ChainSums(long[] draws, double[] sumPhi, double[] sumPhiS, double[
                 c[i] = in.readDouble();
                 for (int t = 0; t < n; t++) tok[i][t] = in.readDouble();
             }
+            StateFile.trailer(checked, file, framed, again);
             return new ChainSums(k, a, b, c, tok);
         } catch (IOException e) {
-            throw new SpectroException(file + ": cannot read per-chain state (" + e.getMessage() + "); delete it and its .bin to recompute", e);
+            throw new SpectroException(file + ": cannot read per-chain state (" + IoErrors.describe(e) + ")" + again, e);
         }
     }
 }

@@ -55,10 +55,12 @@ public final class ChiRun {
      *               state; docs/cuda.md); false: fp32 everywhere (the only mode of the CPU backend)
      * @param device CUDA device index (ignored by the CPU backend)
      * @param shard  which of the sweep's runs this process computes ({@link Shard#ALL}: every one)
+     * @param target --target-reliability: per component, draws until this split-half reliability (null: the
+     *               fixed --draws)
      */
     public record Options(SamplerOptions sampler, String components, boolean fastPath, long cacheBudgetBytes,
                           int threads, String backend, int maxBatchTokens, boolean progress, boolean bf16,
-                          int device, Shard shard) {
+                          int device, Shard shard, Target target) {
         public Options {
             if (sampler == null) throw new IllegalArgumentException("sampler options missing");
             if (cacheBudgetBytes < 0 && cacheBudgetBytes != Observables.AUTO_BUDGET)
@@ -67,11 +69,27 @@ public final class ChiRun {
             if (maxBatchTokens < 2) throw new IllegalArgumentException("max batch tokens must be >= 2");
             if (device < 0) throw new IllegalArgumentException("device must be >= 0, got " + device);
             if (shard == null) throw new IllegalArgumentException("shard missing");
+            if (target != null && sampler.chains() < 2)
+                throw new IllegalArgumentException("--target-reliability needs at least 2 chains (the split-half reliability compares halves of them)");
+            if (target != null && target.maxDraws() < sampler.draws())
+                throw new IllegalArgumentException("--max-draws " + target.maxDraws() + " is below --draws " + sampler.draws()
+                        + " (the first round's draws per chain)");
+        }
+
+        /** Fixed draws (no reliability target). */
+        public Options(SamplerOptions sampler, String components, boolean fastPath, long cacheBudgetBytes, int threads,
+                       String backend, int maxBatchTokens, boolean progress, boolean bf16, int device, Shard shard) {
+            this(sampler, components, fastPath, cacheBudgetBytes, threads, backend, maxBatchTokens, progress, bf16, device, shard, null);
         }
 
         /** The same sweep on another device and shard (how a scheduler places one process or task). */
         public Options on(int device, Shard shard) {
-            return new Options(sampler, components, fastPath, cacheBudgetBytes, threads, backend, maxBatchTokens, progress, bf16, device, shard);
+            return new Options(sampler, components, fastPath, cacheBudgetBytes, threads, backend, maxBatchTokens, progress, bf16, device, shard, target);
+        }
+
+        /** The same sweep with a reliability target (null: fixed draws). */
+        public Options withTarget(Target t) {
+            return new Options(sampler, components, fastPath, cacheBudgetBytes, threads, backend, maxBatchTokens, progress, bf16, device, shard, t);
         }
 
         /** Device 0, every run. */
@@ -113,6 +131,19 @@ public final class ChiRun {
 
         public boolean owns(int run) {
             return (run + 1) % count == index;
+        }
+    }
+
+    /**
+     * {@code --target-reliability R --max-draws N}: each component's chains get --draws draws, then twice
+     * as many, and so on (at most N per chain), until the component's split-half reliability reaches R
+     * ({@link TargetedSums}). The full run keeps --draws.
+     */
+    public record Target(double reliability, int maxDraws) {
+        public Target {
+            if (!(reliability > 0 && reliability < 1))
+                throw new IllegalArgumentException("--target-reliability must be in (0, 1), got " + reliability);
+            if (maxDraws < 1) throw new IllegalArgumentException("--max-draws must be >= 1, got " + maxDraws);
         }
     }
 
@@ -187,14 +218,17 @@ public final class ChiRun {
         final String runKey;
         final int probeTokens;
         final SamplerOptions sampler;
+        final Target target;
 
-        private Sweep(List<Component> components, String fullName, ObjectNode manifest, int probeTokens, SamplerOptions sampler) {
+        private Sweep(List<Component> components, String fullName, ObjectNode manifest, int probeTokens, SamplerOptions sampler,
+                      Target target) {
             this.components = List.copyOf(components);
             this.fullName = fullName;
             this.manifest = manifest;
             this.runKey = runKey(manifest);
             this.probeTokens = probeTokens;
             this.sampler = sampler;
+            this.target = target;
         }
 
         /** The components, in column order. */
@@ -229,7 +263,7 @@ public final class ChiRun {
                     (Integer.MAX_VALUE - 8) / comps.size()));
         ObjectNode manifest = manifest(cfg, modelSha256, in, o, comps);
         checkManifest(runDir, manifest); // a different run is refused before any work
-        return new Sweep(comps, Decomposition.full(cfg).name(), manifest, in.probeTokens(), o.sampler());
+        return new Sweep(comps, Decomposition.full(cfg).name(), manifest, in.probeTokens(), o.sampler(), o.target());
     }
 
     /**
@@ -277,13 +311,22 @@ public final class ChiRun {
             writeManifest(runDir, sweep.manifest); // everything is validated: only now does the run directory appear
             long pending = 0;
             for (int c = -1; c < comps.size(); c++) if (o.shard().owns(c) && !Files.exists(statePath(stateDir, c))) pending++;
-            Progress progress = new Progress("chi", pending * so.chains() * so.stepsPerChain(), System.err, o.progress());
+            long perRun = so.chains() * (o.target() == null ? so.stepsPerChain() : so.withDraws(o.target().maxDraws()).stepsPerChain());
+            Progress progress = new Progress(o.target() == null ? "chi" : "chi (at most)", pending * perRun, System.err, o.progress());
+            ChainSums fullChains = null;
 
             // run -1, the unrestricted full run, gives Delta_full; every run writes its state file, assemble reads them all
             for (int c = -1; c < comps.size(); c++) {
                 if (!o.shard().owns(c) || Files.exists(statePath(stateDir, c))) continue;
                 Component comp = c < 0 ? Decomposition.full(cfg) : comps.get(c);
-                boolean ok = sums(model, obs, comp, c, so, loss0, c >= 0 && o.fastPath(), stateDir, progress, sweep.runKey);
+                boolean ok;
+                if (c >= 0 && o.target() != null) {
+                    if (fullChains == null) fullChains = fullChains(stateDir, sweep);
+                    ok = TargetedSums.run(model, obs, comp, c, so, loss0, o.fastPath(), statePath(stateDir, c), progress,
+                            identity(sweep.runKey, c, comp.name()), fullChains, o.target());
+                } else {
+                    ok = sums(model, obs, comp, c, so, loss0, c >= 0 && o.fastPath(), stateDir, progress, sweep.runKey);
+                }
                 if (c < 0 && !ok) throw new SpectroException("the unrestricted full run produced NaN/inf: see " + stateDir.resolve("full.json"));
                 if (c >= 0) {
                     computed++;
@@ -295,6 +338,17 @@ public final class ChiRun {
         int missing = 0;
         for (int c = -1; c < comps.size(); c++) if (!Files.exists(statePath(stateDir, c))) missing++;
         return new Computed(sweep.names(), computed, missing, loss0, (System.nanoTime() - t0) / 1e9);
+    }
+
+    /** The full run's per-chain sums, which the reliability of every round needs (--target-reliability). */
+    private static ChainSums fullChains(Path stateDir, Sweep sweep) {
+        Path full = statePath(stateDir, -1);
+        if (!Files.exists(full))
+            throw new SpectroException("--target-reliability: the components' rounds need the full run's state (" + full
+                    + "), computed by shard 0: run shard 0 first");
+        ChainSums cs = ChainSums.read(ChainSums.fileFor(full), sweep.sampler.chains(), sweep.probeTokens, identity(sweep.runKey, -1, sweep.fullName));
+        if (cs == null) throw new SpectroException(ChainSums.fileFor(full) + ": missing; delete " + full + " to recompute the full run");
+        return cs;
     }
 
     /** A run's pooled sums and its per-chain sums (null for a run directory written before they existed). */
@@ -346,7 +400,7 @@ public final class ChiRun {
             int c = names.indexOf(d.component());
             boolean finite = true;
             for (int t = 0; t < n && finite; t++) finite = Float.isFinite(chi[t * h + c]);
-            health.add(Health.of(d, reliability[c], finite, sweep.sampler.nbeta()));
+            health.add(Health.of(d, reliability[c], finite, sweep.sampler.nbeta(), sweep.target == null ? Double.NaN : sweep.target.reliability()));
         }
         return new Result(chi, n, names, diags, loss0, 0, 0, missing, new Uncertainty(se, reliability), health);
     }
@@ -360,7 +414,7 @@ public final class ChiRun {
         boolean ok = d.status().equals("ok");
         int n = sweep.probeTokens;
         ComponentSums sums = ComponentSums.read(state, ok ? n : 0, identity(sweep.runKey, index, name)); // a failed one holds no tokens
-        return ok ? new Sums(sums, ChainSums.read(ChainSums.fileFor(state), sweep.sampler.chains(), n)) : null;
+        return ok ? new Sums(sums, ChainSums.read(ChainSums.fileFor(state), sweep.sampler.chains(), n, identity(sweep.runKey, index, name))) : null;
     }
 
     private static String identity(String runKey, int index, String name) {
@@ -399,11 +453,16 @@ public final class ChiRun {
             d = Diagnostics.failed(comp.name(), loss0, "stopped: " + e.getMessage());
             System.err.println("\nspectro chi: " + d.status());
         }
-        if (result != null) result.chains().write(ChainSums.fileFor(state)); // before the .bin, which marks the run finished
+        finish(state, identity, d, tr, result);
+        return result != null;
+    }
+
+    /** Writes a run's final state: chains file, diagnostics, then the .bin that marks it finished (a failed marker without sums). */
+    static void finish(Path state, String identity, Diagnostics d, RestrictedSampler.Traces tr, Sums result) {
+        if (result != null) result.chains().write(ChainSums.fileFor(state), identity); // before the .bin, which marks the run finished
         writeDiag(diagPath(state), d, tr);
         if (result != null) result.pooled().write(state, identity);
         else writeFailedMarker(state, identity);
-        return result != null;
     }
 
     /**
@@ -490,7 +549,8 @@ public final class ChiRun {
             JsonNode n = JSON.readTree(file.toFile());
             d = new Diagnostics(n.get("component").asString(), number(n.get("llc")), number(n.get("rhat")),
                     number(n.get("autocorr1")), number(n.get("meanS")), number(n.get("loss0")), n.get("status").asString(),
-                    n.has("drift") ? number(n.get("drift")) : Double.NaN); // absent in runs written before the drift test
+                    n.has("drift") ? number(n.get("drift")) : Double.NaN, // absent in runs written before the drift test
+                    n.has("draws") ? n.get("draws").asInt() : n.has("drawLoss") ? n.get("drawLoss").get(0).size() : 0);
         } catch (RuntimeException e) {
             throw new SpectroException(file + ": unreadable diagnostics (" + IoErrors.describe(e) + "); delete it and its .bin to recompute", e);
         }
@@ -568,6 +628,10 @@ public final class ChiRun {
         m.put("samplingShape", in.nSampling() + "x" + in.samplingT());
         m.put("maxBatchTokens", o.maxBatchTokens()); // fixes the chunking, hence the summation order
         m.put("precision", o.bf16() ? "bf16" : "fp32");
+        if (o.target() != null) { // only then: manifests of fixed-draw runs stay as they were
+            m.put("targetReliability", o.target().reliability());
+            m.put("maxDraws", o.target().maxDraws());
+        }
         return m;
     }
 

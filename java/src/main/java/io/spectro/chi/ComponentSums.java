@@ -69,13 +69,7 @@ public record ComponentSums(long draws, double sumPhi, double sumPhiS, double su
         try (InputStream is = Files.newInputStream(file)) {
             CheckedInputStream checked = new CheckedInputStream(new java.io.BufferedInputStream(is, 1 << 16), new CRC32());
             DataInputStream in = new DataInputStream(checked);
-            int magic = in.readInt();
-            if (magic != MAGIC && magic != LEGACY_MAGIC) throw new SpectroException(file + ": not a spectro component state file" + again);
-            if (magic == MAGIC) {
-                String id = in.readUTF();
-                if (identity != null && !id.equals(identity))
-                    throw new SpectroException(file + ": belongs to another run or component (" + id + "; this one is " + identity + ")" + again);
-            }
+            boolean framed = StateFile.header(in, file, MAGIC, LEGACY_MAGIC, identity, "component state", again);
             long k = in.readLong();
             double a = in.readDouble(), b = in.readDouble(), c = in.readDouble();
             int n = in.readInt();
@@ -84,11 +78,7 @@ public record ComponentSums(long draws, double sumPhi, double sumPhiS, double su
             double[] l = new double[n], pl = new double[n];
             for (int i = 0; i < n; i++) l[i] = in.readDouble();
             for (int i = 0; i < n; i++) pl[i] = in.readDouble();
-            if (magic == MAGIC) {
-                long sum = checked.getChecksum().getValue();
-                if (new DataInputStream(checked).readLong() != sum) throw new SpectroException(file + ": checksum mismatch, the file is damaged" + again);
-            }
-            if (checked.read() != -1) throw new SpectroException(file + ": has bytes past its end, the file is damaged" + again);
+            StateFile.trailer(checked, file, framed, again);
             return new ComponentSums(k, a, b, c, l, pl);
         } catch (IOException e) {
             throw new SpectroException(file + ": cannot read component state (" + IoErrors.describe(e) + ")" + again, e);

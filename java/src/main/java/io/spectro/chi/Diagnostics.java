@@ -16,9 +16,10 @@ import io.spectro.sampling.RestrictedSampler;
  * @param status      "ok", or the reason the component stopped (NaN/inf, naming chain and step)
  * @param drift       second half minus first half of every chain's draws of S, in standard errors
  *                    ({@link #drift}; NaN with fewer than 4 draws per chain)
+ * @param draws       draws per chain (--draws, or where --target-reliability stopped; 0 for a run that stopped)
  */
 public record Diagnostics(String component, double llc, double rhat, double autocorr1, double meanS,
-                          double loss0, String status, double drift) {
+                          double loss0, String status, double drift, int draws) {
 
     public static Diagnostics of(String name, RestrictedSampler.Traces tr, double loss0, double nbeta) {
         double[][] x = tr.drawLoss();
@@ -26,11 +27,11 @@ public record Diagnostics(String component, double llc, double rhat, double auto
         int count = 0;
         for (double[] c : x) for (double v : c) { mean += v; count++; }
         mean /= count;
-        return new Diagnostics(name, nbeta * (mean - loss0), rhat(x), autocorr1(x), mean, loss0, "ok", drift(x));
+        return new Diagnostics(name, nbeta * (mean - loss0), rhat(x), autocorr1(x), mean, loss0, "ok", drift(x), x[0].length);
     }
 
     public static Diagnostics failed(String name, double loss0, String why) {
-        return new Diagnostics(name, Double.NaN, Double.NaN, Double.NaN, Double.NaN, loss0, why, Double.NaN);
+        return new Diagnostics(name, Double.NaN, Double.NaN, Double.NaN, Double.NaN, loss0, why, Double.NaN, 0);
     }
 
     /**

@@ -26,9 +26,12 @@ import java.util.Locale;
  * degrees of freedom), so over 410 components 1.1 alone would fail ~20 healthy ones.
  *
  * @param reliability split-half reliability of the column (Spearman-Brown corrected; NaN with one chain)
+ * @param draws       draws per chain the column was estimated from
+ * @param targetReached with --target-reliability: whether the reliability reached the target before the
+ *                    --max-draws cap (not reaching it is a warning); null without a target
  */
 public record Health(String component, Level level, List<String> reasons, double llc, double rhat, double drift,
-                     double reliability) {
+                     double reliability, int draws, Boolean targetReached) {
     public enum Level { ok, warn, fail }
 
     public static final double RHAT_WARN = 1.1, RHAT_FAIL = 1.3, DRIFT_WARN = 3, DRIFT_FAIL = 6, RELIABILITY_WARN = 0.5;
@@ -56,6 +59,11 @@ public record Health(String component, Level level, List<String> reasons, double
      * @param nbeta        the run's nβ (0: the baseline, whose λ̂ is 0 by definition; E[S] − L0 is tested instead)
      */
     public static Health of(Diagnostics d, double reliability, boolean columnFinite, double nbeta) {
+        return of(d, reliability, columnFinite, nbeta, Double.NaN);
+    }
+
+    /** @param target the run's --target-reliability (NaN: none) */
+    public static Health of(Diagnostics d, double reliability, boolean columnFinite, double nbeta, double target) {
         List<String> fail = new ArrayList<>(), warn = new ArrayList<>();
         if (!d.status().equals("ok")) fail.add(d.status());
         else {
@@ -72,20 +80,26 @@ public record Health(String component, Level level, List<String> reasons, double
             else if (a > DRIFT_WARN) warn.add(String.format(Locale.ROOT, "drift %.1f SE (first vs second half)", d.drift()));
             if (reliability < RELIABILITY_WARN)
                 warn.add(String.format(Locale.ROOT, "split-half reliability %.2f < %.1f", reliability, RELIABILITY_WARN));
+            if (!Double.isNaN(target) && !(reliability >= target))
+                warn.add(String.format(Locale.ROOT, "reliability target %.2f not reached at the cap (%d draws per chain)", target, d.draws()));
         }
         Level lv = !fail.isEmpty() ? Level.fail : !warn.isEmpty() ? Level.warn : Level.ok;
         List<String> reasons = new ArrayList<>(fail);
         reasons.addAll(warn);
-        return new Health(d.component(), lv, List.copyOf(reasons), d.llc(), d.rhat(), d.drift(), reliability);
+        Boolean reached = Double.isNaN(target) ? null : d.status().equals("ok") && reliability >= target;
+        return new Health(d.component(), lv, List.copyOf(reasons), d.llc(), d.rhat(), d.drift(), reliability, d.draws(), reached);
     }
 
     /** The end-of-run table: one line per component. */
     public static String table(List<Health> hs) {
-        StringBuilder sb = new StringBuilder(String.format(Locale.ROOT, "%-12s %-6s %9s %7s %7s %11s  %s%n",
-                "component", "health", "LLC", "R-hat", "drift", "reliability", "reasons"));
+        boolean target = hs.stream().anyMatch(h -> h.targetReached() != null);
+        StringBuilder sb = new StringBuilder(String.format(Locale.ROOT, "%-12s %-6s %9s %7s %7s %11s %6s%s  %s%n",
+                "component", "health", "LLC", "R-hat", "drift", "reliability", "draws", target ? " target" : "", "reasons"));
         for (Health h : hs)
-            sb.append(String.format(Locale.ROOT, "%-12s %-6s %9.3f %7.3f %7.2f %11.3f  %s%n", h.component(), h.level(), h.llc(),
-                    h.rhat(), h.drift(), h.reliability(), String.join("; ", h.reasons())));
+            sb.append(String.format(Locale.ROOT, "%-12s %-6s %9.3f %7.3f %7.2f %11.3f %6d%s  %s%n", h.component(), h.level(), h.llc(),
+                    h.rhat(), h.drift(), h.reliability(), h.draws(),
+                    !target ? "" : String.format(Locale.ROOT, " %6s", h.targetReached() == null ? "-" : h.targetReached() ? "yes" : "no"),
+                    String.join("; ", h.reasons())));
         long warn = hs.stream().filter(h -> h.level() == Level.warn).count(), fail = hs.stream().filter(h -> h.level() == Level.fail).count();
         sb.append(String.format(Locale.ROOT, "%d ok, %d warn, %d fail%n", hs.size() - warn - fail, warn, fail));
         return sb.toString();

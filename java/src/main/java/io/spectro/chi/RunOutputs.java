@@ -33,8 +33,10 @@ import java.util.function.IntFunction;
  *   <li>{@code contexts.jsonl}: one line per probe sequence {"seq": b, "tokens": [display texts]};</li>
  *   <li>{@code probe.npy} int32 [B, T]: the probe sequences (the features of {@code spectro upsample fit});</li>
  *   <li>{@code chi_se.npy} float32 [N, H]: the standard error of every entry (from the spread of the chains);</li>
- *   <li>{@code diagnostics.json} (sampler diagnostics, and {@code health}: ok|warn|fail with reasons and the
- *       split-half reliability per component) and {@code plots/*.png} (loss traces per chain).</li>
+ *   <li>{@code diagnostics.json} (sampler diagnostics, and {@code health}: ok|warn|fail with reasons, the
+ *       split-half reliability and the draws per chain of each component; a function of the state files
+ *       alone), {@code timing.json} (seconds and components computed by the process that wrote the outputs)
+ *       and {@code plots/*.png} (loss traces per chain).</li>
  * </ul>
  * Runs written by {@code spectro upsample apply} or {@code combine} also carry {@code predicted.npy} (which rows an
  * auxiliary model predicted): {@link PredictedRows}.
@@ -135,11 +137,15 @@ public final class RunOutputs {
     private static void writeDiagnostics(Atomic.Group g, Path dir, ChiRun.Result r) {
         ObjectNode root = JSON.createObjectNode();
         root.put("loss0", r.loss0());
-        root.put("seconds", r.seconds());
-        root.put("componentsComputed", r.componentsComputed());
         root.set("components", JSON.valueToTree(r.diagnostics()));
         root.set("health", JSON.valueToTree(r.health()));
         g.writeString(dir.resolve("diagnostics.json"), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(root));
+        // what this process did, apart, so that diagnostics.json is a function of the state files alone
+        // (a resumed run writes the same bytes as an uninterrupted one)
+        ObjectNode timing = JSON.createObjectNode();
+        timing.put("seconds", r.seconds());
+        timing.put("componentsComputed", r.componentsComputed());
+        g.writeString(dir.resolve("timing.json"), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(timing));
     }
 
     /** One PNG per component and for the full run: mean-pooled minibatch loss per chain, L0 as a line. */

@@ -81,15 +81,11 @@ public final class CalibrateCommand implements Callable<Integer> {
                     : Arrays.stream(components.split(",")).map(String::strip).filter(x -> !x.isEmpty()).toList();
             if (names.isEmpty()) throw new SpectroException("--components: empty list");
             List<Component> comps = CalibrationRun.resolve(ck.config(), names);
-            List<Calibration.Row> rows;
+            Calibration.Recommendation rec;
             try (NativeModel m = backend.create(backend.load(), ck.config(), maxBatchTokens)) {
-                m.load(ck);
-                rows = CalibrationRun.sweep(m, ck.config(), s.tokens(), s.rows(), s.T(), comps, grid, base,
-                        io.spectro.sampling.Observables.AUTO_BUDGET, !quiet);
+                rec = CalibrationRun.calibrate(ck, m, s.tokens(), s.rows(), s.T(), comps, grid, base, !quiet, out, model.toString());
             }
-            Calibration.Recommendation rec = Calibration.recommend(rows);
             double secs = (System.nanoTime() - t0) / 1e9;
-            CalibrationFiles.write(out, ChiRun.sha256(ck), model.toString(), base, grid, rows, rec, secs);
             System.out.printf("calibrate: %d settings x %d components in %.1f s%n", grid.settings().size(), comps.size(), secs);
             System.out.println("calibrate: recommended " + rec.setting().label());
             for (String w : rec.reasons()) System.out.println("  - " + w);

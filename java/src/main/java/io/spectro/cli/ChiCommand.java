@@ -33,6 +33,9 @@ public final class ChiCommand implements Callable<Integer> {
     @Mixin BackendFlags backend;
     @Option(names = "--shard", description = "K/M: compute only the runs of shard K of M (one process per GPU, same --out); "
             + "afterwards the same command without --shard writes the outputs") String shard;
+    @Option(names = "--target-reliability", description = "per component: more draws (--draws, then doubling, continuing the same chains) "
+            + "until the split-half reliability reaches this value in (0, 1) or --max-draws; resumable like any run") Double targetReliability;
+    @Option(names = "--max-draws", description = "with --target-reliability: at most this many draws per chain (default 8 x --draws)") Integer maxDraws;
     @Option(names = "--no-plots") boolean noPlots;
     @Option(names = "--quiet", description = "no progress bar") boolean quiet;
 
@@ -54,7 +57,22 @@ public final class ChiCommand implements Callable<Integer> {
     public SamplerOptions checkOptions() {
         if (maxSeqs < 0) throw new SpectroException("--max-sequences must be >= 0 (0 = all), got " + maxSeqs);
         if (seq < 2) throw new SpectroException("--seq must be >= 2, got " + seq);
-        return sampler.options(baseline);
+        SamplerOptions so = sampler.options(baseline);
+        target(so);
+        return so;
+    }
+
+    /** --target-reliability and --max-draws (null: fixed draws); refused with a message when inconsistent. */
+    ChiRun.Target target(SamplerOptions so) {
+        if (targetReliability == null) {
+            if (maxDraws != null) throw new SpectroException("--max-draws needs --target-reliability");
+            return null;
+        }
+        try {
+            return new ChiRun.Target(targetReliability, maxDraws != null ? maxDraws : (int) Math.min(Integer.MAX_VALUE, 8L * so.draws()));
+        } catch (IllegalArgumentException e) {
+            throw new SpectroException(e.getMessage());
+        }
     }
 
     public Setup setup(Checkpoint ck) {
@@ -71,7 +89,7 @@ public final class ChiCommand implements Callable<Integer> {
         try {
             return new Setup(tok, in, new ChiRun.Options(so, sweep.components, !sweep.noFast, sweep.cacheBudgetBytes(), backend.threads,
                     backend.backend, sweep.maxBatchTokens, !quiet, backend.bf16(), backend.device,
-                    shard == null ? ChiRun.Shard.ALL : ChiRun.Shard.parse(shard)));
+                    shard == null ? ChiRun.Shard.ALL : ChiRun.Shard.parse(shard), target(so)));
         } catch (IllegalArgumentException e) {
             throw new SpectroException(e.getMessage());
         }

@@ -18,7 +18,8 @@ import java.util.concurrent.Callable;
  */
 @Command(name = "demo", mixinStandardHelpOptions = true,
         description = {"Run the whole pipeline on the embedded default: corpus from this system's text + synthetic",
-                "repeated-span sequences, tokenizer, small model (the shipped one unless --train), susceptibilities",
+                "repeated-span sequences, tokenizer, small model (the shipped one unless --train), a calibration of the",
+                "sampler (spectro calibrate on a reduced grid; its recommended settings are used), susceptibilities",
                 "and their nbeta = 0 baseline, whitening, clustering, map, explorer, and the induction-head check.",
                 "Every stage is cached in --out; a second run is quick. Runs refuse changed sampler settings",
                 "(--nbeta, --gamma, --lr, ...) in an existing --out: give a new --out to compare settings.",
@@ -33,6 +34,8 @@ public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--sampling", defaultValue = "32", description = "sampling-set sequences (default ${DEFAULT-VALUE})") int sampling;
     @Mixin SamplerFlags sampler;
     @Option(names = "--threads", defaultValue = "0") int threads;
+    @Option(names = "--no-calibrate", description = "skip the calibration stage and use the sampler settings as given "
+            + "(it is skipped too when --settings, --lr, --nbeta, --gamma or --sampler is given)") boolean noCalibrate;
     @Option(names = "--text-chars", defaultValue = "3000000", description = "how much system text to read for the corpus") long textChars;
 
     @Override
@@ -42,7 +45,8 @@ public final class DemoCommand implements Callable<Integer> {
         Demo.Options o;
         try { // options records validate themselves: a bad value is a message (exit 2), not a stack trace
             o = new Demo.Options(out, train, trainSteps, probeText, probeSyn, sampling, so, threads, textChars,
-                    repo == null ? null : Path.of(repo), System.err);
+                    repo == null ? null : Path.of(repo), System.err,
+                    noCalibrate || sampler.choosesSetting() ? null : Demo.Calibrate.demo(sampler.seed));
         } catch (IllegalArgumentException e) {
             throw new SpectroException("bad option: " + e.getMessage());
         }

@@ -62,6 +62,11 @@ final class SamplerFlags {
         }
     }
 
+    /** Whether ε, nβ, γ or the sampler were chosen on the command line (a base setting other than small, or an override). */
+    boolean choosesSetting() {
+        return !settings.equals("small") || lr != null || nbeta != null || gamma != null || sampler != null;
+    }
+
     /** The calibration.json given as --settings, or null. */
     CalibrationFiles.Recommended calibration() {
         return settings.endsWith(".json") ? CalibrationFiles.read(Path.of(settings)) : null;

@@ -1,6 +1,9 @@
 package io.spectro.demo;
 
 import io.spectro.SpectroException;
+import io.spectro.calibrate.Calibration;
+import io.spectro.calibrate.CalibrationFiles;
+import io.spectro.calibrate.CalibrationRun;
 import io.spectro.chi.ChiRun;
 import io.spectro.chi.RunOutputs;
 import io.spectro.data.TokenSets;
@@ -37,14 +40,37 @@ public final class Demo {
     /** Where the shipped model lives on the classpath. */
     static final String SHIPPED = "/io/spectro/demo/model/";
 
+    /**
+     * @param calibrate the calibration stage (null: none, the sampler settings are used as given): its
+     *                  recommended ε, nβ, γ and sampler replace the sampler's
+     */
     public record Options(Path work, boolean train, int trainSteps, int probeText, int probeSynthetic, int samplingRows,
-                          SamplerOptions sampler, int threads, long textChars, Path repo, PrintStream log) {
+                          SamplerOptions sampler, int threads, long textChars, Path repo, PrintStream log, Calibrate calibrate) {
+        /** Without the calibration stage. */
+        public Options(Path work, boolean train, int trainSteps, int probeText, int probeSynthetic, int samplingRows,
+                       SamplerOptions sampler, int threads, long textChars, Path repo, PrintStream log) {
+            this(work, train, trainSteps, probeText, probeSynthetic, samplingRows, sampler, threads, textChars, repo, log, null);
+        }
+
         public Options {
             if (probeText < 0 || probeSynthetic < 1 || samplingRows < 2) throw new IllegalArgumentException("probe/sampling sizes too small");
             if (sampler != null && samplingRows < sampler.batch())
                 throw new IllegalArgumentException("--sampling " + samplingRows + " is smaller than the SGLD minibatch of " + sampler.batch()
                         + " sequences: every minibatch would repeat sequences");
             if (trainSteps < 1) throw new IllegalArgumentException("train steps must be >= 1");
+        }
+    }
+
+    /** The demo's calibration: the grid, the chains, the components ({@code spectro calibrate}'s, reduced to keep the demo short). */
+    public record Calibrate(Calibration.Grid grid, CalibrationRun.Base base, List<String> components) {
+        /**
+         * What {@code spectro demo} runs: the default grid of {@code spectro calibrate} (ε 3e-4, 1e-3, 3e-3; nβ 30,
+         * 100, 300 and 0; γ 300; 4 chains x 20 draws) on three components instead of its seven (a head of each
+         * layer and the last MLP; no embed, unembed or full run, the most expensive), docs/demo.md.
+         */
+        public static Calibrate demo(long seed) {
+            return new Calibrate(new Calibration.Grid(List.of(3e-4f, 1e-3f, 3e-3f), List.of(30f, 100f, 300f), List.of(300f)),
+                    new CalibrationRun.Base(4, 20, 2, 20, 8, false, seed), List.of("l0h0", "l1h0", "l1mlp"));
         }
     }
 
@@ -81,20 +107,31 @@ public final class Demo {
             List<Induction.Ablation> abl = ablation(cfg, model, in, induction, intact);
             String check = lossCheck(intact, induction, o.probeSynthetic() * (in.probeT() - 1));
             o.log().println("demo: " + check);
-            // 3. susceptibilities: the real run and the nbeta = 0 control
-            ChiRun.Result sgld = chi(o, cfg, model, tok, in, work.resolve("run"), o.sampler());
-            ChiRun.Result base = chi(o, cfg, model, tok, in, work.resolve("baseline"), o.sampler().baseline()); // its own noise stream
-            // 4. structure: whiten, cluster, map, explorer
+            // 3. calibration (cached): its recommendation sets the sampler's ε, nβ, γ
+            SamplerOptions so = o.sampler();
+            String calibration = "";
+            if (o.calibrate() != null) {
+                CalibrationFiles.Recommended r = calibrate(o, model, in);
+                so = so.withLr(r.lr()).withNbeta(r.nbeta()).withGamma(r.gamma()).withRmsprop(r.rmsprop());
+                calibration = calibrationText(o.calibrate(), work.resolve("calibration/calibration.json"), so);
+                o.log().println("demo: sampler settings from the calibration: " + label(so));
+            }
+            // 4. susceptibilities: the real run and the nbeta = 0 control
+            ChiRun.Result sgld = chi(o, cfg, model, tok, in, work.resolve("run"), so);
+            ChiRun.Result base = chi(o, cfg, model, tok, in, work.resolve("baseline"), so.baseline()); // its own noise stream
+            // 5. structure: whiten, cluster, map, explorer
             Path html = io.spectro.report.Report.write(work.resolve("run"), false,
                     io.spectro.whiten.Whitening.Options.defaults(), io.spectro.graph.Knn.Options.defaults(),
                     io.spectro.cluster.PprClustering.Options.defaults(), io.spectro.map.ClusterMap.Options.defaults());
-            // 5. the induction result: the ablations beside the chi separation
+            // 6. the induction result: the ablations beside the chi separation
             List<Induction.Row> sepS = Induction.separation(sgld.chi(), sgld.rows(), sgld.components(), induction);
             List<Induction.Row> sepB = Induction.separation(base.chi(), base.rows(), base.components(), induction);
             String table = Induction.table(sepS, sepB, abl);
             double[] corr = Induction.columnCorrelation(sgld.chi(), base.chi(), sgld.rows(), sgld.components().size());
             String md = "# Induction heads in the demo model's susceptibilities\n\n"
                     + "Model check (per-token loss at the trained weights): " + check + ".\n\n"
+                    + calibration
+                    + "Sampler settings of the runs below: " + label(so) + ".\n\n"
                     + "Ablation: zeroing a component's output projection raises the loss on induction tokens from "
                     + String.format("%.2f", abl.get(0).inductionLoss()) + " nats to the value in the second column; components that "
                     + "raise it by more than 1 nat (the induction mechanism): " + String.join(", ", Induction.circuit(abl, 1.0)) + ".\n\n"
@@ -117,6 +154,50 @@ public final class Demo {
         } catch (IOException e) {
             throw new SpectroException(work + ": " + e.getMessage(), e);
         }
+    }
+
+    private static String label(SamplerOptions so) {
+        return String.format(java.util.Locale.ROOT, "%s, ε %.3g, nβ %.3g, γ %.3g, %d chains x %d draws (%d steps apart, burn-in %d), batch %d, seed %d",
+                so.rmsprop() ? "RMSProp-SGLD" : "SGLD", so.lr(), so.nbeta(), so.gamma(), so.chains(), so.draws(), so.stepsBetween(), so.burnin(),
+                so.batch(), so.seed());
+    }
+
+    /** Runs the calibration into work/calibration unless it is there; returns its recommendation. */
+    private static CalibrationFiles.Recommended calibrate(Options o, Path model, ChiRun.Inputs in) {
+        Path dir = o.work().resolve("calibration"), json = dir.resolve("calibration.json");
+        try (Checkpoint ck = Checkpoint.open(model)) {
+            if (!Files.exists(json)) {
+                Calibrate c = o.calibrate();
+                o.log().printf("demo: calibrating (%d settings x %d components) -> %s%n", c.grid().settings().size(), c.components().size(), dir);
+                long t0 = System.nanoTime();
+                try (io.spectro.nativeabi.NativeModel m = io.spectro.nativeabi.NativeModel.create(
+                        io.spectro.nativeabi.Backend.load("cpu"), ck.config(), o.threads(), 8192, false)) {
+                    CalibrationRun.calibrate(ck, m, in.sampling(), in.nSampling(), in.samplingT(),
+                            CalibrationRun.resolve(ck.config(), c.components()), c.grid(), c.base(), true, dir, "the demo model");
+                }
+                o.log().printf("demo: calibration in %.1f s%n", (System.nanoTime() - t0) / 1e9);
+            } else o.log().println("demo: calibration cached in " + dir);
+            CalibrationFiles.Recommended r = CalibrationFiles.read(json);
+            if (!r.modelSha256().equals(ChiRun.sha256(ck)))
+                throw new SpectroException(json + ": calibrated for another model; delete " + dir + " to calibrate this one");
+            return r;
+        }
+    }
+
+    /** What the calibration found, for induction.md: the grid, the recommendation and its reasons. */
+    private static String calibrationText(Calibrate c, Path json, SamplerOptions so) {
+        tools.jackson.databind.JsonNode n = new tools.jackson.databind.ObjectMapper().readTree(json.toFile());
+        StringBuilder sb = new StringBuilder("Calibration (`spectro calibrate`'s rule on a reduced grid, cached in calibration/: ")
+                .append(c.grid().settings().size()).append(" settings (ε ").append(values(c.grid().lr())).append("; nβ ").append(values(c.grid().nbeta()))
+                .append(" and 0; γ ").append(values(c.grid().gamma())).append(") x components ").append(String.join(", ", c.components()))
+                .append(String.format(java.util.Locale.ROOT, ", %.0f s): recommended ε %.3g, nβ %.3g, γ %.3g.%n", n.path("seconds").asDouble(),
+                        so.lr(), so.nbeta(), so.gamma()));
+        for (tools.jackson.databind.JsonNode r : n.path("recommended").path("reasons")) sb.append("- ").append(r.asString()).append('\n');
+        return sb.append('\n').toString();
+    }
+
+    private static String values(List<Float> v) {
+        return String.join(", ", v.stream().map(x -> String.format(java.util.Locale.ROOT, "%.3g", x)).toList());
     }
 
     /** Mean loss at w* ({@code l}, per probe token) on induction tokens, other synthetic tokens (the first

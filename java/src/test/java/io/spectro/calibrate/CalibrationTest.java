@@ -69,6 +69,39 @@ class CalibrationTest {
                 Calibration.markdown(rows, rec));
     }
 
+    /** A constructed row: every statistic healthy unless overridden. */
+    static Calibration.Row row(float lr, String comp, double llc, double plateau, double rhat, double below, double contraction, double stability) {
+        return new Calibration.Row(new Calibration.Setting(lr, 30f, 300f), comp, llc, 0.05 * llc, plateau, rhat, 0.5, below, contraction,
+                0.01, 3, 0, 1.0, stability);
+    }
+
+    /**
+     * The rule weighs the checks: a hard failure rules a setting out however good the rest; two light soft
+     * problems (spread, below L0, just past their thresholds) weigh less than one heavy one (R-hat far past
+     * 1.1), where counting passes would pick the latter; with no problems the smaller contraction wins.
+     */
+    @Test
+    void theRecommendationWeighsHardAndSoftCriteria() {
+        List<Calibration.Row> rows = List.of(
+                row(1e-2f, "a", -0.5, 0.1, 1.0, 0, 0.1, 0.1), row(1e-2f, "b", 5, 0.1, 1.0, 0, 0.1, 0.1),   // negative λ̂: hard
+                row(5e-3f, "a", 5, 0.1, 1.0, 0, 0.2, 2.5), row(5e-3f, "b", 5, 0.1, 1.0, 0, 0.2, 0.1),     // unstable: hard
+                row(1e-3f, "a", 5, 0.16, 1.0, 0.06, 0.5, 0.1), row(1e-3f, "b", 5, 0.1, 1.0, 0, 0.5, 0.1), // two light soft problems
+                row(3e-4f, "a", 5, 0.1, 1.6, 0, 0.5, 0.1), row(3e-4f, "b", 5, 0.1, 1.0, 0, 0.5, 0.1));   // one heavy soft problem
+        Calibration.Recommendation rec = Calibration.recommend(rows);
+        assertEquals(1e-3f, rec.setting().lr(), rec.toString());
+        assertTrue(Calibration.hard(rows.subList(0, 2)) == 1 && Calibration.hard(rows.subList(2, 4)) == 1);
+        assertEquals(2, Calibration.problems(rows.subList(4, 6)).size());
+        assertEquals(1, Calibration.problems(rows.subList(6, 8)).size()); // counting passes would pick 3e-4
+        assertTrue(Calibration.score(rows.subList(4, 6)) < Calibration.score(rows.subList(6, 8)));
+        assertTrue(rows.get(2).checks().get(0).text().contains("unstable"), rows.get(2).checks().toString());
+        // without problems, the smaller mean contraction ratio wins; with only hard failures, the fewest
+        List<Calibration.Row> clean = List.of(row(1e-3f, "a", 5, 0.1, 1.0, 0, 0.6, 0.1), row(3e-4f, "a", 5, 0.1, 1.0, 0, 0.3, 0.1));
+        assertEquals(3e-4f, Calibration.recommend(clean).setting().lr());
+        List<Calibration.Row> allHard = List.of(row(1e-3f, "a", -1, 0.1, 1.0, 0, 0.1, 3), row(3e-4f, "a", -1, 0.1, 1.0, 0, 0.9, 0.1));
+        assertEquals(3e-4f, Calibration.recommend(allHard).setting().lr());
+        assertTrue(Calibration.markdown(rows, rec).contains("HARD a: λ̂ -0.500 <= 0"));
+    }
+
     @Test
     void badGridsAreRefused() {
         assertThrows(IllegalArgumentException.class, () -> new Calibration.Grid(List.of(), List.of(1f), List.of(1f)));

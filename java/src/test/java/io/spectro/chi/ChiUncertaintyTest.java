@@ -5,6 +5,7 @@ import io.spectro.sampling.TinyFixture;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Random;
 
@@ -37,7 +38,7 @@ class ChiUncertaintyTest {
         for (int c = -1; c < h; c++) {
             Path state = ChiRun.statePath(dir.resolve("state"), c);
             ComponentSums pooled = ComponentSums.read(state, n, null);
-            ChainSums ch = ChainSums.read(ChainSums.fileFor(state), 4, n);
+            ChainSums ch = ChainSums.read(ChainSums.fileFor(state), 4, n, null);
             ComponentSums sum = ch.pooled(0, 4, c < 0);
             assertEquals(pooled.draws(), sum.draws());
             assertEquals(pooled.sumPhiS(), sum.sumPhiS(), 1e-9 * Math.abs(pooled.sumPhiS()));
@@ -59,6 +60,46 @@ class ChiUncertaintyTest {
         ChiRun.Result again = ChiRun.run(TINY, params, in, dir, new ChiRun.Options(so, "default", true, 1 << 20, 1, "cpu", 4096, false, false));
         assertArrayEquals(se, again.uncertainty().chiSe());
         assertArrayEquals(r.uncertainty().reliability(), again.uncertainty().reliability());
+    }
+
+    /** The chains file carries the run's identity and a CRC: another component's or a damaged one is refused by name; the first format is still read. */
+    @Test
+    void chainsFilesOfAnotherRunOrDamagedAreRefusedAndOldOnesRead(@TempDir Path dir) throws Exception {
+        TinyFixture.assumeNative();
+        var params = TinyFixture.params(TINY, 3);
+        var in = new ChiRun.Inputs(TinyFixture.tokens(2, 9, 64, 4), 2, 9, TinyFixture.tokens(6, 9, 64, 5), 6, 9);
+        SamplerOptions so = new SamplerOptions(2, 3, 1, 0, 2, 1e-3f, 30f, 300f, false, 0.99f, 0.1f, 1f, 5);
+        ChiRun.Options o = new ChiRun.Options(so, "layer", true, 1 << 20, 1, "cpu", 4096, false, false);
+        ChiRun.Result r = ChiRun.run(TINY, params, in, dir, o);
+        Path state = dir.resolve("state"), c3 = state.resolve("0003.chains.bin");
+        byte[] good = Files.readAllBytes(c3);
+        Files.copy(state.resolve("0004.chains.bin"), c3, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        io.spectro.SpectroException e = assertThrows(io.spectro.SpectroException.class, () -> ChiRun.run(TINY, params, in, dir, o));
+        assertTrue(e.getMessage().contains("0003.chains.bin: belongs to another run or component"), e.getMessage());
+        byte[] bad = good.clone();
+        bad[bad.length - 20] ^= 1;
+        Files.write(c3, bad);
+        e = assertThrows(io.spectro.SpectroException.class, () -> ChiRun.run(TINY, params, in, dir, o));
+        assertTrue(e.getMessage().contains("0003.chains.bin: checksum mismatch"), e.getMessage());
+        // the first format ("SPCH": no identity, no checksum) is read as before
+        ChainSums cs = ChainSums.read(c3.resolveSibling("0002.chains.bin"), 2, in.probeTokens(), null);
+        java.io.ByteArrayOutputStream legacy = new java.io.ByteArrayOutputStream();
+        try (java.io.DataOutputStream out = new java.io.DataOutputStream(legacy)) {
+            out.writeInt(0x53504348);
+            out.writeInt(2);
+            out.writeInt(in.probeTokens());
+            for (int c = 0; c < 2; c++) {
+                out.writeLong(cs.draws()[c]);
+                out.writeDouble(cs.sumPhi()[c]);
+                out.writeDouble(cs.sumPhiS()[c]);
+                out.writeDouble(cs.sumS()[c]);
+                for (double v : cs.perToken()[c]) out.writeDouble(v);
+            }
+        }
+        Files.write(c3, good);
+        Files.write(c3.resolveSibling("0002.chains.bin"), legacy.toByteArray());
+        ChiRun.Result again = ChiRun.run(TINY, params, in, dir, o);
+        assertArrayEquals(r.uncertainty().chiSe(), again.uncertainty().chiSe());
     }
 
     @Test

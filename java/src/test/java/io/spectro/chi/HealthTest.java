@@ -38,7 +38,7 @@ class HealthTest {
     }
 
     static Diagnostics diag(double llc, double rhat, double drift, double meanS) {
-        return new Diagnostics("l0h0", llc, rhat, 0.1, meanS, 5.0, "ok", drift);
+        return new Diagnostics("l0h0", llc, rhat, 0.1, meanS, 5.0, "ok", drift, 50);
     }
 
     @Test
@@ -79,7 +79,7 @@ class HealthTest {
         Files.writeString(dir.resolve("components.json"), "[\"a\",\"b\",\"c\"]");
         List<Health> hs = new ArrayList<>();
         for (String c : List.of("a", "b", "c"))
-            hs.add(Health.of(new Diagnostics(c, c.equals("b") ? -1 : 1, 1.0, 0, c.equals("b") ? 4 : 6, 5, "ok", 0), 0.9, true, 30));
+            hs.add(Health.of(new Diagnostics(c, c.equals("b") ? -1 : 1, 1.0, 0, c.equals("b") ? 4 : 6, 5, "ok", 0, 50), 0.9, true, 30));
         ObjectNode root = json.createObjectNode();
         root.set("health", json.valueToTree(hs));
         Files.writeString(dir.resolve("diagnostics.json"), json.writeValueAsString(root));

@@ -72,6 +72,17 @@ class ChiCommandTest {
         // the cache budget changes only speed: nothing cached (--cache-mb 0) gives the same bytes as auto
         assertEquals(0, run(with(args, dir.resolve("run-nocache"), "--cache-mb", "0")));
         assertArrayEquals(first, Files.readAllBytes(dir.resolve("run-nocache").resolve("chi.npy")));
+        // --target-reliability: bad values are refused (exit 2) before anything is written; a valid one runs and
+        // prints the draws and target columns
+        for (String[] bad : new String[][]{{"--target-reliability", "1.5"}, {"--max-draws", "8"},
+                {"--target-reliability", "0.9", "--max-draws", "2"}, {"--target-reliability", "0.9", "--chains", "1"}}) {
+            assertEquals(2, run(with(args, dir.resolve("run-badtarget"), bad)), String.join(" ", bad));
+            assertFalse(Files.exists(dir.resolve("run-badtarget")), String.join(" ", bad));
+        }
+        assertEquals(0, run(with(args, dir.resolve("run-target"), "--target-reliability", "0.5", "--max-draws", "6")));
+        String diag = Files.readString(dir.resolve("run-target/diagnostics.json"));
+        assertTrue(diag.contains("\"targetReached\"") && diag.contains("\"draws\""), diag);
+        assertTrue(Files.readString(dir.resolve("run-target/manifest.json")).contains("\"targetReliability\" : 0.5"));
         // bad input: exit code 2
         Npy.write(dir.resolve("bad.npy"), new int[]{1, 2, 3}, 3);
         args[4] = dir.resolve("bad.npy").toString();

@@ -81,6 +81,9 @@ public final class SparkChi implements Callable<Integer> {
         chi.checkOptions(); // bad options before any file is opened
         try (Checkpoint ck = Checkpoint.open(chi.model())) {
             su = chi.setup(ck);
+            if (su.options().target() != null) // the components' rounds need the full run's chains, which a parallel job does not have yet
+                throw new SpectroException("--target-reliability is not supported by spectro-spark (every component's rounds need the "
+                        + "full run first); run spectro chi --target-reliability, or --shard 0/M first and then the other shards");
             GpuConf.check(sc, su.options());
             sweep = ChiRun.prepare(ck, su.inputs(), out, su.options());
             components = sweep.names();
