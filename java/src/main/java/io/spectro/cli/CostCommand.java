@@ -1,5 +1,6 @@
 package io.spectro.cli;
 
+
 import io.spectro.SpectroException;
 import io.spectro.cost.CostModel;
 import io.spectro.cost.PredictedCost;
@@ -9,6 +10,7 @@ import io.spectro.nativeabi.Backend;
 import io.spectro.nativeabi.NativeBatch;
 import io.spectro.nativeabi.NativeModel;
 import io.spectro.sampling.SamplerOptions;
+import io.spectro.upsample.FeatureSpec;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -79,8 +81,10 @@ public final class CostCommand implements Callable<Integer> {
         PredictedCost.Estimate pe = null;
         if (features != null) {
             try {
+                FeatureSpec spec = FeatureSpec.parse(features, FeatureSpec.DEFAULT_H, 0);
+                long actColumns = spec.has(FeatureSpec.Kind.ACT) ? Backend.load("cpu").featureCount(cfg) : 0;
                 pe = PredictedCost.estimate(cfg, seq, sweep.components,
-                        new PredictedCost.Options(features, PredictedCost.Options.parseRegressor(regressor), whitenedDims));
+                        new PredictedCost.Options(spec, actColumns, PredictedCost.Options.parseRegressor(regressor), whitenedDims));
             } catch (IllegalArgumentException ex) {
                 throw new SpectroException("--features/--regressor/--whitened-dims: " + ex.getMessage());
             }

@@ -3,6 +3,7 @@ package io.spectro.cost;
 import io.spectro.components.Component;
 import io.spectro.components.Decomposition;
 import io.spectro.model.ModelConfig;
+import io.spectro.upsample.FeatureSpec;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -19,7 +20,7 @@ import java.util.List;
  * {@code resp:K}, for each distinct lowest layer of the components a cache build up to that layer plus the
  * forward at w* from it (together one full forward), then 2K forwards per component from its lowest layer
  * (ℓ(w* ± h·v) along K directions). The upper figure, {@link Estimate#uncachedFlopsPerVector}, starts every
- * forward at the embedding. Feature columns: {@code loss} 1, {@code act} 1 + 2L + 2L·heads, {@code resp:K}
+ * forward at the embedding. Feature columns: {@code loss} 1, {@code act} the native {@code sp_feature_count}, {@code resp:K}
  * 2K per component (second and first differences). The regressor is a dense network of the given widths
  * (ridge: one layer) into the whitened dimension, then the map back to H χ columns. Not counted: reading
  * tokens, writing vectors, fitting the auxiliary model (the fit's features for the ground-truth tokens are a
@@ -29,13 +30,16 @@ public final class PredictedCost {
     private PredictedCost() {}
 
     /**
-     * @param features         feature spec, e.g. {@code loss,act,resp:4} (the syntax of upsample.FeatureSpec)
+     * @param features         the parsed feature spec, e.g. {@code loss,act,resp:4}
+     * @param actColumns       columns of the act group: the native {@code sp_feature_count} of the model
      * @param hidden           the regressor's hidden widths; empty = ridge (one linear map)
      * @param outputDim        the regressor's outputs: the whitened dimension
      */
-    public record Options(String features, int[] hidden, int outputDim) {
+    public record Options(FeatureSpec features, long actColumns, int[] hidden, int outputDim) {
         public Options {
-            if (features == null || features.isBlank()) throw new IllegalArgumentException("feature spec missing");
+            if (features == null) throw new IllegalArgumentException("feature spec missing");
+            if (features.has(FeatureSpec.Kind.ACT) && actColumns < 1)
+                throw new IllegalArgumentException("the act group needs the native column count (sp_feature_count), got " + actColumns);
             if (outputDim < 1) throw new IllegalArgumentException("whitened dimension must be >= 1, got " + outputDim);
             for (int h : hidden) if (h < 1) throw new IllegalArgumentException("hidden widths must be >= 1, got " + h);
             hidden = hidden.clone();
@@ -79,27 +83,12 @@ public final class PredictedCost {
         List<Component> comps = Decomposition.resolve(cfg, components);
         double full = CostModel.forwardFlopsPerToken(cfg, seq, 0);
         int L = cfg.nLayers(), H = comps.size();
-        List<String> names = new ArrayList<>();
-        int dim = 0, respK = 0;
-        for (String g : o.features().split(",", -1)) {
-            String s = g.strip().toLowerCase();
-            if (names.contains(s.startsWith("resp:") ? "resp" : s))
-                throw new IllegalArgumentException("feature spec " + o.features() + " names a group twice");
-            if (s.equals("loss")) dim += 1;
-            else if (s.equals("act")) dim += 1 + 2 * L + 2 * L * cfg.nHeads();
-            else if (s.startsWith("resp:")) {
-                try {
-                    respK = Integer.parseInt(s.substring(5).strip());
-                } catch (NumberFormatException e) {
-                    respK = 0;
-                }
-                if (respK < 1) throw new IllegalArgumentException("feature group " + s + ": expected resp:K with K >= 1 directions");
-                dim += 2 * respK * H;
-            } else throw new IllegalArgumentException("feature group '" + s + "': expected loss, act or resp:K");
-            names.add(s.startsWith("resp:") ? "resp" : s);
-        }
+        FeatureSpec spec = o.features();
+        int respK = spec.respK();
+        long dim = (spec.has(FeatureSpec.Kind.LOSS) ? 1 : 0) + (spec.has(FeatureSpec.Kind.ACT) ? o.actColumns() : 0)
+                + 2L * respK * H;
         List<Group> groups = new ArrayList<>();
-        groups.add(new Group(o.features().contains("act") ? "forward at w* (sp_forward_features)" : "forward at w*", 1, 0));
+        groups.add(new Group(spec.has(FeatureSpec.Kind.ACT) ? "forward at w* (sp_forward_features)" : "forward at w*", 1, 0));
         int forwards = 1;
         double flops = full, uncached = full;
         if (respK > 0) {
@@ -116,13 +105,13 @@ public final class PredictedCost {
             }
         }
         double reg = 0;
-        int in = dim;
+        long in = dim;
         for (int h : o.hidden()) {
             reg += 2.0 * in * h;
             in = h;
         }
         reg += 2.0 * in * o.outputDim();
         reg += 2.0 * o.outputDim() * H; // whitened prediction back to χ units
-        return new Estimate(forwards, flops, uncached, dim, reg, List.copyOf(groups), o);
+        return new Estimate(forwards, flops, uncached, Math.toIntExact(dim), reg, List.copyOf(groups), o);
     }
 }
