@@ -22,7 +22,14 @@ class DirectionReliabilityTest {
      * noise (sd 1 per chain and column), written as per-chain sums: the full run's sums are zero (Δ_full = 0) and a
      * component's Σφℓ[t] of chain c is -K·x_c[t], so chain c alone estimates χ = x_c and the pool their mean.
      */
-    static Path run(Path dir) {
+    static Path run(Path dir) { return run(dir, 0); }
+
+    /**
+     * With {@code global > 0} every chain also sees a common direction g[t] (sd {@code global}) in every column,
+     * scaled per chain and column by 1 + 0.2 N(0, 1): the dominant common mode of the mini-Pile runs, whose
+     * per-half scale errors must not make the other directions look anti-correlated.
+     */
+    static Path run(Path dir, double global) {
         SplittableRandom r = new SplittableRandom(5);
         double[][] mix = new double[2][H];
         for (double[] row : mix) for (int j = 0; j < H; j++) row[j] = r.nextGaussian();
@@ -31,6 +38,8 @@ class DirectionReliabilityTest {
             double s0 = 3 * r.nextGaussian(), s1 = 1.5 * r.nextGaussian();
             for (int j = 0; j < H; j++) signal[t][j] = s0 * mix[0][j] + s1 * mix[1][j];
         }
+        double[] g = new double[N];
+        for (int t = 0; t < N; t++) g[t] = global * r.nextGaussian();
         long k = 10;
         long[] draws = new long[M];
         java.util.Arrays.fill(draws, k);
@@ -44,12 +53,14 @@ class DirectionReliabilityTest {
         new ChainSums(draws, new double[M], new double[M], new double[M], new double[M][N]).write(state.resolve("full.chains.bin"));
         for (int j = 0; j < H; j++) {
             double[][] tok = new double[M][N];
-            for (int c = 0; c < M; c++)
+            for (int c = 0; c < M; c++) {
+                double scale = 1 + 0.2 * r.nextGaussian();
                 for (int t = 0; t < N; t++) {
-                    double x = signal[t][j] + r.nextGaussian();
+                    double x = signal[t][j] + scale * g[t] + r.nextGaussian();
                     tok[c][t] = -k * x;
                     chi[t * H + j] += (float) (x / M);
                 }
+            }
             new ChainSums(draws, new double[M], new double[M], new double[M], tok).write(state.resolve(String.format("%04d.chains.bin", j)));
         }
         Npy.write(dir.resolve("chi.npy"), chi, N, H);
@@ -76,6 +87,15 @@ class DirectionReliabilityTest {
         // a subset of columns, and a run without per-chain sums
         assertEquals(3, DirectionReliability.halves(run, new int[]{0, 2, 4}).all().cols());
         assertNull(DirectionReliability.halves(dir.resolve("elsewhere"), new int[]{0}));
+    }
+
+    @Test
+    void aDominantCommonDirectionDoesNotLeakIntoTheOthers(@TempDir Path dir) {
+        DirectionReliability.Result res = DirectionReliability.of(DirectionReliability.halves(run(dir, 20), new int[]{0, 1, 2, 3, 4, 5}), false, 1);
+        // direction 0 is the common mode (reliable); then the 2 planted signal directions; the rest noise, not anti-correlated
+        assertTrue(res.eigenvalues()[0] > 4, java.util.Arrays.toString(res.eigenvalues()));
+        for (int i = 0; i < 3; i++) assertTrue(res.reliability()[i] > 0.8, i + ": " + java.util.Arrays.toString(res.reliability()));
+        for (int i = 3; i < H; i++) assertTrue(res.reliability()[i] > -0.4 && res.reliability()[i] < 0.4, i + ": " + java.util.Arrays.toString(res.reliability()));
     }
 
     @Test
