@@ -76,12 +76,40 @@ public final class WhitenCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** Per-direction reliability over the columns the whitening uses; null without per-chain sums. */
+    /** Per-chain sums read without --min-reliability at most (a published-scale run holds ~56 GB of them). */
+    static final long AUTO_BYTES = 1L << 30;
+
+    /**
+     * Per-direction reliability over the columns the whitening uses; null without per-chain sums, when they
+     * exceed {@link #AUTO_BYTES} and --min-reliability is not given, or when the halves cannot be whitened.
+     */
     private DirectionReliability.Result reliability(Health.Policy policy) {
         Path run = in.toAbsolutePath().getParent();
-        int h = (int) Npy.info(in).shape()[1];
-        int[] cols = Health.columns(run, Pipeline.components(run, h), policy, s -> {});
+        long[] shape = Npy.info(in).shape();
+        if (shape.length != 2) return null; // Pipeline.whiten says what is wrong with the input
+        int[] cols = Health.columns(run, Pipeline.components(run, (int) shape[1]), policy, s -> {});
+        long bytes = 0;
+        for (int c : cols) bytes += sizeOf(run.resolve("state").resolve(String.format("%04d.chains.bin", c)));
+        if (bytes > AUTO_BYTES && minReliability == 0) {
+            System.out.printf("direction reliability not measured: %.1f GB of per-chain sums to read (give --min-reliability to "
+                    + "measure it)%n", bytes / 1e9);
+            return null;
+        }
         DirectionReliability.Halves hv = DirectionReliability.halves(run, cols);
-        return hv == null ? null : DirectionReliability.of(hv, centerRows, threads);
+        if (hv == null) return null;
+        try {
+            return DirectionReliability.of(hv, centerRows, threads);
+        } catch (SpectroException e) { // e.g. a half with no variance: no reliability, the whitening itself goes on
+            System.out.println("direction reliability not measured: " + e.getMessage());
+            return null;
+        }
+    }
+
+    private static long sizeOf(Path f) {
+        try {
+            return java.nio.file.Files.isRegularFile(f) ? java.nio.file.Files.size(f) : 0;
+        } catch (java.io.IOException e) {
+            return 0;
+        }
     }
 }
