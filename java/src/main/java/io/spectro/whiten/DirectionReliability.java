@@ -61,7 +61,7 @@ public final class DirectionReliability {
         int[] shape = shape(fullFile);
         int m = shape[0], n = shape[1];
         if (m < 2) return null;
-        ChainSums full = ChainSums.read(fullFile, m, n);
+        ChainSums full = ChainSums.read(fullFile, m, n, null);
         int h = columns.length, half = m / 2;
         double[][] dAll = {ChiEstimator.deltaFull(full.pooled(0, m, true)), ChiEstimator.deltaFull(full.pooled(0, half, true)),
                 ChiEstimator.deltaFull(full.pooled(half, 2 * half, true))};
@@ -69,8 +69,9 @@ public final class DirectionReliability {
         float[][] out = {new float[rows * h], new float[rows * h], new float[rows * h]};
         for (int j = 0; j < h; j++) {
             Path f = state.resolve(String.format("%04d.chains.bin", columns[j]));
-            if (!Files.isRegularFile(f)) return null;
-            ChainSums c = ChainSums.read(f, m, n);
+            // a component without per-chain sums, or with other chains than the full run (--target-reliability rounds)
+            if (!Files.isRegularFile(f) || shape(f)[0] != m) return null;
+            ChainSums c = ChainSums.read(f, m, n, null);
             double[][] x = {ChiEstimator.chi(c.pooled(0, m, false), dAll[0]), ChiEstimator.chi(c.pooled(0, half, false), dAll[1]),
                     ChiEstimator.chi(c.pooled(half, 2 * half, false), dAll[2])};
             for (int s = 0; s < 3; s++) for (int t = 0; t < rows; t++) out[s][t * h + j] = (float) x[s][t * stride];
@@ -81,15 +82,21 @@ public final class DirectionReliability {
         return new Halves(new Vectors(out[0], rows, h), new Vectors(out[1], rows, h), new Vectors(out[2], rows, h), m);
     }
 
-    /** Chains and tokens of a chains file (its header), without reading the sums. */
+    /**
+     * Chains and tokens of a chains file (its header: magic, in the current format the identity, then chains and
+     * tokens), without reading the sums; the sums themselves are read and checked by {@link ChainSums#read}.
+     */
     private static int[] shape(Path f) {
-        try (var in = new java.io.DataInputStream(Files.newInputStream(f))) {
-            in.readInt();
+        try (var in = new java.io.DataInputStream(new java.io.BufferedInputStream(Files.newInputStream(f)))) {
+            if (in.readInt() == FRAMED) in.readUTF();
             return new int[]{in.readInt(), in.readInt()};
         } catch (java.io.IOException e) {
             throw new SpectroException(f + ": cannot read per-chain state (" + e.getMessage() + ")", e);
         }
     }
+
+    /** The magic of per-chain state files with identity and checksum ("SPH2", {@link ChainSums}). */
+    private static final int FRAMED = 0x53504832;
 
     /**
      * Per direction i of the all-chain whitening (unit vector v_i): each half is z-scored (and row-centred) with

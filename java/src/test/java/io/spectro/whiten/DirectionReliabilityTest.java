@@ -50,7 +50,7 @@ class DirectionReliabilityTest {
         } catch (java.io.IOException e) {
             throw new RuntimeException(e);
         }
-        new ChainSums(draws, new double[M], new double[M], new double[M], new double[M][N]).write(state.resolve("full.chains.bin"));
+        new ChainSums(draws, new double[M], new double[M], new double[M], new double[M][N]).write(state.resolve("full.chains.bin"), "test full");
         for (int j = 0; j < H; j++) {
             double[][] tok = new double[M][N];
             for (int c = 0; c < M; c++) {
@@ -61,7 +61,7 @@ class DirectionReliabilityTest {
                     chi[t * H + j] += (float) (x / M);
                 }
             }
-            new ChainSums(draws, new double[M], new double[M], new double[M], tok).write(state.resolve(String.format("%04d.chains.bin", j)));
+            new ChainSums(draws, new double[M], new double[M], new double[M], tok).write(state.resolve(String.format("%04d.chains.bin", j)), "test " + j);
         }
         Npy.write(dir.resolve("chi.npy"), chi, N, H);
         return dir;
