@@ -14,6 +14,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Supplier;
 
 /**
  * Loads libtorch (the JavaCPP presets, org.bytedeco:pytorch) once, for the MLP regressor and the test
@@ -21,9 +24,20 @@ import java.util.TreeSet;
  * manifest names them. When they are missing or their native libraries do not load, {@link #load}
  * throws a SpectroException that says why, and everything that needs no libtorch keeps working.
  * {@code -Dspectro.torch=off} makes libtorch unavailable on purpose (to check a deployment without it).
+ *
+ * <p>Exit while training: on SIGTERM/SIGINT the JVM runs its shutdown hooks and then the C library's exit
+ * (libtorch's and OpenMP's static destructors) while the training thread is still inside a torch call;
+ * with several intra-op threads that crashed the JVM (SIGSEGV in {@code Tensor.backward}, hs_err file).
+ * Work done through {@link #exclusive} holds one lock; the shutdown hook registered by {@link #load} sets
+ * a flag that the work polls with {@link #checkExiting} between native calls, and waits (at most
+ * {@value #EXIT_WAIT_S} s) for it to unwind and free its tensors before the exit goes on. The lock is never
+ * released after that, so no torch work starts during the exit.
  */
 public final class Libtorch {
     private static volatile boolean loaded;
+    private static volatile boolean exiting;
+    private static final ReentrantLock WORK = new ReentrantLock();
+    private static final int EXIT_WAIT_S = 20;
     private static final java.util.regex.Pattern OPENBLAS = java.util.regex.Pattern.compile("/libopenblas[^/]*\\.so(\\.[0-9]+)*$");
 
     private Libtorch() {}
@@ -49,7 +63,40 @@ public final class Libtorch {
             throw unavailable("its native libraries do not load on " + System.getProperty("os.name") + "/"
                     + System.getProperty("os.arch") + " (" + e + ")", e);
         }
+        Runtime.getRuntime().addShutdownHook(new Thread(Libtorch::drainBeforeExit, "libtorch-exit"));
         loaded = true;
+    }
+
+    /** The shutdown hook: stop the torch work in progress, if any, before the process exits. */
+    private static void drainBeforeExit() {
+        exiting = true;
+        if (WORK.isLocked()) System.err.println("spectro: interrupted; stopping the libtorch training (nothing is written)");
+        try {
+            if (!WORK.tryLock(EXIT_WAIT_S, TimeUnit.SECONDS))
+                System.err.println("spectro: the libtorch training did not stop within " + EXIT_WAIT_S + " s; exiting anyway");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /**
+     * Runs {@code work} (which calls libtorch) with libtorch loaded, one at a time process-wide (its seed and
+     * thread counts are global). The work must call {@link #checkExiting} between native calls.
+     */
+    public static <T> T exclusive(Supplier<T> work) {
+        load();
+        WORK.lock();
+        try {
+            checkExiting();
+            return work.get();
+        } finally {
+            WORK.unlock();
+        }
+    }
+
+    /** Throws a SpectroException when the JVM is exiting (SIGTERM, SIGINT, System.exit): call between torch calls. */
+    public static void checkExiting() {
+        if (exiting) throw new SpectroException("interrupted: the JVM is exiting, libtorch training stopped");
     }
 
     private static SpectroException unavailable(String why, Throwable cause) {

@@ -29,11 +29,11 @@ import java.util.SplittableRandom;
  *
  * <p>The result is a {@link DenseNet}: prediction runs in plain Java, with no native memory. Every
  * tensor of a fit lives in one PointerScope closed before returning (per-batch scopes inside it).
- * libtorch's seed and thread count are process-wide, so fits run one at a time; with {@code threads = 1}
- * a refit with the same seed and data is bit-identical.
+ * libtorch's seed and thread count are process-wide, so fits run one at a time ({@link Libtorch#exclusive});
+ * with {@code threads = 1} a refit with the same seed and data is bit-identical. Training polls
+ * {@link Libtorch#checkExiting} between minibatches, so a SIGTERM/SIGINT stops it before the JVM exits.
  */
 final class TorchMlp {
-    private static final Object LOCK = new Object();
     private static final int EVAL_CHUNK = 1 << 15;
 
     private TorchMlp() {}
@@ -91,11 +91,10 @@ final class TorchMlp {
         width[0] = d;
         for (int l = 1; l <= depth; l++) width[l] = o.hidden();
         width[depth + 1] = e;
-        Trained t;
-        synchronized (LOCK) {
+        Trained t = Libtorch.exclusive(() -> {
             Libtorch.setThreads(o.threads());
-            t = train(zt, tt, zv, tv, width, o, listener);
-        }
+            return train(zt, tt, zv, tv, width, o, listener);
+        });
         float[] xMean = new float[d], xScale = new float[d], yMean = new float[e], yScale = new float[e];
         for (int j = 0; j < d; j++) {
             xMean[j] = (float) xs[0][j];
@@ -164,6 +163,7 @@ final class TorchMlp {
                     Tensor p = torch.from_blob(permP, new long[]{nt}, new TensorOptions(torch.ScalarType.Long));
                     for (int s = 0; s < nt; s += o.batch()) {
                         int len = Math.min(o.batch(), nt - s);
+                        Libtorch.checkExiting();
                         try (PointerScope bs = new PointerScope()) {
                             Tensor idx = p.narrow(0, s, len);
                             opt.zero_grad();
@@ -210,6 +210,7 @@ final class TorchMlp {
         try (PointerScope s = new PointerScope(); NoGradGuard g = new NoGradGuard()) {
             for (int r = 0; r < n; r += EVAL_CHUNK) {
                 int len = Math.min(EVAL_CHUNK, n - r);
+                Libtorch.checkExiting();
                 try (PointerScope c = new PointerScope()) {
                     sum += torch.mse_loss(forward(lin, x.narrow(0, r, len)), y.narrow(0, r, len)).item_double() * len;
                 }
