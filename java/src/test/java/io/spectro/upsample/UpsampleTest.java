@@ -199,14 +199,7 @@ class UpsampleTest {
         JsonNode m = JsonMapper.shared().readTree(whole.resolve("manifest.json").toFile());
         assertEquals(Aux.open(aux).sha256(), m.get("predicted").get("auxSha256").asString());
 
-        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx256m",
-                "--enable-native-access=ALL-UNNAMED", "--add-modules", "jdk.incubator.vector", "-Dspectro.test.chunkPauseMs=400",
-                "-cp", System.getProperty("java.class.path")));
-        for (String k : System.getProperties().stringPropertyNames())
-            if (k.startsWith("spectro.") && !k.startsWith("spectro.test.")) cmd.add("-D" + k + "=" + System.getProperty(k));
-        cmd.add(Main.class.getName());
-        cmd.addAll(List.of(apply(killed)));
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(dir.resolve("child.log").toFile()).start();
+        Process p = child(dir.resolve("child.log"), List.of("-Dspectro.test.chunkPauseMs=400"), apply(killed));
         long deadline = System.nanoTime() + 120_000_000_000L;
         while (p.isAlive() && System.nanoTime() < deadline && !Files.exists(Apply.chunkFile(killed, 1))) Thread.sleep(20);
         assertTrue(p.isAlive(), "the child finished before it could be killed: " + Files.readString(dir.resolve("child.log")));
@@ -228,5 +221,53 @@ class UpsampleTest {
             assertArrayEquals(Files.readAllBytes(whole.resolve(f)), Files.readAllBytes(sharded.resolve(f)), f);
         // the whitening stage reads the predicted run like a ground-truth one
         assertEquals(0, cli("whiten", "--in", killed.resolve("chi.npy").toString(), "--out", killed.resolve("whiten").toString()).code());
+    }
+
+    /** {@code spectro ARGS} in a child JVM (this class path and spectro.* properties), output to {@code log}. */
+    static Process child(Path log, List<String> jvm, String... args) throws java.io.IOException {
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx256m",
+                "--enable-native-access=ALL-UNNAMED", "--add-modules", "jdk.incubator.vector"));
+        cmd.addAll(jvm);
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path")));
+        for (String k : System.getProperties().stringPropertyNames())
+            if (k.startsWith("spectro.") && !k.startsWith("spectro.test.")) cmd.add("-D" + k + "=" + System.getProperty(k));
+        cmd.add(Main.class.getName());
+        cmd.addAll(List.of(args));
+        return new ProcessBuilder(cmd).directory(log.getParent().toFile()).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+    }
+
+    /**
+     * SIGTERM during {@code upsample fit --regressor mlp} (a wide, deep net so that one epoch takes a while):
+     * exit status 143 with "interrupted", no hs_err file in the child's working directory, no aux.json.
+     * (TorchMlpExitTest is the sharper check of the crash itself: 4 libtorch threads.)
+     */
+    @Test
+    void sigtermDuringMlpFitLeavesNoAuxAndNoCrash() throws Exception {
+        try {
+            io.spectro.torch.Libtorch.load();
+        } catch (io.spectro.SpectroException e) {
+            org.junit.jupiter.api.Assumptions.abort(e.getMessage());
+        }
+        Path work = Files.createDirectories(dir.resolve("sigterm")), out = work.resolve("aux"), log = work.resolve("child.log");
+        Process p = child(log, List.of(), "upsample", "fit", "--run", run.toString(), "--model", model.toString(),
+                "--out", out.toString(), "--features", "loss,resp:1", "--regressor", "mlp", "--hidden", "2048", "--depth", "6",
+                "--epochs", "100000", "--holdout", "0.25", "--backend", "cpu");
+        try {
+            long deadline = System.nanoTime() + 60_000_000_000L;
+            while (p.isAlive() && System.nanoTime() < deadline && !Files.readString(log).contains("upsample fit: mlp")) Thread.sleep(50);
+            assertTrue(p.isAlive(), "the child ended before training: " + Files.readString(log));
+            Thread.sleep(1000);
+            p.destroy(); // SIGTERM
+            assertTrue(p.waitFor(40, java.util.concurrent.TimeUnit.SECONDS), "no exit after SIGTERM");
+        } finally {
+            p.destroyForcibly();
+        }
+        String text = Files.readString(log);
+        try (var files = Files.list(work)) {
+            assertEquals(List.of(), files.map(f -> f.getFileName().toString()).filter(f -> f.startsWith("hs_err")).toList(), text);
+        }
+        assertEquals(143, p.exitValue(), text);
+        assertTrue(text.contains("interrupted"), text);
+        assertFalse(Files.exists(out.resolve("aux.json")), "an interrupted fit leaves no aux.json");
     }
 }
