@@ -1,6 +1,7 @@
 package io.spectro.cluster;
 
 import io.spectro.graph.Graph;
+import io.spectro.util.NodeMap;
 
 import java.util.Arrays;
 
@@ -12,26 +13,40 @@ import java.util.Arrays;
 public final class Ppr {
     private Ppr() {}
 
-    /** Reusable dense workspace for one push at a time (arrays of graph size, reset sparsely). */
+    /**
+     * Reusable workspace for one PPR at a time. {@link #solve} keeps only state sized by the set it explores
+     * (hash maps and arrays that grow with it), whatever the graph's size; {@link #push}, the reference,
+     * uses dense arrays of graph size, made on its first call.
+     */
     public static final class Workspace {
-        final double[] p, r;
-        final boolean[] queued;
-        int[] touched;
+        private final int n;
+        double[] p, r;
+        boolean[] queued;
+        int[] touched = new int[1024];
         int nTouched;
-        int[] queue;
-        /** {@link #solve}: local index + 1 of a node in the active set, 0 outside. */
-        final int[] local;
+        int[] queue = new int[1024];
+        /** {@link #solve}: local index + 1 of a node in the active set. */
+        final NodeMap local = new NodeMap();
+        /** {@link #solve}: slot + 1 of a node outside the active set that receives mass. */
+        final NodeMap boundary = new NodeMap();
+        /** Set membership for the caller's sweep (see PprClustering). */
+        final NodeMap marks = new NodeMap();
         int[] set = new int[256];
         double[] y = new double[256], res = new double[256], dir = new double[256], q = new double[256],
                 isd = new double[256];
+        /** The active set's edges inside it, as local indices, node by node (rebuilt when the set grows). */
+        int[] lofs = new int[257], ladj = new int[1024];
+        int[] bnode = new int[256];
+        double[] bval = new double[256];
 
-        public Workspace(int n) {
+        /** @param n the graph's node count (sizes the push's dense arrays only) */
+        public Workspace(int n) { this.n = n; }
+
+        private void dense() {
+            if (p != null) return;
             p = new double[n];
             r = new double[n];
             queued = new boolean[n];
-            local = new int[n];
-            touched = new int[1024];
-            queue = new int[1024];
         }
 
         void growSet(int m) {
@@ -69,7 +84,7 @@ public final class Ppr {
      * (then {@code capped}: p is still a lower bound of the true PPR, with larger residual).
      */
     public static Result push(Graph g, int seed, double alpha, double tol, long maxWork, Workspace ws) {
-        int[] off = g.offsets(), adj = g.adj();
+        ws.dense();
         double[] p = ws.p, r = ws.r;
         boolean[] queued = ws.queued;
         int[] q = ws.queue;
@@ -77,7 +92,7 @@ public final class Ppr {
         ws.nTouched = 0;
         ws.touch(seed);
         r[seed] = 1;
-        if (off[seed + 1] - off[seed] == 0) {
+        if (g.degree(seed) == 0) {
             p[seed] = 1;
             r[seed] = 0;
             Result res = collect(ws, 0, false, 0);
@@ -98,19 +113,20 @@ public final class Ppr {
             head = head + 1 == qn ? 0 : head + 1;
             size--;
             queued[u] = false;
-            int lo = off[u], hi = off[u + 1], deg = hi - lo;
+            long lo = g.start(u), hi = g.end(u);
+            int deg = (int) (hi - lo);
             double ru = r[u];
             if (ru < tol * deg) continue;
             p[u] += alpha * ru;
             r[u] = 0;
             double share = (1 - alpha) * ru / deg;
-            for (int e = lo; e < hi; e++) {
-                int v = adj[e];
+            for (long e = lo; e < hi; e++) {
+                int v = g.adj(e);
                 double rv = r[v];
                 if (rv == 0 && p[v] == 0) ws.touch(v);
                 rv += share;
                 r[v] = rv;
-                if (!queued[v] && rv >= tol * (off[v + 1] - off[v])) {
+                if (!queued[v] && rv >= tol * g.degree(v)) {
                     if (size == qn) { // grow the circular queue
                         int[] nq = new int[qn * 2];
                         for (int i = 0; i < size; i++) nq[i] = q[(head + i) % qn];
@@ -149,22 +165,15 @@ public final class Ppr {
      * and its boundary, in the push's units (undistributed mass).
      */
     public static Result solve(Graph g, int seed, double alpha, double tol, long maxWork, Workspace ws) {
-        int[] off = g.offsets(), adj = g.adj();
-        if (off[seed + 1] - off[seed] == 0) {
-            ws.nTouched = 0;
-            ws.touch(seed);
-            ws.p[seed] = 1;
-            Result res = collect(ws, 0, false, 0);
-            ws.reset();
-            return res;
-        }
-        int[] local = ws.local;
+        if (g.degree(seed) == 0) return new Result(new int[]{seed}, new double[]{1}, 0, false, 0);
+        NodeMap local = ws.local;
+        local.clear();
         int m = 0;
         ws.growSet(1);
         ws.set[m] = seed;
         ws.y[m] = 0;
-        ws.isd[m] = 1 / Math.sqrt(off[seed + 1] - off[seed]);
-        local[seed] = ++m;
+        ws.isd[m] = 1 / Math.sqrt(g.degree(seed));
+        local.put(seed, ++m);
         double b = alpha * ws.isd[0]; // right-hand side, nonzero only at the seed (local index 0)
         double keep = 1 - alpha, bound = alpha * tol;
         long work = 0;
@@ -173,8 +182,9 @@ public final class Ppr {
         while (true) {
             int[] set = ws.set;
             double[] y = ws.y, r = ws.res, d = ws.dir, q = ws.q, isd = ws.isd;
+            long vol = localEdges(g, ws, m);
             // r = b - M y, d = r
-            long vol = multiply(off, adj, local, set, isd, y, q, m, keep);
+            multiply(ws.lofs, ws.ladj, isd, y, q, m, keep);
             work += vol;
             double rr = 0;
             for (int i = 0; i < m; i++) {
@@ -187,7 +197,7 @@ public final class Ppr {
                     capped = true;
                     break;
                 }
-                multiply(off, adj, local, set, isd, d, q, m, keep);
+                multiply(ws.lofs, ws.ladj, isd, d, q, m, keep);
                 work += vol;
                 double dq = 0;
                 for (int i = 0; i < m; i++) dq += d[i] * q[i];
@@ -201,34 +211,44 @@ public final class Ppr {
                 rr = rr2;
                 for (int i = 0; i < m; i++) d[i] = r[i] + beta * d[i];
             }
-            // mass arriving outside S: (1-α) Σ_{u in S, u~v} p(u)/deg(u) = (1-α) Σ y(u)/sqrt(deg(u))
-            ws.nTouched = 0;
+            // mass arriving outside S: (1-α) Σ_{u in S, u~v} p(u)/deg(u) = (1-α) Σ y(u)/sqrt(deg(u)),
+            // summed per node in first-arrival order
+            NodeMap out = ws.boundary;
+            out.clear();
+            int nb = 0;
             for (int i = 0; i < m; i++) {
                 int u = set[i];
                 double share = keep * y[i] * isd[i];
-                for (int e = off[u]; e < off[u + 1]; e++) {
-                    int v = adj[e];
-                    if (local[v] != 0) continue;
-                    if (ws.r[v] == 0) ws.touch(v);
-                    ws.r[v] += share;
+                for (long e = g.start(u), end = g.end(u); e < end; e++) {
+                    int v = g.adj(e);
+                    if (local.get(v) != 0) continue;
+                    int slot = out.get(v);
+                    if (slot == 0) {
+                        if (nb == ws.bnode.length) {
+                            ws.bnode = Arrays.copyOf(ws.bnode, 2 * nb);
+                            ws.bval = Arrays.copyOf(ws.bval, 2 * nb);
+                        }
+                        ws.bnode[nb] = v;
+                        ws.bval[nb] = 0;
+                        out.put(v, slot = ++nb);
+                    }
+                    ws.bval[slot - 1] += share;
                 }
             }
             work += vol;
             boundaryMass = 0;
             int before = m;
-            for (int t = 0; t < ws.nTouched; t++) {
-                int v = ws.touched[t];
-                double rv = ws.r[v];
-                ws.r[v] = 0;
+            for (int t = 0; t < nb; t++) {
+                int v = ws.bnode[t];
+                double rv = ws.bval[t];
                 boundaryMass += Math.abs(rv);
-                if (capped || rv < bound * (off[v + 1] - off[v])) continue;
+                if (capped || rv < bound * g.degree(v)) continue;
                 ws.growSet(m + 1);
                 ws.set[m] = v;
                 ws.y[m] = 0;
-                ws.isd[m] = 1 / Math.sqrt(off[v + 1] - off[v]);
-                local[v] = ++m;
+                ws.isd[m] = 1 / Math.sqrt(g.degree(v));
+                local.put(v, ++m);
             }
-            ws.nTouched = 0;
             if (m == before || capped) break;
         }
         double residual = boundaryMass;
@@ -240,30 +260,51 @@ public final class Ppr {
         double[] vals = new double[kept];
         kept = 0;
         for (int i = 0; i < m; i++) {
-            local[ws.set[i]] = 0;
             if (ws.y[i] > 0) {
                 nodes[kept] = ws.set[i];
                 vals[kept++] = ws.y[i] / ws.isd[i];
             }
         }
+        local.clear();
         return new Result(nodes, vals, work, capped, residual);
     }
 
-    /** q = M x on the active set, M = I - keep · D^-1/2 A D^-1/2 restricted to it; returns the edges visited. */
-    private static long multiply(int[] off, int[] adj, int[] local, int[] set, double[] isd, double[] x, double[] q,
-                                 int m, double keep) {
+    /**
+     * The active set's internal edges as local indices, in the graph's edge order (ws.lofs, ws.ladj);
+     * returns the set's volume (every edge of its nodes, the work one product over the graph would do).
+     */
+    private static long localEdges(Graph g, Workspace ws, int m) {
+        if (ws.lofs.length < m + 1) ws.lofs = new int[Math.max(m + 1, 2 * ws.lofs.length)];
+        int[] lofs = ws.lofs, set = ws.set;
+        int[] ladj = ws.ladj;
         long vol = 0;
+        int w = 0;
         for (int i = 0; i < m; i++) {
             int u = set[i];
-            double s = 0;
-            for (int e = off[u]; e < off[u + 1]; e++) {
-                int j = local[adj[e]];
-                if (j != 0) s += x[j - 1] * isd[j - 1];
+            lofs[i] = w;
+            long lo = g.start(u), hi = g.end(u);
+            vol += hi - lo;
+            for (long e = lo; e < hi; e++) {
+                int j = ws.local.get(g.adj(e));
+                if (j == 0) continue;
+                if (w == ladj.length) ladj = ws.ladj = Arrays.copyOf(ladj, 2 * w);
+                ladj[w++] = j - 1;
             }
-            vol += off[u + 1] - off[u];
+        }
+        lofs[m] = w;
+        return vol;
+    }
+
+    /** q = M x on the active set, M = I - keep · D^-1/2 A D^-1/2 restricted to it (its edges from {@link #localEdges}). */
+    private static void multiply(int[] lofs, int[] ladj, double[] isd, double[] x, double[] q, int m, double keep) {
+        for (int i = 0; i < m; i++) {
+            double s = 0;
+            for (int e = lofs[i], end = lofs[i + 1]; e < end; e++) {
+                int j = ladj[e];
+                s += x[j] * isd[j];
+            }
             q[i] = x[i] - keep * isd[i] * s;
         }
-        return vol;
     }
 
     /** Every |r_p(u)| = |r_y(u)|·sqrt(deg u) below limit·deg(u), i.e. |r_y(u)| below limit·sqrt(deg u). */
@@ -291,21 +332,20 @@ public final class Ppr {
     /** Dense PPR by power iteration (iterations x |E|), for checking {@link #push} on small graphs. */
     public static double[] dense(Graph g, int seed, double alpha, int iterations) {
         int n = g.nodes();
-        int[] off = g.offsets(), adj = g.adj();
         double[] p = new double[n], next = new double[n];
         p[seed] = 1;
         for (int it = 0; it < iterations; it++) {
             Arrays.fill(next, 0);
             next[seed] += alpha;
             for (int u = 0; u < n; u++) {
-                int deg = off[u + 1] - off[u];
+                int deg = g.degree(u);
                 if (p[u] == 0) continue;
                 if (deg == 0) {
                     next[u] += (1 - alpha) * p[u];
                     continue;
                 }
                 double s = (1 - alpha) * p[u] / deg;
-                for (int e = off[u]; e < off[u + 1]; e++) next[adj[e]] += s;
+                for (long e = g.start(u); e < g.end(u); e++) next[g.adj(e)] += s;
             }
             double[] t = p;
             p = next;

@@ -2,10 +2,12 @@ package io.spectro.cluster;
 
 import io.spectro.SpectroException;
 import io.spectro.graph.Graph;
+import io.spectro.util.NodeMap;
 import io.spectro.util.Parallel;
 import io.spectro.util.Progress;
 
 import java.util.ArrayList;
+
 import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -193,7 +195,6 @@ public final class PprClustering {
     static Candidate candidate(Graph g, int seed, Options o, Ppr.Workspace ws) {
         Ppr.Result pr = Ppr.solve(g, seed, o.alpha(), o.tol(), o.maxPushWork(), ws);
         int m = pr.nodes().length;
-        int[] off = g.offsets(), adj = g.adj();
         double[] rank = new double[m];
         Integer[] idx = new Integer[m];
         for (int i = 0; i < m; i++) {
@@ -204,17 +205,18 @@ public final class PprClustering {
             int c = Double.compare(rank[b], rank[a]);
             return c != 0 ? c : Integer.compare(pr.nodes()[a], pr.nodes()[b]);
         });
-        // sweep: conductance of each prefix, using the workspace's flag array as set membership
-        boolean[] in = ws.queued;
+        // sweep: conductance of each prefix, the prefix's nodes marked in the workspace's map
+        NodeMap in = ws.marks;
+        in.clear();
         long volG = g.volume(), vol = 0, cut = 0;
         double bestPhi = Double.POSITIVE_INFINITY;
         int bestLen = 0;
         for (int j = 0; j < m; j++) {
             int u = pr.nodes()[idx[j]];
             int inside = 0;
-            for (int e = off[u]; e < off[u + 1]; e++) if (in[adj[e]]) inside++;
-            int deg = off[u + 1] - off[u];
-            in[u] = true;
+            for (long e = g.start(u), end = g.end(u); e < end; e++) if (in.get(g.adj(e)) != 0) inside++;
+            int deg = g.degree(u);
+            in.put(u, 1);
             vol += deg;
             cut += deg - 2L * inside;
             // only sets of at most half the graph's volume: beyond that, a set's conductance is its
@@ -226,7 +228,7 @@ public final class PprClustering {
                 bestLen = j + 1;
             }
         }
-        for (int j = 0; j < m; j++) in[pr.nodes()[idx[j]]] = false;
+        in.clear();
         if (bestLen == 0) bestLen = 1;
         // main body: by PPR value, the smallest prefix of the sweep set holding mainBody of its mass
         Integer[] byMass = Arrays.copyOf(idx, bestLen);

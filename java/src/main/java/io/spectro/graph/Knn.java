@@ -4,8 +4,14 @@ import io.spectro.SpectroException;
 import io.spectro.util.Kernels;
 import io.spectro.util.Parallel;
 import io.spectro.util.Progress;
-import io.spectro.util.Vectors;
+import io.spectro.util.MappedVectors;
+import io.spectro.util.NodeMap;
+import io.spectro.util.Rows;
+import io.spectro.util.Scratch;
 
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 import java.util.SplittableRandom;
 import java.util.concurrent.atomic.AtomicLong;
@@ -62,18 +68,46 @@ public final class Knn {
 
     private Knn() {}
 
-    public static KnnGraph fit(Vectors v, Options o) { return fit(v, o, null); }
+    private static final ValueLayout.OfInt I = KnnGraph.I32;
+    private static final ValueLayout.OfFloat F = KnnGraph.F32;
+    private static final ValueLayout.OfByte B = ValueLayout.JAVA_BYTE;
 
-    /** As {@link #fit(Vectors, Options)}, advancing {@code progress} (may be null; total (trees + iterations) × rows) by the rows of each tree and of each NN-descent round (the rounds left when it converges early are never counted, so the ETA is an upper bound). */
-    public static KnnGraph fit(Vectors v, Options o, Progress progress) {
+    /**
+     * The rows as one float32 segment, row-major: a mapped file's data as it is, heap vectors copied off
+     * the heap (native memory, freed when unreachable).
+     */
+    static MemorySegment data(Rows v) {
+        if (v instanceof MappedVectors m) return m.data();
+        int n = v.rows(), d = v.cols(), br = v.blockRows();
+        MemorySegment s = Arena.ofAuto().allocate(4L * n * d, 64);
+        float[] buf = new float[br * d];
+        for (int r0 = 0; r0 < n; r0 += br) {
+            int r1 = Math.min(n, r0 + br);
+            v.copy(r0, r1, buf);
+            MemorySegment.copy(buf, 0, s, F, 4L * r0 * d, (r1 - r0) * d);
+        }
+        return s;
+    }
+
+    public static KnnGraph fit(Rows v, Options o) { return fit(v, o, null, Scratch.offHeap()); }
+
+    /**
+     * As {@link #fit(Rows, Options)}, advancing {@code progress} (may be null; total (trees + iterations) × rows)
+     * by the rows of each tree and of each NN-descent round (the rounds left when it converges early are never
+     * counted, so the ETA is an upper bound). The lists, distances and the NN-descent working set are allocated
+     * from {@code scratch} (long-indexed, off the heap); the heap holds O(threads · k²) ints and the forest's
+     * leaf bounds (O(N / leaf)).
+     */
+    public static KnnGraph fit(Rows v, Options o, Progress progress, Scratch scratch) {
         if (v.rows() <= o.k())
             throw new SpectroException("too few vectors for k: " + v.rows() + " rows, k = " + o.k()
                     + " needs at least k+1 rows");
         Method m = o.method() == Method.AUTO ? (v.rows() <= o.exactLimit() ? Method.EXACT : Method.APPROXIMATE) : o.method();
-        return m == Method.EXACT ? exact(v, o.k(), o.threadCount()) : approximate(v, o, progress);
+        return m == Method.EXACT ? exact(v, o.k(), o.threadCount(), scratch) : approximate(v, o, progress, scratch);
     }
 
-    // ---- bounded max-heaps, one per row, stored in flat arrays ----
+    // ---- bounded max-heaps, one per row, in flat heap arrays: the lists of the rows being worked on (a leaf, a
+    // query block, one row) are copied from the long-indexed segments into a Local, updated there, copied back ----
 
     /** Heap of row q in (idx, dist) at base q*k, size sz; returns new size. Max at the root. */
     private static int heapPush(int[] idx, float[] dist, byte[] fresh, int base, int k, int sz, int j, float d) {
@@ -122,86 +156,132 @@ public final class Knn {
         return true;
     }
 
-    private static KnnGraph sorted(int n, int k, int[] idx, float[] dist) {
+    /** Heap copies of some rows' lists (and vectors), reused by one thread. */
+    private static final class Local {
+        int[] rows = new int[0], idx = new int[0], size = new int[0];
+        float[] dist = new float[0], vec = new float[0];
+        byte[] fresh = new byte[0];
+
+        Local ensure(int m, int k, int d) {
+            if (rows.length < m) {
+                rows = new int[m];
+                size = new int[m];
+                idx = new int[m * k];
+                dist = new float[m * k];
+                fresh = new byte[m * k];
+                vec = new float[m * d];
+            }
+            return this;
+        }
+
+        /** Copies row's list (and its size, when sizes is not null) into slot. */
+        void load(int slot, int row, int k, MemorySegment sIdx, MemorySegment sDist, MemorySegment sFresh, MemorySegment sizes) {
+            long at = (long) row * k;
+            rows[slot] = row;
+            MemorySegment.copy(sIdx, I, 4 * at, idx, slot * k, k);
+            MemorySegment.copy(sDist, F, 4 * at, dist, slot * k, k);
+            if (sFresh != null) MemorySegment.copy(sFresh, B, at, fresh, slot * k, k);
+            size[slot] = sizes == null ? k : sizes.getAtIndex(I, row);
+        }
+
+        void store(int slot, int k, MemorySegment sIdx, MemorySegment sDist, MemorySegment sFresh, MemorySegment sizes) {
+            long at = (long) rows[slot] * k;
+            MemorySegment.copy(idx, slot * k, sIdx, I, 4 * at, k);
+            MemorySegment.copy(dist, slot * k, sDist, F, 4 * at, k);
+            if (sFresh != null) MemorySegment.copy(fresh, slot * k, sFresh, B, at, k);
+            if (sizes != null) sizes.setAtIndex(I, rows[slot], size[slot]);
+        }
+    }
+
+    /** Sorts every row's list nearest first (ties by index), in place; distances clamped at 0. */
+    private static KnnGraph sorted(int n, int k, MemorySegment idx, MemorySegment dist) {
         Integer[] order = new Integer[k];
-        int[] ti = new int[k];
-        float[] td = new float[k];
+        int[] ri = new int[k], ti = new int[k];
+        float[] rd = new float[k], td = new float[k];
         for (int q = 0; q < n; q++) {
-            int base = q * k;
+            long base = (long) q * k;
+            MemorySegment.copy(idx, I, 4 * base, ri, 0, k);
+            MemorySegment.copy(dist, F, 4 * base, rd, 0, k);
             for (int a = 0; a < k; a++) order[a] = a;
-            final int b = base;
             Arrays.sort(order, (x, y) -> {
-                int c = Float.compare(dist[b + x], dist[b + y]);
-                return c != 0 ? c : Integer.compare(idx[b + x], idx[b + y]);
+                int c = Float.compare(rd[x], rd[y]);
+                return c != 0 ? c : Integer.compare(ri[x], ri[y]);
             });
             for (int a = 0; a < k; a++) {
-                ti[a] = idx[base + order[a]];
-                td[a] = Math.max(0f, dist[base + order[a]]);
+                ti[a] = ri[order[a]];
+                td[a] = Math.max(0f, rd[order[a]]);
             }
-            System.arraycopy(ti, 0, idx, base, k);
-            System.arraycopy(td, 0, dist, base, k);
+            MemorySegment.copy(ti, 0, idx, I, 4 * base, k);
+            MemorySegment.copy(td, 0, dist, F, 4 * base, k);
         }
         return new KnnGraph(n, k, idx, dist);
     }
 
     // ---- exact ----
 
-    public static KnnGraph exact(Vectors v, int k, int threads) {
+    public static KnnGraph exact(Rows v, int k, int threads) { return exact(v, k, threads, Scratch.offHeap()); }
+
+    static KnnGraph exact(Rows v, int k, int threads, Scratch scratch) {
         int n = v.rows();
         if (n <= k) throw new SpectroException("too few vectors for k: " + n + " rows, k = " + k);
-        int[] idx = new int[n * k];
-        float[] dist = new float[n * k];
-        exactInto(v, null, k, threads, idx, dist);
+        MemorySegment idx = scratch.allocate(4L * n * k), dist = scratch.allocate(4L * n * k);
+        exactInto(data(v), n, v.cols(), null, k, threads, idx, dist);
         return sorted(n, k, idx, dist);
     }
 
     /** Exact neighbours (among all rows) of the given query rows; queries[i]'s list at i*k. */
-    public static KnnGraph exactFor(Vectors v, int[] queries, int k, int threads) {
-        int[] idx = new int[queries.length * k];
-        float[] dist = new float[queries.length * k];
-        exactInto(v, queries, k, threads, idx, dist);
+    public static KnnGraph exactFor(Rows v, int[] queries, int k, int threads) {
+        Scratch s = Scratch.offHeap();
+        MemorySegment idx = s.allocate(4L * queries.length * k), dist = s.allocate(4L * queries.length * k);
+        exactInto(data(v), v.rows(), v.cols(), queries, k, threads, idx, dist);
         return sorted(queries.length, k, idx, dist);
     }
 
-    private static void exactInto(Vectors v, int[] queries, int k, int threads, int[] idx, float[] dist) {
-        int n = v.rows(), d = v.cols();
-        float[] x = v.data();
-        float[] norms = new float[n];
-        for (int i = 0; i < n; i++) norms[i] = Kernels.dot(x, i * d, x, i * d, d);
+    private static void exactInto(MemorySegment x, int n, int d, int[] queries, int k, int threads, MemorySegment idx,
+                                  MemorySegment dist) {
+        long row = 4L * d;
+        MemorySegment norms = Scratch.offHeap().allocate(4L * n);
+        for (int i = 0; i < n; i++) norms.setAtIndex(F, i, Kernels.dot(x, i * row, x, i * row, d));
         int nq = queries == null ? n : queries.length;
         final int QB = 32, RB = 1024;
         int blocks = (nq + QB - 1) / QB;
         Parallel.forEach(blocks, threads, blk -> {
             int q0 = blk * QB, q1 = Math.min(nq, q0 + QB);
             int[] size = new int[q1 - q0];
-            float[] dots = new float[4];
+            int[] bIdx = new int[(q1 - q0) * k];
+            float[] bDist = new float[(q1 - q0) * k];
+            float[] dots = new float[4], rn = new float[RB];
             for (int r0 = 0; r0 < n; r0 += RB) {
                 int r1 = Math.min(n, r0 + RB);
+                MemorySegment.copy(norms, F, 4L * r0, rn, 0, r1 - r0);
                 for (int qi = q0; qi < q1; qi++) {
                     int q = queries == null ? qi : queries[qi];
-                    int base = qi * k, qo = q * d;
-                    float nqv = norms[q];
+                    int base = (qi - q0) * k;
+                    long qo = q * row;
+                    float nqv = norms.getAtIndex(F, q);
                     int sz = size[qi - q0];
                     int j = r0;
                     for (; j + 3 < r1; j += 4) {
-                        Kernels.dot4(x, qo, x, j * d, (j + 1) * d, (j + 2) * d, (j + 3) * d, d, dots, 0);
+                        Kernels.dot4(x, qo, x, j * row, (j + 1) * row, (j + 2) * row, (j + 3) * row, d, dots, 0);
                         for (int t = 0; t < 4; t++) {
                             int jj = j + t;
                             if (jj == q) continue;
-                            float dd = nqv + norms[jj] - 2f * dots[t];
-                            if (sz < k || greater(dist[base], idx[base], dd, jj))
-                                sz = heapPush(idx, dist, null, base, k, sz, jj, dd);
+                            float dd = nqv + rn[jj - r0] - 2f * dots[t];
+                            if (sz < k || greater(bDist[base], bIdx[base], dd, jj))
+                                sz = heapPush(bIdx, bDist, null, base, k, sz, jj, dd);
                         }
                     }
                     for (; j < r1; j++) {
                         if (j == q) continue;
-                        float dd = nqv + norms[j] - 2f * Kernels.dot(x, qo, x, j * d, d);
-                        if (sz < k || greater(dist[base], idx[base], dd, j))
-                            sz = heapPush(idx, dist, null, base, k, sz, j, dd);
+                        float dd = nqv + rn[j - r0] - 2f * Kernels.dot(x, qo, x, j * row, d);
+                        if (sz < k || greater(bDist[base], bIdx[base], dd, j))
+                            sz = heapPush(bIdx, bDist, null, base, k, sz, j, dd);
                     }
                     size[qi - q0] = sz;
                 }
             }
+            MemorySegment.copy(bIdx, 0, idx, I, 4L * q0 * k, (q1 - q0) * k);
+            MemorySegment.copy(bDist, 0, dist, F, 4L * q0 * k, (q1 - q0) * k);
         });
     }
 
@@ -214,33 +294,41 @@ public final class Knn {
 
     public static Stats lastStats() { return lastStats; }
 
-    public static KnnGraph approximate(Vectors v, Options o) { return approximate(v, o, null); }
+    public static KnnGraph approximate(Rows v, Options o) { return approximate(v, o, null, Scratch.offHeap()); }
 
-    static KnnGraph approximate(Vectors v, Options o, Progress progress) {
+    static KnnGraph approximate(Rows v, Options o, Progress progress, Scratch scratch) {
         int n = v.rows(), d = v.cols(), k = o.k(), threads = o.threadCount();
         if (n <= k) throw new SpectroException("too few vectors for k: " + n + " rows, k = " + k);
-        float[] x = v.data();
-        int[] idx = new int[n * k];
-        float[] dist = new float[n * k];
-        byte[] fresh = new byte[n * k];
-        int[] size = new int[n];
+        MemorySegment x = data(v);
+        long row = 4L * d, nk = (long) n * k;
+        MemorySegment idx = scratch.allocate(4 * nk), dist = scratch.allocate(4 * nk), fresh = scratch.allocate(nk);
+        MemorySegment size = scratch.allocate(4L * n), perm = scratch.allocate(4L * n);
         int leaf = Math.max(o.leaf(), k + 1);
+        ThreadLocal<Local> locals = ThreadLocal.withInitial(Local::new);
         for (int t = 0; t < o.trees(); t++) {
-            int[] perm = new int[n];
-            for (int i = 0; i < n; i++) perm[i] = i;
+            for (int i = 0; i < n; i++) perm.setAtIndex(I, i, i);
             int[] leaves = buildTree(x, n, d, perm, leaf, new SplittableRandom(o.seed() * 1_000_003L + t));
             int nl = leaves.length / 2;
             Parallel.forEach(nl, threads, li -> {
-                int lo = leaves[2 * li], hi = leaves[2 * li + 1];
-                for (int a = lo; a < hi; a++) {
-                    int i = perm[a];
-                    for (int b = a + 1; b < hi; b++) {
-                        int j = perm[b];
-                        float dd = Kernels.sqdist(x, i * d, x, j * d, d);
-                        if (admits(idx, dist, i * k, k, size[i], j, dd)) size[i] = heapPush(idx, dist, fresh, i * k, k, size[i], j, dd);
-                        if (admits(idx, dist, j * k, k, size[j], i, dd)) size[j] = heapPush(idx, dist, fresh, j * k, k, size[j], i, dd);
+                int lo = leaves[2 * li], hi = leaves[2 * li + 1], m = hi - lo;
+                Local L = locals.get().ensure(m, k, d);
+                for (int a = 0; a < m; a++) {
+                    int i = perm.getAtIndex(I, lo + a);
+                    L.load(a, i, k, idx, dist, fresh, size);
+                    MemorySegment.copy(x, F, i * row, L.vec, a * d, d);
+                }
+                for (int a = 0; a < m; a++) {
+                    int i = L.rows[a];
+                    for (int b = a + 1; b < m; b++) {
+                        int j = L.rows[b];
+                        float dd = Kernels.sqdist(L.vec, a * d, L.vec, b * d, d);
+                        if (admits(L.idx, L.dist, a * k, k, L.size[a], j, dd))
+                            L.size[a] = heapPush(L.idx, L.dist, L.fresh, a * k, k, L.size[a], j, dd);
+                        if (admits(L.idx, L.dist, b * k, k, L.size[b], i, dd))
+                            L.size[b] = heapPush(L.idx, L.dist, L.fresh, b * k, k, L.size[b], i, dd);
                     }
                 }
+                for (int a = 0; a < m; a++) L.store(a, k, idx, dist, fresh, size);
             });
             if (progress != null) {
                 progress.label("tree " + (t + 1));
@@ -249,52 +337,69 @@ public final class Knn {
         }
         // rows whose lists are short (tiny leaves cannot happen since leaf > k, but be safe): fill with random rows
         SplittableRandom fill = new SplittableRandom(o.seed() ^ 0x5DEECE66DL);
+        Local one = new Local().ensure(1, k, d);
         for (int i = 0; i < n; i++) {
-            while (size[i] < k) {
+            if (size.getAtIndex(I, i) >= k) continue;
+            one.load(0, i, k, idx, dist, fresh, size);
+            while (one.size[0] < k) {
                 int j = fill.nextInt(n);
                 if (j == i) continue;
-                float dd = Kernels.sqdist(x, i * d, x, j * d, d);
-                if (admits(idx, dist, i * k, k, size[i], j, dd)) size[i] = heapPush(idx, dist, fresh, i * k, k, size[i], j, dd);
+                float dd = Kernels.sqdist(x, i * row, x, j * row, d);
+                if (admits(one.idx, one.dist, 0, k, one.size[0], j, dd))
+                    one.size[0] = heapPush(one.idx, one.dist, one.fresh, 0, k, one.size[0], j, dd);
             }
+            one.store(0, k, idx, dist, fresh, size);
         }
         long[] updates = new long[o.iterations()];
         int rounds = 0;
         final int CHUNK = 256;
+        MemorySegment snapIdx = o.iterations() > 0 ? scratch.allocate(4 * nk) : null;
+        MemorySegment snapFresh = o.iterations() > 0 ? scratch.allocate(nk) : null;
+        ThreadLocal<NodeMap> seen = ThreadLocal.withInitial(() -> new NodeMap(4 * (k * k + k + 1))); // a row's candidates
         for (int it = 0; it < o.iterations(); it++) {
             if (progress != null) progress.label("NN-descent round " + (it + 1));
-            int[] snapIdx = idx.clone();
-            byte[] snapFresh = fresh.clone();
-            Arrays.fill(fresh, (byte) 0);
+            MemorySegment.copy(idx, 0, snapIdx, 0, 4 * nk);
+            MemorySegment.copy(fresh, 0, snapFresh, 0, nk);
+            fresh.fill((byte) 0);
             AtomicLong changed = new AtomicLong();
             int chunks = (n + CHUNK - 1) / CHUNK;
-            ThreadLocal<int[]> stamps = ThreadLocal.withInitial(() -> {
-                int[] s = new int[n];
-                Arrays.fill(s, -1);
-                return s;
-            });
             Parallel.forEach(chunks, threads, c -> {
-                int[] stamp = stamps.get();
+                NodeMap stamp = seen.get();
+                Local L = locals.get().ensure(1, k, d);
+                int[] own = new int[k], nb = new int[k];
+                byte[] ownFresh = new byte[k], nbFresh = new byte[k];
                 long local = 0;
                 for (int i = c * CHUNK, end = Math.min(n, i + CHUNK); i < end; i++) {
-                    int base = i * k;
-                    stamp[i] = i;
-                    for (int a = 0; a < k; a++) stamp[snapIdx[base + a]] = i;
+                    long base = (long) i * k;
+                    L.load(0, i, k, idx, dist, fresh, null);
+                    MemorySegment.copy(x, F, i * row, L.vec, 0, d);
+                    MemorySegment.copy(snapIdx, I, 4 * base, own, 0, k);
+                    MemorySegment.copy(snapFresh, B, base, ownFresh, 0, k);
+                    stamp.clear();
+                    stamp.add(i);
+                    for (int a = 0; a < k; a++) stamp.add(own[a]);
+                    boolean changedRow = false;
                     for (int a = 0; a < k; a++) {
-                        int j = snapIdx[base + a];
-                        boolean jNew = snapFresh[base + a] != 0;
-                        int jb = j * k;
+                        int j = own[a];
+                        boolean jNew = ownFresh[a] != 0;
+                        long jb = (long) j * k;
+                        MemorySegment.copy(snapFresh, B, jb, nbFresh, 0, k);
+                        if (!jNew && !any(nbFresh)) continue; // only pairs touching a new entry
+                        MemorySegment.copy(snapIdx, I, 4 * jb, nb, 0, k);
                         for (int b = 0; b < k; b++) {
-                            int m = snapIdx[jb + b];
-                            if (stamp[m] == i) continue;
-                            if (!jNew && snapFresh[jb + b] == 0) continue;
-                            stamp[m] = i;
-                            float dd = Kernels.sqdist(x, i * d, x, m * d, d);
-                            if (greater(dist[base], idx[base], dd, m)) {
-                                heapPush(idx, dist, fresh, base, k, k, m, dd);
+                            // (the two skips commute: neither changes the set)
+                            if (!jNew && nbFresh[b] == 0) continue;
+                            int m = nb[b];
+                            if (!stamp.add(m)) continue;
+                            float dd = Kernels.sqdist(L.vec, 0, x, m * row, d);
+                            if (greater(L.dist[0], L.idx[0], dd, m)) {
+                                heapPush(L.idx, L.dist, L.fresh, 0, k, k, m, dd);
                                 local++;
+                                changedRow = true;
                             }
                         }
                     }
+                    if (changedRow) L.store(0, k, idx, dist, fresh, null);
                 }
                 changed.addAndGet(local);
                 if (progress != null) {
@@ -312,15 +417,21 @@ public final class Knn {
         return sorted(n, k, idx, dist);
     }
 
+    private static boolean any(byte[] flags) {
+        for (byte f : flags) if (f != 0) return true;
+        return false;
+    }
+
     /** Splits perm into leaves of at most leafSize rows; returns [lo0, hi0, lo1, hi1, ...]. */
-    private static int[] buildTree(float[] x, int n, int d, int[] perm, int leafSize, SplittableRandom rnd) {
+    private static int[] buildTree(MemorySegment x, int n, int d, MemorySegment perm, int leafSize, SplittableRandom rnd) {
+        long row = 4L * d;
         int[] out = new int[Math.max(4, 4 * (n / Math.max(1, leafSize / 2) + 2))];
         int nOut = 0;
         int[] stack = new int[128];
         int sp = 0;
         stack[sp++] = 0;
         stack[sp++] = n;
-        float[] normal = new float[d];
+        MemorySegment normal = Arena.ofAuto().allocate(4L * d, 64);
         while (sp > 0) {
             int hi = stack[--sp], lo = stack[--sp];
             if (hi - lo <= leafSize) {
@@ -329,24 +440,22 @@ public final class Knn {
                 out[nOut++] = hi;
                 continue;
             }
-            int a = perm[lo + rnd.nextInt(hi - lo)], b = perm[lo + rnd.nextInt(hi - lo)];
+            int a = p(perm, lo + rnd.nextInt(hi - lo)), b = p(perm, lo + rnd.nextInt(hi - lo));
             int tries = 0;
-            while (b == a && tries++ < 8) b = perm[lo + rnd.nextInt(hi - lo)];
+            while (b == a && tries++ < 8) b = p(perm, lo + rnd.nextInt(hi - lo));
             float off = 0;
             for (int c = 0; c < d; c++) {
-                float xa = x[a * d + c], xb = x[b * d + c];
-                normal[c] = xa - xb;
+                float xa = x.get(F, a * row + 4L * c), xb = x.get(F, b * row + 4L * c);
+                normal.setAtIndex(F, c, xa - xb);
                 off += (xa - xb) * (xa + xb) * 0.5f;
             }
             int i = lo, j = hi - 1;
             while (i <= j) {
-                float s = Kernels.dot(x, perm[i] * d, normal, 0, d) - off;
+                float s = Kernels.dot(x, p(perm, i) * row, normal, 0, d) - off;
                 boolean left = s > 0 || (s == 0 && rnd.nextBoolean());
                 if (left) i++;
                 else {
-                    int t = perm[i];
-                    perm[i] = perm[j];
-                    perm[j] = t;
+                    swap(perm, i, j);
                     j--;
                 }
             }
@@ -355,9 +464,7 @@ public final class Knn {
                 // degenerate split (duplicates or a bad pair): split a random shuffle in half
                 for (int s = hi - 1; s > lo; s--) {
                     int r = lo + rnd.nextInt(s - lo + 1);
-                    int t = perm[s];
-                    perm[s] = perm[r];
-                    perm[r] = t;
+                    swap(perm, s, r);
                 }
                 mid = (lo + hi) >>> 1;
             }
@@ -370,11 +477,19 @@ public final class Knn {
         return Arrays.copyOf(out, nOut);
     }
 
+    private static int p(MemorySegment perm, int i) { return perm.getAtIndex(I, i); }
+
+    private static void swap(MemorySegment perm, int i, int j) {
+        int t = perm.getAtIndex(I, i);
+        perm.setAtIndex(I, i, perm.getAtIndex(I, j));
+        perm.setAtIndex(I, j, t);
+    }
+
     /**
      * Recall of {@code g} on {@code samples} rows drawn with the seed: the fraction of their exact k
      * nearest neighbours that g holds.
      */
-    public static double recall(Vectors v, KnnGraph g, int samples, long seed, int threads) {
+    public static double recall(Rows v, KnnGraph g, int samples, long seed, int threads) {
         int n = v.rows();
         int s = Math.min(samples, n);
         SplittableRandom rnd = new SplittableRandom(seed);

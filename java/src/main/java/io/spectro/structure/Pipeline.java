@@ -14,6 +14,7 @@ import io.spectro.util.MappedVectors;
 import io.spectro.util.Progress;
 import io.spectro.util.Rows;
 import io.spectro.util.SelectedRows;
+import io.spectro.util.Scratch;
 import io.spectro.util.Vectors;
 import io.spectro.whiten.Whitening;
 import tools.jackson.core.JacksonException;
@@ -329,9 +330,11 @@ public final class Pipeline {
      *
      * <p>Resumable: the kNN graph is cached in outDir (knn.npy, then knn.json as its marker) and reused
      * when knn.json names the same whitened file (size, time) and options; clusters.json, written last
-     * by rename, marks the stage finished. Heap: the whitened vectors only while the graph is built
-     * (N × kept floats; mapped otherwise), then the graph (CSR, ~2·N·k ints) and O(N) ints of clustering
-     * state; centroids and χ profiles are read from the mapped files.
+     * by rename, marks the stage finished. Off the heap, long-indexed: the whitened vectors (mapped), the kNN
+     * lists and NN-descent working set and the symmetrised graph (files mapped from outDir and deleted at
+     * once, {@link Scratch}). On the heap: ~14 bytes per row of clustering state (seed order, flags, labels),
+     * the clusters' members, and per PPR worker state sized by the set it explores; centroids and χ profiles
+     * are read from the mapped files.
      */
     public static ClustersFile cluster(Path input, Path outDir, Knn.Options ko, PprClustering.Options po, Path tokensDir) {
         return cluster(input, outDir, ko, po, tokensDir, false);
@@ -369,7 +372,7 @@ public final class Pipeline {
             if (src.droppedColumns() != null) dropped = src.droppedColumns();
         }
         secs.put("load_or_whiten", since(t0));
-        try (MappedVectors white = MappedVectors.open(whiteFile)) {
+        try (MappedVectors white = MappedVectors.open(whiteFile); Scratch scratch = scratch(outDir)) {
             int n = white.rows();
             if (n <= ko.k())
                 throw new SpectroException(input + ": too few vectors for k: " + n + " rows, k = " + ko.k() + " needs at least k+1 rows");
@@ -377,9 +380,9 @@ public final class Pipeline {
                 throw new SpectroException(whiteFile + ": has " + white.cols() + " columns, transform.json keeps " + transform.kept());
             Path runDir = tokensDir != null ? tokensDir : chiFile != null ? chiFile.getParent() : dir;
             Map<String, Object> knnInfo = new LinkedHashMap<>();
-            int[] neighbors = knnGraph(whiteFile, n, outDir, ko, knnInfo, secs);
+            KnnGraph neighbors = knnGraph(white, outDir, ko, knnInfo, secs, scratch);
             long t3 = System.nanoTime();
-            Graph g = Graph.symmetrize(n, ko.k(), neighbors);
+            Graph g = Graph.symmetrize(neighbors, scratch);
             neighbors = null;
             Progress pc = progress("cluster (coverage)", n);
             PprClustering.Result res = PprClustering.fit(g, po, pc);
@@ -428,6 +431,15 @@ public final class Pipeline {
         }
     }
 
+    /**
+     * Where the kNN lists and the graph live: native memory (default), or with {@code -Dspectro.scratch=file}
+     * files mapped from outDir (unlinked at once) that the kernel can page out when RAM is short. Neither is
+     * on the Java heap; the results are the same bits.
+     */
+    static Scratch scratch(Path outDir) {
+        return "file".equals(System.getProperty("spectro.scratch")) ? Scratch.in(outDir) : Scratch.offHeap();
+    }
+
     /** Cluster centroids in the whitened space (what the map lays out), read row by row from the mapped file. */
     static float[] centroids(List<PprClustering.Cluster> clusters, Rows white) {
         int m = clusters.size(), d = white.cols();
@@ -444,18 +456,19 @@ public final class Pipeline {
         return cen;
     }
 
-    /**
-     * The kNN lists (int [N·k], nearest first): from outDir/knn.npy when knn.json says it was built from
-     * this whitened file with these options, otherwise built (vectors read onto the heap for the build) and
-     * cached there (knn.npy by rename, then knn.json).
-     */
     private static Knn.Options anyThreads(Knn.Options o) { // the graph does not depend on the thread count
         return new Knn.Options(o.k(), o.method(), o.exactLimit(), o.trees(), o.leafSize(), o.iterations(), 0, o.seed());
     }
 
-    static int[] knnGraph(Path whiteFile, int n, Path outDir, Knn.Options ko, Map<String, Object> knnInfo,
-                          Map<String, Double> secs) {
-        Path npy = outDir.resolve("knn.npy"), meta = outDir.resolve("knn.json");
+    /**
+     * The kNN lists (int32 [N, k], nearest first): outDir/knn.npy mapped when knn.json says it was built from
+     * this whitened file with these options, otherwise built from the mapped vectors (lists and working set
+     * in {@code scratch}, off the heap) and cached there (knn.npy by rename, then knn.json).
+     */
+    static KnnGraph knnGraph(MappedVectors white, Path outDir, Knn.Options ko, Map<String, Object> knnInfo,
+                             Map<String, Double> secs, Scratch scratch) {
+        Path whiteFile = white.file(), npy = outDir.resolve("knn.npy"), meta = outDir.resolve("knn.json");
+        int n = white.rows();
         long bytes, modified;
         try {
             bytes = Files.size(whiteFile);
@@ -467,22 +480,27 @@ public final class Pipeline {
             KnnCache c = read(meta, KnnCache.class);
             if (c != null && c.rows() == n && c.whitenedBytes() == bytes && c.whitenedModified() == modified
                     && anyThreads(ko).equals(c.options() == null ? null : anyThreads(c.options())) && whiteFile.toString().equals(c.whitened())) {
-                Npy.Ints nb = Npy.readInts(npy);
-                if (nb.shape().length == 2 && nb.shape()[0] == n && nb.shape()[1] == ko.k()) {
+                KnnGraph g = null;
+                try {
+                    g = new KnnGraph(n, ko.k(), MappedVectors.mapInts(npy, n, ko.k(), scratch.arena()), null);
+                } catch (SpectroException e) { // a damaged cache is rebuilt, not fatal
+                    info("kNN graph cache unusable (" + e.getMessage() + "); rebuilding it");
+                }
+                if (g != null) {
                     knnInfo.putAll(c.info());
                     knnInfo.put("reused", npy.toString()); // seconds.knn is then the original build's
                     secs.put("knn", c.seconds());
                     info("kNN graph: finished before, reusing " + npy);
-                    return nb.data();
+                    return g;
                 }
             }
         }
         deleteIfExists(meta);
         long t1 = System.nanoTime();
-        Vectors white = Vectors.read(whiteFile);
+        white.requireFinite(whiteFile.toString());
         boolean exact = ko.method() == Knn.Method.EXACT || (ko.method() == Knn.Method.AUTO && n <= ko.exactLimit());
         Progress pk = exact ? null : progress("kNN (RP trees + NN-descent rounds)", (long) (ko.trees() + ko.iterations()) * n);
-        KnnGraph knn = Knn.fit(white, ko, pk);
+        KnnGraph knn = Knn.fit(white, ko, pk, scratch);
         if (pk != null) pk.finish();
         knnInfo.put("k", ko.k());
         knnInfo.put("method", exact ? "exact" : "approximate");
@@ -495,9 +513,14 @@ public final class Pipeline {
             secs.put("knn_recall_check", since(t2));
         }
         info("kNN graph (" + knnInfo + ") in " + secs.get("knn") + " s");
-        Npy.write(npy, knn.neighbors(), n, ko.k());
+        try (Npy.Writer w = Npy.Writer.create(npy, "<i4", n, ko.k())) {
+            long total = 4L * n * ko.k(), chunk = 1L << 26;
+            for (long at = 0; at < total; at += chunk)
+                w.put(at / 4, knn.segment().asSlice(at, Math.min(chunk, total - at)).asByteBuffer().order(java.nio.ByteOrder.LITTLE_ENDIAN));
+            w.commit();
+        }
         write(meta, new KnnCache(whiteFile.toString(), bytes, modified, n, ko, knnInfo, secs.get("knn")));
-        return knn.neighbors();
+        return knn;
     }
 
     public static ClustersFile readClusters(Path clustersDir) {

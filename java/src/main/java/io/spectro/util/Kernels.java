@@ -1,5 +1,9 @@
 package io.spectro.util;
 
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+
 /**
  * Distance kernels with a Vector API implementation and a scalar fallback. The Vector API is used
  * when the {@code jdk.incubator.vector} module is present and {@code -Dspectro.vector=false} is not
@@ -26,8 +30,23 @@ public final class Kernels {
         return VECTOR ? VectorKernels.dot(a, ao, b, bo, d) : scalarDot(a, ao, b, bo, d);
     }
 
-    /** Dot products of one row of {@code a} with four rows of {@code b}; results to out[oo..oo+3]. */
-    public static void dot4(float[] a, int ao, float[] b, int b0, int b1, int b2, int b3, int d, float[] out, int oo) {
+    /** Squared Euclidean distance. */
+    public static float sqdist(float[] a, int ao, float[] b, int bo, int d) {
+        return VECTOR ? VectorKernels.sqdist(a, ao, b, bo, d) : scalarSqdist(a, ao, b, bo, d);
+    }
+
+    // ---- the same kernels over float32 rows in memory segments (mapped files, off-heap scratch), byte offsets ----
+    // Same operations in the same order as the array versions, so both give bit-identical results.
+
+    static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    public static float dot(MemorySegment a, long ao, MemorySegment b, long bo, int d) {
+        return VECTOR ? VectorKernels.dot(a, ao, b, bo, d) : scalarDot(a, ao, b, bo, d);
+    }
+
+    /** Dot products of one row of {@code a} with four rows of {@code b} (byte offsets); results to out[oo..oo+3]. */
+    public static void dot4(MemorySegment a, long ao, MemorySegment b, long b0, long b1, long b2, long b3, int d,
+                            float[] out, int oo) {
         if (VECTOR) {
             VectorKernels.dot4(a, ao, b, b0, b1, b2, b3, d, out, oo);
         } else {
@@ -38,8 +57,7 @@ public final class Kernels {
         }
     }
 
-    /** Squared Euclidean distance. */
-    public static float sqdist(float[] a, int ao, float[] b, int bo, int d) {
+    public static float sqdist(MemorySegment a, long ao, MemorySegment b, long bo, int d) {
         return VECTOR ? VectorKernels.sqdist(a, ao, b, bo, d) : scalarSqdist(a, ao, b, bo, d);
     }
 
@@ -64,6 +82,55 @@ public final class Kernels {
                 out[r * m + j] = s;
             }
         }
+    }
+
+    /** Squared distance of an array row and a segment row (byte offset bo); the same bits as the other forms. */
+    public static float sqdist(float[] a, int ao, MemorySegment b, long bo, int d) {
+        if (VECTOR) return VectorKernels.sqdist(a, ao, b, bo, d);
+        float s0 = 0, s1 = 0;
+        int i = 0;
+        for (; i + 1 < d; i += 2) {
+            float x = a[ao + i] - f(b, bo, i), y = a[ao + i + 1] - f(b, bo, i + 1);
+            s0 += x * x;
+            s1 += y * y;
+        }
+        for (; i < d; i++) {
+            float x = a[ao + i] - f(b, bo, i);
+            s0 += x * x;
+        }
+        return s0 + s1;
+    }
+
+    static float scalarDot(MemorySegment a, long ao, MemorySegment b, long bo, int d) {
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        int i = 0;
+        for (; i + 3 < d; i += 4) {
+            s0 += f(a, ao, i) * f(b, bo, i);
+            s1 += f(a, ao, i + 1) * f(b, bo, i + 1);
+            s2 += f(a, ao, i + 2) * f(b, bo, i + 2);
+            s3 += f(a, ao, i + 3) * f(b, bo, i + 3);
+        }
+        for (; i < d; i++) s0 += f(a, ao, i) * f(b, bo, i);
+        return (s0 + s1) + (s2 + s3);
+    }
+
+    static float scalarSqdist(MemorySegment a, long ao, MemorySegment b, long bo, int d) {
+        float s0 = 0, s1 = 0;
+        int i = 0;
+        for (; i + 1 < d; i += 2) {
+            float x = f(a, ao, i) - f(b, bo, i), y = f(a, ao, i + 1) - f(b, bo, i + 1);
+            s0 += x * x;
+            s1 += y * y;
+        }
+        for (; i < d; i++) {
+            float x = f(a, ao, i) - f(b, bo, i);
+            s0 += x * x;
+        }
+        return s0 + s1;
+    }
+
+    private static float f(MemorySegment s, long base, int i) {
+        return s.get(F32, base + 4L * i);
     }
 
     public static float scalarDot(float[] a, int ao, float[] b, int bo, int d) {

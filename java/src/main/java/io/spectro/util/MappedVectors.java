@@ -104,6 +104,26 @@ public final class MappedVectors implements Rows, AutoCloseable {
 
     public Path file() { return file; }
 
+    /** The rows as one float32 segment (little-endian, row-major, byte offset 0 = row 0), long-indexed. */
+    public MemorySegment data() { return seg.asSlice(offset, 4L * rows * cols); }
+
+    /**
+     * Maps a 2-D '<i4' .npy file of shape [rows, cols] read-only into {@code arena} and returns its data
+     * (as {@link #data}); a SpectroException names the file when its type or shape differ or it is short.
+     */
+    public static MemorySegment mapInts(Path file, long rows, int cols, Arena arena) {
+        if (!Files.isRegularFile(file)) throw new SpectroException(file + ": no such file");
+        Npy.Info info = Npy.info(file);
+        if (!info.descr().equals("<i4") || info.shape().length != 2 || info.shape()[0] != rows || info.shape()[1] != cols)
+            throw new SpectroException(file + ": expected int32 [" + rows + ", " + cols + "], got " + info.descr() + " "
+                    + Arrays.toString(info.shape()));
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            return ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena).asSlice(info.dataOffset(), 4L * rows * cols);
+        } catch (IOException e) {
+            throw new SpectroException(file + ": cannot map (" + e.getMessage() + ")", e);
+        }
+    }
+
     @Override
     public void copy(int r0, int r1, float[] dst) {
         MemorySegment.copy(seg, F32, offset + (long) r0 * cols * 4, dst, 0, (r1 - r0) * cols);

@@ -3,6 +3,9 @@ package io.spectro.util;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+
 /** Vector API bodies of {@link Kernels}; loaded only when the incubator module is present. */
 final class VectorKernels {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -33,31 +36,6 @@ final class VectorKernels {
         float s = sum(acc0.add(acc1));
         for (; i < d; i++) s += a[ao + i] * b[bo + i];
         return s;
-    }
-
-    static void dot4(float[] a, int ao, float[] b, int b0, int b1, int b2, int b3, int d, float[] out, int oo) {
-        int l = S.length(), up = S.loopBound(d), i = 0;
-        FloatVector c0 = FloatVector.zero(S), c1 = FloatVector.zero(S), c2 = FloatVector.zero(S), c3 = FloatVector.zero(S);
-        for (; i < up; i += l) {
-            FloatVector x = FloatVector.fromArray(S, a, ao + i);
-            c0 = x.fma(FloatVector.fromArray(S, b, b0 + i), c0);
-            c1 = x.fma(FloatVector.fromArray(S, b, b1 + i), c1);
-            c2 = x.fma(FloatVector.fromArray(S, b, b2 + i), c2);
-            c3 = x.fma(FloatVector.fromArray(S, b, b3 + i), c3);
-        }
-        float s0 = sum(c0), s1 = sum(c1);
-        float s2 = sum(c2), s3 = sum(c3);
-        for (; i < d; i++) {
-            float x = a[ao + i];
-            s0 += x * b[b0 + i];
-            s1 += x * b[b1 + i];
-            s2 += x * b[b2 + i];
-            s3 += x * b[b3 + i];
-        }
-        out[oo] = s0;
-        out[oo + 1] = s1;
-        out[oo + 2] = s2;
-        out[oo + 3] = s3;
     }
 
     static float sqdist(float[] a, int ao, float[] b, int bo, int d) {
@@ -111,5 +89,88 @@ final class VectorKernels {
             if (cols < m) Kernels.scalarAffine(in, r, r + 4, d, wt, m, cols, m, b, out);
         }
         if (r4 < rows) Kernels.scalarAffine(in, r4, rows, d, wt, m, 0, m, b, out);
+    }
+
+    // ---- memory-segment versions (byte offsets); the same lane operations in the same order as above ----
+
+    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+
+    private static FloatVector load(MemorySegment s, long o) {
+        return FloatVector.fromMemorySegment(S, s, o, LE);
+    }
+
+    private static float at(MemorySegment s, long o, int i) {
+        return s.get(Kernels.F32, o + 4L * i);
+    }
+
+    static float dot(MemorySegment a, long ao, MemorySegment b, long bo, int d) {
+        int l = S.length(), up = S.loopBound(d), i = 0;
+        FloatVector acc0 = FloatVector.zero(S), acc1 = FloatVector.zero(S);
+        for (; i + l < up; i += 2 * l) {
+            acc0 = load(a, ao + 4L * i).fma(load(b, bo + 4L * i), acc0);
+            acc1 = load(a, ao + 4L * (i + l)).fma(load(b, bo + 4L * (i + l)), acc1);
+        }
+        for (; i < up; i += l) acc0 = load(a, ao + 4L * i).fma(load(b, bo + 4L * i), acc0);
+        float s = sum(acc0.add(acc1));
+        for (; i < d; i++) s += at(a, ao, i) * at(b, bo, i);
+        return s;
+    }
+
+    static void dot4(MemorySegment a, long ao, MemorySegment b, long b0, long b1, long b2, long b3, int d, float[] out,
+                     int oo) {
+        int l = S.length(), up = S.loopBound(d), i = 0;
+        FloatVector c0 = FloatVector.zero(S), c1 = FloatVector.zero(S), c2 = FloatVector.zero(S), c3 = FloatVector.zero(S);
+        for (; i < up; i += l) {
+            long o = 4L * i;
+            FloatVector x = load(a, ao + o);
+            c0 = x.fma(load(b, b0 + o), c0);
+            c1 = x.fma(load(b, b1 + o), c1);
+            c2 = x.fma(load(b, b2 + o), c2);
+            c3 = x.fma(load(b, b3 + o), c3);
+        }
+        float s0 = sum(c0), s1 = sum(c1);
+        float s2 = sum(c2), s3 = sum(c3);
+        for (; i < d; i++) {
+            float x = at(a, ao, i);
+            s0 += x * at(b, b0, i);
+            s1 += x * at(b, b1, i);
+            s2 += x * at(b, b2, i);
+            s3 += x * at(b, b3, i);
+        }
+        out[oo] = s0;
+        out[oo + 1] = s1;
+        out[oo + 2] = s2;
+        out[oo + 3] = s3;
+    }
+
+    static float sqdist(MemorySegment a, long ao, MemorySegment b, long bo, int d) {
+        int l = S.length(), up = S.loopBound(d), i = 0;
+        FloatVector acc = FloatVector.zero(S);
+        for (; i < up; i += l) {
+            FloatVector x = load(a, ao + 4L * i).sub(load(b, bo + 4L * i));
+            acc = x.fma(x, acc);
+        }
+        float s = sum(acc);
+        for (; i < d; i++) {
+            float x = at(a, ao, i) - at(b, bo, i);
+            s += x * x;
+        }
+        return s;
+    }
+
+    /** {@link #sqdist(float[], int, float[], int, int)} with b in a segment (byte offset bo): half the checked loads. */
+    static float sqdist(float[] a, int ao, MemorySegment b, long bo, int d) {
+        int l = S.length(), up = S.loopBound(d), i = 0;
+        FloatVector acc = FloatVector.zero(S);
+        for (; i < up; i += l) {
+            FloatVector x = FloatVector.fromArray(S, a, ao + i).sub(load(b, bo + 4L * i));
+            acc = x.fma(x, acc);
+        }
+        float s = sum(acc);
+        for (; i < d; i++) {
+            float x = a[ao + i] - at(b, bo, i);
+            s += x * x;
+        }
+        return s;
     }
 }

@@ -111,6 +111,13 @@ class PprClusteringTest {
             for (int i = 0; i < n; i++) // each is within tol·deg(u) of the true PPR at every node
                 assertEquals(a[i] / g.degree(i), b[i] / g.degree(i), 2e-7, "node " + i);
             assertTrue(cg.work() * 20 < push.work(), "CG work " + cg.work() + " vs push " + push.work());
+            // the solve's state is sized by the set it explores: a workspace used only by it holds no
+            // graph-sized array, and gives the same bits as the one the push used
+            Ppr.Workspace own = new Ppr.Workspace(n);
+            Ppr.Result again = Ppr.solve(g, seed, 0.001, 1e-7, Long.MAX_VALUE, own);
+            assertNull(own.p);
+            assertArrayEquals(cg.nodes(), again.nodes());
+            assertArrayEquals(cg.values(), again.values());
         }
     }
 

@@ -1,9 +1,18 @@
 package io.spectro.graph;
 
+import io.spectro.io.Npy;
 import io.spectro.util.Kernels;
+import io.spectro.util.MappedVectors;
+import io.spectro.util.Scratch;
 import io.spectro.util.Vectors;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.SplittableRandom;
 
@@ -71,10 +80,13 @@ class KnnTest {
         Graph g = Graph.symmetrize(Knn.exact(v, 6, 2));
         for (int i = 0; i < g.nodes(); i++) {
             assertTrue(g.degree(i) >= 6);
-            for (int e = g.offsets()[i]; e < g.offsets()[i + 1]; e++) {
-                int j = g.adj()[e];
+            for (long e = g.start(i); e < g.end(i); e++) {
+                int j = g.adj(e);
                 assertNotEquals(i, j);
-                assertTrue(Arrays.binarySearch(g.adj(), g.offsets()[j], g.offsets()[j + 1], i) >= 0);
+                if (e > g.start(i)) assertTrue(g.adj(e - 1) < j, "sorted, no duplicates");
+                boolean back = false;
+                for (long f = g.start(j); f < g.end(j); f++) back |= g.adj(f) == i;
+                assertTrue(back, i + " ~ " + j + " both ways");
             }
         }
     }
@@ -86,10 +98,41 @@ class KnnTest {
             float[] a = new float[d + 3], b = new float[4 * d + 5];
             for (int i = 0; i < a.length; i++) a[i] = (float) r.nextGaussian();
             for (int i = 0; i < b.length; i++) b[i] = (float) r.nextGaussian();
-            float[] out = new float[4];
-            Kernels.dot4(a, 2, b, 1, 1 + d, 1 + 2 * d, 1 + 3 * d, d, out, 0);
-            for (int t = 0; t < 4; t++) assertEquals(Kernels.scalarDot(a, 2, b, 1 + t * d, d), out[t], 1e-3f * d);
             assertEquals(Kernels.scalarSqdist(a, 2, b, 1, d), Kernels.sqdist(a, 2, b, 1, d), 1e-3f * d);
+            // the segment kernels (mapped files, scratch) give the array kernels' bits exactly
+            MemorySegment sa = Arena.ofAuto().allocate(4L * a.length), sb = Arena.ofAuto().allocate(4L * b.length);
+            MemorySegment.copy(a, 0, sa, ValueLayout.JAVA_FLOAT_UNALIGNED, 0, a.length);
+            MemorySegment.copy(b, 0, sb, ValueLayout.JAVA_FLOAT_UNALIGNED, 0, b.length);
+            float[] out = new float[4];
+            Kernels.dot4(sa, 8, sb, 4, 4L * (1 + d), 4L * (1 + 2 * d), 4L * (1 + 3 * d), d, out, 0);
+            for (int t = 0; t < 4; t++) assertEquals(Kernels.scalarDot(a, 2, b, 1 + t * d, d), out[t], 1e-3f * d);
+            assertEquals(Kernels.sqdist(a, 2, b, 1, d), Kernels.sqdist(sa, 8, sb, 4, d));
+            assertEquals(Kernels.sqdist(a, 2, b, 1, d), Kernels.sqdist(a, 2, sb, 4, d));
+            assertEquals(Kernels.dot(a, 2, b, 1, d), Kernels.dot(sa, 8, sb, 4, d));
+        }
+    }
+
+    /** Mapped vectors and file-backed scratch give the lists and graph of heap vectors and native memory, bit for bit. */
+    @Test
+    void mappedVectorsAndScratchFilesGiveTheSameGraph(@TempDir Path dir) throws Exception {
+        Vectors v = blobs(3000, 12, 6);
+        Knn.Options o = Knn.Options.defaults().withK(10).withMethod(Knn.Method.APPROXIMATE);
+        KnnGraph heap = Knn.fit(v, o);
+        Npy.write(dir.resolve("v.npy"), v.data(), v.rows(), v.cols());
+        Path sd = dir.resolve("scratch");
+        try (MappedVectors m = MappedVectors.open(dir.resolve("v.npy")); Scratch s = Scratch.in(sd)) {
+            KnnGraph mapped = Knn.fit(m, o, null, s);
+            assertArrayEquals(heap.neighbors(), mapped.neighbors());
+            assertArrayEquals(heap.distances(), mapped.distances());
+            Graph a = Graph.symmetrize(heap), b = Graph.symmetrize(mapped, s);
+            assertEquals(a.volume(), b.volume());
+            for (int i = 0; i < a.nodes(); i++) {
+                assertEquals(a.start(i), b.start(i));
+                for (long e = a.start(i); e < a.end(i); e++) assertEquals(a.adj(e), b.adj(e));
+            }
+            try (var files = Files.list(sd)) {
+                assertEquals(0, files.count(), "scratch files are unlinked once mapped");
+            }
         }
     }
 }

@@ -94,6 +94,23 @@ class OutOfCoreTest {
         assertArrayEquals(labels, Files.readAllBytes(c.resolve("labels.npy")));
     }
 
+    /** A knn.npy cut short (or of another shape) under a valid knn.json is rebuilt, giving the same labels. */
+    @Test
+    void damagedKnnCacheIsRebuilt(@TempDir Path dir) throws Exception {
+        Path r = run(dir, "run");
+        Path c = stages(r);
+        byte[] labels = Files.readAllBytes(c.resolve("labels.npy")), knn = Files.readAllBytes(c.resolve("knn.npy"));
+        Files.delete(c.resolve("clusters.json"));
+        Files.write(c.resolve("knn.npy"), java.util.Arrays.copyOf(knn, knn.length - 40));
+        stages(r);
+        assertArrayEquals(labels, Files.readAllBytes(c.resolve("labels.npy")));
+        assertArrayEquals(knn, Files.readAllBytes(c.resolve("knn.npy")));
+        Files.delete(c.resolve("clusters.json"));
+        Npy.write(c.resolve("knn.npy"), new int[600 * 3], 600, 3); // a graph of another k
+        stages(r);
+        assertArrayEquals(knn, Files.readAllBytes(c.resolve("knn.npy")));
+    }
+
     @Test
     void mappedFileWithNanColumnIsNamedOrDropped(@TempDir Path dir) throws Exception {
         Path r = run(dir, "run");
