@@ -40,7 +40,10 @@ public final class ClusterCommand implements Callable<Integer> {
         if (input == null) throw new io.spectro.SpectroException("option --in (or --synthetic) is required");
         Pipeline.ClustersFile cf = Pipeline.cluster(input, out, opts.knnOptions(), opts.clusterOptions(), tokens, opts.dropNanColumns);
         System.out.println(out.resolve("clusters.json") + ": " + cf.clusters().size() + " clusters, coverage "
-                + String.format("%.3f", cf.stats().coverage()) + ", seconds " + cf.seconds());
+                + String.format("%.3f", cf.stats().coverage()) + ", sweep "
+                + (cf.stats().sweepWindow() == 0 ? "global minimum" : "local minimum, window " + cf.stats().sweepWindow())
+                + (opts.clusterOptions().sweepWindow() == io.spectro.cluster.PprClustering.Options.AUTO ? " (auto)" : "")
+                + ", seconds " + cf.seconds());
         if (synthetic != null) {
             int[] truth = Npy.readInts(out.resolve("synthetic-run").resolve("truth.npy")).data();
             int[] labels = Npy.readInts(out.resolve("labels.npy")).data();

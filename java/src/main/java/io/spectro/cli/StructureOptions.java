@@ -17,6 +17,11 @@ public final class StructureOptions {
     double mainBody;
     @Option(names = "--min-size", description = "smallest cluster (default ${DEFAULT-VALUE})", defaultValue = "20")
     int minSize;
+    @Option(names = "--sweep-window", description = "auto, 0 or R >= 1. 0: the sweep cut of globally minimum conductance "
+            + "(the published reading); R: the shortest prefix of at least --min-size rows with the lowest conductance of all "
+            + "prefixes up to R times its length, which keeps groups joined into one connected component apart; auto: "
+            + "1.25 below 100,000 rows, else 0 (docs/clustering.md; default ${DEFAULT-VALUE})", defaultValue = "auto")
+    String sweepWindow;
     @Option(names = "--min-gain", description = "stop when the last max(seeds per round, minGain x rows / min size) seeds added less than this fraction of rows (default ${DEFAULT-VALUE})", defaultValue = "0.001")
     double minGain;
     @Option(names = "--seed", description = "random seed (default ${DEFAULT-VALUE})", defaultValue = "1")
@@ -51,6 +56,19 @@ public final class StructureOptions {
 
     PprClustering.Options clusterOptions() {
         return new PprClustering.Options(k, alpha, tol, mainBody, minSize, minGain, seed, maxPushWork, seedsPerRound,
-                PprClustering.Options.defaults().minNovelty(), threads);
+                PprClustering.Options.defaults().minNovelty(), threads, sweepWindow());
+    }
+
+    private double sweepWindow() {
+        if (sweepWindow.equalsIgnoreCase("auto")) return PprClustering.Options.AUTO;
+        double r;
+        try {
+            r = Double.parseDouble(sweepWindow);
+        } catch (NumberFormatException e) {
+            throw new SpectroException("option --sweep-window: expected auto, 0 or a number >= 1, got " + sweepWindow);
+        }
+        if (!(r == 0 || (r >= 1 && Double.isFinite(r))))
+            throw new SpectroException("option --sweep-window: expected auto, 0 or a number >= 1, got " + sweepWindow);
+        return r;
     }
 }

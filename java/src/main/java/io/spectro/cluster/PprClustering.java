@@ -19,7 +19,9 @@ import java.util.SplittableRandom;
  * of {@code seedsPerRound} (computed in parallel, accepted in order);</li>
  * <li>PPR from the seed by push (teleport α, tolerance tol, at most {@code maxPushWork} edge updates);</li>
  * <li>nodes sorted by PPR/degree; the prefix (sweep cut) of minimum conductance cut/vol among the
- * prefixes holding at most half the graph's volume;</li>
+ * prefixes holding at most half the graph's volume; with {@code sweepWindow} R &gt; 0, the shortest prefix of at
+ * least {@code minSize} nodes whose conductance is the lowest of all prefixes up to R times its length (a local
+ * minimum: groups joined into one connected component are otherwise returned whole, docs/clustering.md);</li>
  * <li>the main body: the highest-PPR part of that set holding {@code mainBody} of its PPR mass;</li>
  * <li>accepted when it has at least {@code minSize} members and at least {@code minNovelty} of them
  * were not covered before (a guard against near-duplicates from seeds on a known cluster's rim);</li>
@@ -44,10 +46,34 @@ public final class PprClustering {
      * @param seedsPerRound seeds pushed per round (in parallel)
      * @param minNovelty fraction of an accepted cluster's members that must be new
      * @param threads worker threads (0 = all processors)
+     * @param sweepWindow 0: the sweep set is the prefix of globally minimum conductance (the published reading);
+     *                    R &gt;= 1: the shortest prefix of at least minSize nodes of lowest conductance among all
+     *                    prefixes up to R times its length; {@link #AUTO} (-1): {@link #SMALL_WINDOW} on graphs of
+     *                    fewer than {@link #SMALL_N} nodes, else 0 (see {@link #sweepWindowFor})
      */
     public record Options(int k, double alpha, double tol, double mainBody, int minSize, double minGain, long seed,
-                          long maxPushWork, int seedsPerRound, double minNovelty, int threads) {
+                          long maxPushWork, int seedsPerRound, double minNovelty, int threads, double sweepWindow) {
+        public Options(int k, double alpha, double tol, double mainBody, int minSize, double minGain, long seed,
+                       long maxPushWork, int seedsPerRound, double minNovelty, int threads) {
+            this(k, alpha, tol, mainBody, minSize, minGain, seed, maxPushWork, seedsPerRound, minNovelty, threads, AUTO);
+        }
+
+        /** sweepWindow: chosen by the graph's size ({@link #sweepWindowFor}). */
+        public static final double AUTO = -1;
+        /** Below this many nodes AUTO uses {@link #SMALL_WINDOW}; at and above it, the published global minimum. */
+        public static final int SMALL_N = 100_000;
+        /** The local-minimum window AUTO uses on small graphs (measured, docs/clustering.md "Small inputs"). */
+        public static final double SMALL_WINDOW = 1.25;
+
+        /** The sweep window used on a graph of n nodes: sweepWindow itself unless it is AUTO. */
+        public double sweepWindowFor(int n) {
+            return sweepWindow != AUTO ? sweepWindow : n < SMALL_N ? SMALL_WINDOW : 0;
+        }
+
         public Options {
+            if (!(sweepWindow == AUTO || sweepWindow == 0 || (sweepWindow >= 1 && Double.isFinite(sweepWindow))))
+                throw new SpectroException("cluster option sweepWindow must be auto (-1), 0 (global minimum) or >= 1, got "
+                        + sweepWindow);
             if (k < 1) throw new SpectroException("cluster option k must be >= 1, got " + k);
             if (!(alpha > 0 && alpha < 1)) throw new SpectroException("cluster option alpha must be in (0, 1), got " + alpha);
             if (!(tol > 0 && tol < 1)) throw new SpectroException("cluster option tol must be in (0, 1), got " + tol);
@@ -62,27 +88,31 @@ public final class PprClustering {
 
         /** The published hyperparameters plus this implementation's safeguards. */
         public static Options defaults() {
-            return new Options(45, 0.001, 1e-7, 0.99, 20, 0.001, 1L, 50_000_000L, 8, 0.5, 0);
+            return new Options(45, 0.001, 1e-7, 0.99, 20, 0.001, 1L, 50_000_000L, 8, 0.5, 0, AUTO);
         }
 
         public Options withSeed(long s) {
-            return new Options(k, alpha, tol, mainBody, minSize, minGain, s, maxPushWork, seedsPerRound, minNovelty, threads);
+            return new Options(k, alpha, tol, mainBody, minSize, minGain, s, maxPushWork, seedsPerRound, minNovelty, threads, sweepWindow);
         }
 
         public Options withK(int kk) {
-            return new Options(kk, alpha, tol, mainBody, minSize, minGain, seed, maxPushWork, seedsPerRound, minNovelty, threads);
+            return new Options(kk, alpha, tol, mainBody, minSize, minGain, seed, maxPushWork, seedsPerRound, minNovelty, threads, sweepWindow);
         }
 
         public Options withMinSize(int m) {
-            return new Options(k, alpha, tol, mainBody, m, minGain, seed, maxPushWork, seedsPerRound, minNovelty, threads);
+            return new Options(k, alpha, tol, mainBody, m, minGain, seed, maxPushWork, seedsPerRound, minNovelty, threads, sweepWindow);
         }
 
         public Options withMaxPushWork(long w) {
-            return new Options(k, alpha, tol, mainBody, minSize, minGain, seed, w, seedsPerRound, minNovelty, threads);
+            return new Options(k, alpha, tol, mainBody, minSize, minGain, seed, w, seedsPerRound, minNovelty, threads, sweepWindow);
+        }
+
+        public Options withSweepWindow(double r) {
+            return new Options(k, alpha, tol, mainBody, minSize, minGain, seed, maxPushWork, seedsPerRound, minNovelty, threads, r);
         }
 
         public Options withThreads(int t) {
-            return new Options(k, alpha, tol, mainBody, minSize, minGain, seed, maxPushWork, seedsPerRound, minNovelty, t);
+            return new Options(k, alpha, tol, mainBody, minSize, minGain, seed, maxPushWork, seedsPerRound, minNovelty, t, sweepWindow);
         }
     }
 
@@ -96,8 +126,9 @@ public final class PprClustering {
         public int size() { return members.length; }
     }
 
-    /** Counters of one fit. */
-    public record Stats(int attempts, int rounds, long pushWork, int capped, double coverage, String stopReason) {}
+    /** Counters of one fit, and the sweep window it used ({@link Options#sweepWindowFor}). */
+    public record Stats(int attempts, int rounds, long pushWork, int capped, double coverage, String stopReason,
+                        double sweepWindow) {}
 
     /** The result: clusters in order of discovery, a primary label per row (-1 = none). */
     public record Result(List<Cluster> clusters, int[] labels, Stats stats) {}
@@ -188,7 +219,7 @@ public final class PprClustering {
             }
         }
         return new Result(clusters, labels,
-                new Stats(attempts, rounds, totalWork, cappedCount, nCovered / (double) n, stop));
+                new Stats(attempts, rounds, totalWork, cappedCount, nCovered / (double) n, stop, o.sweepWindowFor(n)));
     }
 
     /** PPR from one seed, sweep cut, main-body trim. Members come back sorted by node index. */
@@ -210,7 +241,9 @@ public final class PprClustering {
         in.clear();
         long volG = g.volume(), vol = 0, cut = 0;
         double bestPhi = Double.POSITIVE_INFINITY;
-        int bestLen = 0;
+        int bestLen = 0, swept = 0;
+        double window = o.sweepWindowFor(g.nodes());
+        double[] phis = window > 0 ? new double[m] : null;
         for (int j = 0; j < m; j++) {
             int u = pr.nodes()[idx[j]];
             int inside = 0;
@@ -223,12 +256,20 @@ public final class PprClustering {
             // complement's, and the sweep would return "everything but another cluster"
             if (2 * vol > volG) break;
             double phi = vol > 0 ? cut / (double) vol : Double.POSITIVE_INFINITY;
+            if (phis != null) phis[swept++] = phi;
             if (phi < bestPhi) {
                 bestPhi = phi;
                 bestLen = j + 1;
             }
         }
         in.clear();
+        if (phis != null) {
+            int len = localMinimum(phis, swept, window, o.minSize());
+            if (len > 0) {
+                bestLen = len;
+                bestPhi = phis[len - 1];
+            }
+        }
         if (bestLen == 0) bestLen = 1;
         // main body: by PPR value, the smallest prefix of the sweep set holding mainBody of its mass
         Integer[] byMass = Arrays.copyOf(idx, bestLen);
@@ -258,6 +299,20 @@ public final class PprClustering {
             sc[j] = (float) (rank[a] * norm);
         }
         return new Candidate(seed, body, sc, bestPhi, pr.work(), pr.capped(), pr.residual());
+    }
+
+    /**
+     * The shortest prefix length L &gt;= minLen whose conductance phi[L-1] is the lowest among the prefixes of
+     * length 1 .. min(n, ceil(L·window)); 0 when none is (then the global minimum stands). O(n).
+     */
+    static int localMinimum(double[] phi, int n, double window, int minLen) {
+        double[] prefixMin = new double[n];
+        for (int t = 0; t < n; t++) prefixMin[t] = t == 0 ? phi[0] : Math.min(prefixMin[t - 1], phi[t]);
+        for (int len = Math.max(1, minLen); len <= n; len++) {
+            int hi = (int) Math.min(n, Math.ceil(len * window));
+            if (phi[len - 1] <= prefixMin[hi - 1]) return len;
+        }
+        return 0;
     }
 
     /**
