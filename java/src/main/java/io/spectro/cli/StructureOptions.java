@@ -20,7 +20,7 @@ public final class StructureOptions {
     @Option(names = "--sweep-window", description = "auto, 0 or R >= 1. 0: the sweep cut of globally minimum conductance "
             + "(the published reading); R: the shortest prefix of at least --min-size rows with the lowest conductance of all "
             + "prefixes up to R times its length, which keeps groups joined into one connected component apart; auto: "
-            + "1.25 below 100,000 rows, else 0 (docs/clustering.md; default ${DEFAULT-VALUE})", defaultValue = "auto")
+            + "1.25; 0 = the published global minimum (docs/clustering.md; default ${DEFAULT-VALUE})", defaultValue = "auto")
     String sweepWindow;
     @Option(names = "--min-gain", description = "stop when the last max(seeds per round, minGain x rows / min size) seeds added less than this fraction of rows (default ${DEFAULT-VALUE})", defaultValue = "0.001")
     double minGain;

@@ -48,8 +48,7 @@ public final class PprClustering {
      * @param threads worker threads (0 = all processors)
      * @param sweepWindow 0: the sweep set is the prefix of globally minimum conductance (the published reading);
      *                    R &gt;= 1: the shortest prefix of at least minSize nodes of lowest conductance among all
-     *                    prefixes up to R times its length; {@link #AUTO} (-1): {@link #SMALL_WINDOW} on graphs of
-     *                    fewer than {@link #SMALL_N} nodes, else 0 (see {@link #sweepWindowFor})
+     *                    prefixes up to R times its length; {@link #AUTO} (-1): {@link #DEFAULT_WINDOW} (see {@link #sweepWindowFor})
      */
     public record Options(int k, double alpha, double tol, double mainBody, int minSize, double minGain, long seed,
                           long maxPushWork, int seedsPerRound, double minNovelty, int threads, double sweepWindow) {
@@ -58,16 +57,14 @@ public final class PprClustering {
             this(k, alpha, tol, mainBody, minSize, minGain, seed, maxPushWork, seedsPerRound, minNovelty, threads, AUTO);
         }
 
-        /** sweepWindow: chosen by the graph's size ({@link #sweepWindowFor}). */
+        /** sweepWindow: the default, {@link #DEFAULT_WINDOW} ({@link #sweepWindowFor}). */
         public static final double AUTO = -1;
-        /** Below this many nodes AUTO uses {@link #SMALL_WINDOW}; at and above it, the published global minimum. */
-        public static final int SMALL_N = 100_000;
-        /** The local-minimum window AUTO uses on small graphs (measured, docs/clustering.md "Small inputs"). */
-        public static final double SMALL_WINDOW = 1.25;
+        /** The local-minimum window AUTO uses (measured from 2,000 to 1M rows, docs/clustering.md "Small inputs"). */
+        public static final double DEFAULT_WINDOW = 1.25;
 
         /** The sweep window used on a graph of n nodes: sweepWindow itself unless it is AUTO. */
         public double sweepWindowFor(int n) {
-            return sweepWindow != AUTO ? sweepWindow : n < SMALL_N ? SMALL_WINDOW : 0;
+            return sweepWindow != AUTO ? sweepWindow : DEFAULT_WINDOW;
         }
 
         public Options {

@@ -40,7 +40,7 @@ class SmallInputsTest {
         PprClustering.Result local = PprClustering.fit(g, auto);
         double ari = Metrics.adjustedRand(truth, local.labels());
         System.out.println("30 groups, auto sweep: " + local.clusters().size() + " clusters, ARI " + ari + ", " + local.stats());
-        assertEquals(PprClustering.Options.SMALL_WINDOW, local.stats().sweepWindow());
+        assertEquals(PprClustering.Options.DEFAULT_WINDOW, local.stats().sweepWindow());
         assertTrue(local.clusters().size() >= 25, local.clusters().size() + " clusters");
         assertTrue(ari >= 0.8, "ARI " + ari);
         // the published global minimum returns groups joined into one connected component whole
@@ -61,12 +61,12 @@ class SmallInputsTest {
     }
 
     @Test
-    void autoWindowOnlyBelowTheThreshold() {
+    void autoWindowIsTheLocalRuleAtEverySize() {
         PprClustering.Options o = PprClustering.Options.defaults();
         assertEquals(PprClustering.Options.AUTO, o.sweepWindow());
-        assertEquals(1.25, o.sweepWindowFor(PprClustering.Options.SMALL_N - 1));
-        assertEquals(0, o.sweepWindowFor(PprClustering.Options.SMALL_N));
-        assertEquals(0, o.sweepWindowFor(46_000_000));
+        assertEquals(1.25, o.sweepWindowFor(2_000));
+        assertEquals(1.25, o.sweepWindowFor(46_000_000));
+        assertEquals(0, o.withSweepWindow(0).sweepWindowFor(2_000));
         assertEquals(2, o.withSweepWindow(2).sweepWindowFor(46_000_000));
         assertThrows(SpectroException.class, () -> o.withSweepWindow(0.5));
         assertThrows(SpectroException.class, () -> o.withSweepWindow(Double.NaN));
