@@ -5,14 +5,12 @@ import io.spectro.io.Atomic;
 import io.spectro.io.IoErrors;
 
 import java.io.DataInputStream;
-import java.io.DataOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.zip.CRC32;
 import java.util.zip.CheckedInputStream;
-import java.util.zip.CheckedOutputStream;
 
 /**
  * The estimator's sums kept per chain (state/NNNN.chains.bin beside the pooled state/NNNN.bin), for the
@@ -68,11 +66,7 @@ public record ChainSums(long[] draws, double[] sumPhi, double[] sumPhiS, double[
      * and name), the sums, a CRC32 of everything before it.
      */
     public void write(Path file, String identity) {
-        Atomic.write(file, os -> {
-            CheckedOutputStream checked = new CheckedOutputStream(os, new CRC32());
-            DataOutputStream out = new DataOutputStream(checked);
-            out.writeInt(MAGIC);
-            out.writeUTF(identity);
+        StateFile.write(file, MAGIC, identity, out -> {
             out.writeInt(chains());
             out.writeInt(perToken[0].length);
             for (int c = 0; c < chains(); c++) {
@@ -82,8 +76,6 @@ public record ChainSums(long[] draws, double[] sumPhi, double[] sumPhiS, double[
                 out.writeDouble(sumS[c]);
                 for (double v : perToken[c]) out.writeDouble(v);
             }
-            out.flush();
-            new DataOutputStream(os).writeLong(checked.getChecksum().getValue());
         });
     }
 

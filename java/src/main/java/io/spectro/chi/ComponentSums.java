@@ -1,18 +1,15 @@
 package io.spectro.chi;
 
 import io.spectro.SpectroException;
-import io.spectro.io.Atomic;
 import io.spectro.io.IoErrors;
 
 import java.io.DataInputStream;
-import java.io.DataOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.zip.CRC32;
 import java.util.zip.CheckedInputStream;
-import java.util.zip.CheckedOutputStream;
 
 /**
  * Streaming sums over all draws (all chains pooled) of one restricted run, the estimator's whole state
@@ -40,11 +37,7 @@ public record ComponentSums(long draws, double sumPhi, double sumPhiS, double su
      * contents, which {@link #read} checks.
      */
     public void write(Path file, String identity) {
-        Atomic.write(file, os -> {
-            CheckedOutputStream checked = new CheckedOutputStream(os, new CRC32());
-            DataOutputStream out = new DataOutputStream(checked);
-            out.writeInt(MAGIC);
-            out.writeUTF(identity);
+        StateFile.write(file, MAGIC, identity, out -> {
             out.writeLong(draws);
             out.writeDouble(sumPhi);
             out.writeDouble(sumPhiS);
@@ -52,8 +45,6 @@ public record ComponentSums(long draws, double sumPhi, double sumPhiS, double su
             out.writeInt(sumL.length);
             for (double v : sumL) out.writeDouble(v);
             for (double v : sumPhiL) out.writeDouble(v);
-            out.flush();
-            new DataOutputStream(os).writeLong(checked.getChecksum().getValue());
         });
     }
 

@@ -2,10 +2,16 @@ package io.spectro.chi;
 
 import io.spectro.SpectroException;
 
+import io.spectro.io.Atomic;
+
+import java.io.BufferedOutputStream;
 import java.io.DataInputStream;
+import java.io.DataOutputStream;
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.zip.CRC32;
 import java.util.zip.CheckedInputStream;
+import java.util.zip.CheckedOutputStream;
 
 /**
  * The frame the run directory's binary state files share (component sums, per-chain sums, round state):
@@ -14,6 +20,26 @@ import java.util.zip.CheckedInputStream;
  */
 final class StateFile {
     private StateFile() {}
+
+    /** A state file's body, between the identity and the checksum. */
+    @FunctionalInterface
+    interface Body {
+        void write(DataOutputStream out) throws IOException;
+    }
+
+    /** Writes {@code file} atomically ({@link Atomic}) in the frame: magic, identity, body, CRC32 of all before it. */
+    static void write(Path file, int magic, String identity, Body body) {
+        Atomic.write(file, os -> {
+            CheckedOutputStream checked = new CheckedOutputStream(new BufferedOutputStream(os, 1 << 16), new CRC32());
+            DataOutputStream out = new DataOutputStream(checked);
+            out.writeInt(magic);
+            out.writeUTF(identity);
+            body.write(out);
+            out.flush();
+            new DataOutputStream(os).writeLong(checked.getChecksum().getValue());
+            os.flush();
+        });
+    }
 
     /**
      * Reads the magic and the identity; refuses a file of another kind, run or component, naming it.

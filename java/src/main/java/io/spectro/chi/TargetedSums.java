@@ -2,7 +2,6 @@ package io.spectro.chi;
 
 import io.spectro.SpectroException;
 import io.spectro.components.Component;
-import io.spectro.io.Atomic;
 import io.spectro.io.IoErrors;
 import io.spectro.nativeabi.NativeModel;
 import io.spectro.sampling.Observables;
@@ -12,7 +11,6 @@ import io.spectro.sampling.SamplerOptions;
 import io.spectro.util.Progress;
 
 import java.io.DataInputStream;
-import java.io.DataOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
@@ -21,7 +19,6 @@ import java.util.List;
 import java.util.function.IntConsumer;
 import java.util.zip.CRC32;
 import java.util.zip.CheckedInputStream;
-import java.util.zip.CheckedOutputStream;
 
 /**
  * {@code spectro chi --target-reliability R --max-draws N} for one component (docs/method.md, "Target
@@ -168,11 +165,7 @@ final class TargetedSums {
     }
 
     private static void write(Path file, String identity, Round r, long numel, boolean rms) {
-        Atomic.write(file, os -> {
-            CheckedOutputStream checked = new CheckedOutputStream(new java.io.BufferedOutputStream(os, 1 << 16), new CRC32());
-            DataOutputStream out = new DataOutputStream(checked);
-            out.writeInt(MAGIC);
-            out.writeUTF(identity);
+        StateFile.write(file, MAGIC, identity, out -> {
             int m = r.k.length, n = r.sumL.length;
             out.writeInt(m);
             out.writeInt(n);
@@ -194,9 +187,6 @@ final class TargetedSums {
                 out.writeDouble(st.pooled);
             }
             for (double v : r.sumL) out.writeDouble(v);
-            out.flush();
-            new DataOutputStream(os).writeLong(checked.getChecksum().getValue());
-            os.flush();
         });
     }
 
