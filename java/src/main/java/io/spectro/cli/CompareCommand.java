@@ -3,6 +3,7 @@ package io.spectro.cli;
 import io.spectro.SpectroException;
 import io.spectro.report.Compare;
 import io.spectro.structure.Pipeline;
+import io.spectro.structure.TokenTable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -30,7 +31,8 @@ public final class CompareCommand implements Callable<Integer> {
         List<String> list = Arrays.stream(tokens.split(",")).filter(s -> !s.isBlank()).toList();
         if (list.isEmpty()) throw new SpectroException("option --tokens: no tokens given");
         Pipeline.ClustersFile a = Pipeline.ensureClusters(runA), b = Pipeline.ensureClusters(runB);
-        Compare.write(out, runA.toAbsolutePath().getFileName().toString(), a, runB.toAbsolutePath().getFileName().toString(), b, list);
+        Compare.write(out, runA.toAbsolutePath().getFileName().toString(), a, TokenTable.read(runA, a.rows()),
+                runB.toAbsolutePath().getFileName().toString(), b, TokenTable.read(runB, b.rows()), list);
         System.out.println(out.toAbsolutePath());
         return 0;
     }

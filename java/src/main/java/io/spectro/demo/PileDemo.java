@@ -8,6 +8,7 @@ import io.spectro.model.Checkpoint;
 import io.spectro.model.ModelConfig;
 import io.spectro.report.Compare;
 import io.spectro.structure.Pipeline;
+import io.spectro.structure.TokenTable;
 import io.spectro.sampling.SamplerOptions;
 import io.spectro.tokenizer.Tokenizer;
 
@@ -99,8 +100,10 @@ public final class PileDemo {
             }
             if (runs.size() == 2) {
                 Path cmp = work.resolve("compare.html");
-                Compare.write(cmp, o.models().get(0), Pipeline.readClusters(runs.get(0).resolve("clusters")),
-                        o.models().get(1), Pipeline.readClusters(runs.get(1).resolve("clusters")), PRONOUNS);
+                Pipeline.ClustersFile ca = Pipeline.readClusters(runs.get(0).resolve("clusters")),
+                        cb = Pipeline.readClusters(runs.get(1).resolve("clusters"));
+                Compare.write(cmp, o.models().get(0), ca, TokenTable.read(runs.get(0), ca.rows()),
+                        o.models().get(1), cb, TokenTable.read(runs.get(1), cb.rows()), PRONOUNS);
                 o.log().println("demo: tokens across scale  " + cmp.toAbsolutePath());
             }
             o.log().printf("demo: finished in %.1f s%n", (System.nanoTime() - t0) / 1e9);

@@ -84,6 +84,8 @@ public final class Explorer {
         }
         data.put("regions", regions);
         data.put("index", index);
+        SubsetPurity sp = SubsetPurity.of(cf);
+        if (sp != null) data.put("purity", sp.line());
         return template().replace("@TITLE@", Html.text(title)).replace("@DATA@", Html.embeddedJson(data));
     }
 

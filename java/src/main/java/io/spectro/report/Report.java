@@ -28,8 +28,17 @@ public final class Report {
         long t0 = System.nanoTime();
         Path html = run.resolve("report").resolve("index.html");
         String badge = io.spectro.chi.Health.badge(run);
-        Explorer.write(html, Pipeline.readClusters(cdir), Pipeline.readMap(cdir), run.toAbsolutePath().getFileName().toString()
+        Pipeline.ClustersFile cf = Pipeline.readClusters(cdir);
+        Explorer.write(html, cf, Pipeline.readMap(cdir), run.toAbsolutePath().getFileName().toString()
                 + (badge == null ? "" : " \u2014 " + badge));
+        SubsetPurity sp = SubsetPurity.of(cf);
+        if (sp != null) {
+            io.spectro.io.Atomic.writeString(html.resolveSibling("subsets.json"), tools.jackson.databind.json.JsonMapper.shared().writeValueAsString(sp));
+            if (Pipeline.log != null) {
+                Pipeline.log.println("spectro: " + sp.line());
+                for (String l : sp.splitLines()) Pipeline.log.println("spectro:   " + l);
+            }
+        }
         if (Pipeline.log != null)
             Pipeline.log.println("spectro: explorer written in " + Math.round((System.nanoTime() - t0) / 1e7) / 100.0 + " s");
         return html;
