@@ -156,7 +156,7 @@ public final class Demo {
         }
     }
 
-    private static String label(SamplerOptions so) {
+    static String label(SamplerOptions so) {
         return String.format(java.util.Locale.ROOT, "%s, ε %.3g, nβ %.3g, γ %.3g, %d chains x %d draws (%d steps apart, burn-in %d), batch %d, seed %d",
                 so.rmsprop() ? "RMSProp-SGLD" : "SGLD", so.lr(), so.nbeta(), so.gamma(), so.chains(), so.draws(), so.stepsBetween(), so.burnin(),
                 so.batch(), so.seed());

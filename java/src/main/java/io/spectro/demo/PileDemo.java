@@ -34,7 +34,7 @@ public final class PileDemo {
     /** Where the shipped models and sets live on the classpath. */
     static final String SHIPPED = "/io/spectro/demo/pile/";
     static final String[] MODEL_FILES = {"config.json", "model.safetensors", "tokenizer.json", "loss_curve.png",
-            "TRAINED_WITH.txt", "heldout_loss.json"};
+            "TRAINED_WITH.txt", "heldout_loss.json", "calibration.json", "calibration.md"};
     static final String[] DATA_FILES = {"probe.npy", "probe.jsonl", "sampling.npy"};
     /** The models, smallest first. */
     public static final List<String> MODELS = List.of("small", "large");
@@ -47,7 +47,13 @@ public final class PileDemo {
      * @param probeRows probe windows to use (0 = all shipped)
      * @param models    which of {@link #MODELS} to run
      */
-    public record Options(Path work, int probeRows, List<String> models, SamplerOptions sampler, int threads, PrintStream log) {
+    /** @param fixedSettings use {@code sampler} as given, not the calibration shipped beside a model */
+    public record Options(Path work, int probeRows, List<String> models, SamplerOptions sampler, int threads, PrintStream log,
+                          boolean fixedSettings) {
+        public Options(Path work, int probeRows, List<String> models, SamplerOptions sampler, int threads, PrintStream log) {
+            this(work, probeRows, models, sampler, threads, log, false);
+        }
+
         public Options {
             if (probeRows < 0) throw new IllegalArgumentException("probe rows must be >= 0");
             if (models.isEmpty()) throw new IllegalArgumentException("no model to run");
@@ -125,7 +131,8 @@ public final class PileDemo {
         try (Checkpoint ck = Checkpoint.open(model)) {
             cfg = ck.config();
             tok = Tokenizer.load(ck.tokenizerJson());
-            r = ChiRun.run(cfg, ck.params(), in, run, new ChiRun.Options(o.sampler(), "default", true, 256L << 20, o.threads(),
+            SamplerOptions so = calibrated(o, model, ck);
+            r = ChiRun.run(cfg, ck.params(), in, run, new ChiRun.Options(so, "default", true, 256L << 20, o.threads(),
                     "cpu", 8192, true, false));
         }
         RunOutputs.write(run, r, in, tok::displayTokens, false);
@@ -138,6 +145,26 @@ public final class PileDemo {
             }
         }
         o.log().printf("demo: %d chi vectors x %d components in %.1f s%n", r.rows(), r.components().size(), r.seconds());
+    }
+
+    /**
+     * The sampler settings of a model's χ run: the demo's chains, draws and burn-in with ε, nβ, γ and the
+     * sampler from the calibration shipped beside the model ({@code calibration.json}, written offline by
+     * {@code spectro calibrate}; docs/demo.md gives the command), when there is one and the options do not set
+     * them; refused when it was made for other weights.
+     */
+    static SamplerOptions calibrated(Options o, Path model, Checkpoint ck) {
+        Path json = model.resolve("calibration.json");
+        if (o.fixedSettings() || !Files.isRegularFile(json)) {
+            o.log().println("demo: sampler settings as given (no calibration used): " + Demo.label(o.sampler()));
+            return o.sampler();
+        }
+        io.spectro.calibrate.CalibrationFiles.Recommended rec = io.spectro.calibrate.CalibrationFiles.read(json);
+        if (!rec.modelSha256().equals(ChiRun.sha256(ck)))
+            throw new SpectroException(json + ": calibrated for other weights than " + model.resolve("model.safetensors"));
+        SamplerOptions so = o.sampler().withLr(rec.lr()).withNbeta(rec.nbeta()).withGamma(rec.gamma()).withRmsprop(rec.rmsprop());
+        o.log().println("demo: sampler settings from the shipped calibration (" + json + "): " + Demo.label(so));
+        return so;
     }
 
     /** Copies shipped files into dir unless dir already holds the first of them. */
