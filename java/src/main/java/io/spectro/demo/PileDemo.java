@@ -155,6 +155,18 @@ public final class PileDemo {
      */
     static SamplerOptions calibrated(Options o, Path model, Checkpoint ck) {
         Path json = model.resolve("calibration.json");
+        if (!o.fixedSettings() && !Files.isRegularFile(json)) {
+            // a model without its own calibration takes the one of the other demo models that has one (stated)
+            for (String other : MODELS) {
+                Path oj = model.resolveSibling(other).resolve("calibration.json");
+                if (other.equals(model.getFileName().toString()) || !Files.isRegularFile(oj)) continue;
+                io.spectro.calibrate.CalibrationFiles.Recommended rec = io.spectro.calibrate.CalibrationFiles.read(oj);
+                SamplerOptions so = o.sampler().withLr(rec.lr()).withNbeta(rec.nbeta()).withGamma(rec.gamma()).withRmsprop(rec.rmsprop());
+                o.log().println("demo: " + model.getFileName() + " has no calibration of its own; sampler settings from the " + other
+                        + " model's (" + oj + "): " + Demo.label(so));
+                return so;
+            }
+        }
         if (o.fixedSettings() || !Files.isRegularFile(json)) {
             o.log().println("demo: sampler settings as given (no calibration used): " + Demo.label(o.sampler()));
             return o.sampler();
