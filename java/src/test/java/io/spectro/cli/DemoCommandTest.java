@@ -55,6 +55,14 @@ class DemoCommandTest {
         for (var c : cf.clusters()) for (var t : c.tokens()) assertFalse(t.t().contains("\uFFFD"), "replacement char in " + t.t());
         Path html = out.resolve("run-small/report/index.html");
         assertTrue(Files.isRegularFile(html));
+        // the subset-purity report: every clustered row counted once, chance = the largest subset's share
+        io.spectro.report.SubsetPurity sp = io.spectro.report.SubsetPurity.of(cf);
+        assertNotNull(sp);
+        assertEquals(cf.clusters().stream().mapToInt(c -> c.size()).sum(),
+                sp.subsets().values().stream().mapToInt(io.spectro.report.SubsetPurity.Split::rows).sum());
+        // a cluster's largest subset holds at least 1/(subsets) of it
+        assertTrue(sp.mean() >= 1.0 / sp.subsets().size() - 1e-9 && sp.mean() <= 1 && sp.weighted() <= 1, sp.line());
+        assertTrue(Files.readString(out.resolve("run-small/report/subsets.json")).contains("\"chance\""));
         String exe = io.spectro.report.ExplorerTestAccess.chromium();
         Assumptions.assumeTrue(exe != null, "chromium not installed (scripts/install-test-deps installs it)");
         String last = cf.clusters().get(cf.clusters().size() - 1).id();
