@@ -201,6 +201,16 @@ public final class Knn {
 
     /** Sorts every row's list nearest first (ties by index), in place; distances clamped at 0. */
     private static KnnGraph sorted(int n, int k, MemorySegment idx, MemorySegment dist) {
+        return sorted(n, k, idx, dist, null, idx, dist);
+    }
+
+    /**
+     * As {@link #sorted(int, int, MemorySegment, MemorySegment)}, for lists numbered in another order: with
+     * {@code perm} (row r of idx/dist is row perm[r] of the input, and so are the ids in the lists) row r's list,
+     * its ids mapped through perm and then sorted, goes to row perm[r] of outIdx/outDist.
+     */
+    private static KnnGraph sorted(int n, int k, MemorySegment idx, MemorySegment dist, MemorySegment perm,
+                                   MemorySegment outIdx, MemorySegment outDist) {
         Integer[] order = new Integer[k];
         int[] ri = new int[k], ti = new int[k];
         float[] rd = new float[k], td = new float[k];
@@ -208,6 +218,7 @@ public final class Knn {
             long base = (long) q * k;
             MemorySegment.copy(idx, I, 4 * base, ri, 0, k);
             MemorySegment.copy(dist, F, 4 * base, rd, 0, k);
+            if (perm != null) for (int a = 0; a < k; a++) ri[a] = perm.getAtIndex(I, ri[a]);
             for (int a = 0; a < k; a++) order[a] = a;
             Arrays.sort(order, (x, y) -> {
                 int c = Float.compare(rd[x], rd[y]);
@@ -217,10 +228,11 @@ public final class Knn {
                 ti[a] = ri[order[a]];
                 td[a] = Math.max(0f, rd[order[a]]);
             }
-            MemorySegment.copy(ti, 0, idx, I, 4 * base, k);
-            MemorySegment.copy(td, 0, dist, F, 4 * base, k);
+            long out = perm == null ? base : (long) perm.getAtIndex(I, q) * k;
+            MemorySegment.copy(ti, 0, outIdx, I, 4 * out, k);
+            MemorySegment.copy(td, 0, outDist, F, 4 * out, k);
         }
-        return new KnnGraph(n, k, idx, dist);
+        return new KnnGraph(n, k, outIdx, outDist);
     }
 
     // ---- exact ----
@@ -306,16 +318,21 @@ public final class Knn {
     static KnnGraph approximate(Rows v, Options o, Progress progress, Scratch scratch) {
         int n = v.rows(), d = v.cols(), k = o.k(), threads = o.threadCount();
         if (n <= k) throw new SpectroException("too few vectors for k: " + n + " rows, k = " + k);
-        KnnData x = KnnData.of(v);
         long nk = (long) n * k;
         MemorySegment idx = scratch.allocate(4 * nk), dist = scratch.allocate(4 * nk), fresh = scratch.allocate(nk);
-        MemorySegment size = scratch.allocate(4L * n), perm = scratch.allocate(4L * n);
+        MemorySegment size = scratch.allocate(4L * n), perm = scratch.allocate(4L * n), order = scratch.allocate(4L * n);
         int leaf = Math.max(o.leaf(), k + 1);
+        // The first tree, built on the rows as given, also renumbers them: row r of the build is input row
+        // order[r], in the first tree's leaf order, so a row's neighbours (and theirs) sit near it in memory.
+        // Everything below runs on the renumbered rows; the lists are numbered back at the end.
+        for (int i = 0; i < n; i++) order.setAtIndex(I, i, i);
+        int[] firstLeaves = buildTree(KnnData.view(v), order, leaf, new SplittableRandom(o.seed() * 1_000_003L));
+        KnnData x = KnnData.copy(v, order, scratch);
         ThreadLocal<Local> locals = ThreadLocal.withInitial(Local::new);
         AtomicLong evals = new AtomicLong();
         for (int t = 0; t < o.trees(); t++) {
             for (int i = 0; i < n; i++) perm.setAtIndex(I, i, i);
-            int[] leaves = buildTree(x, perm, leaf, new SplittableRandom(o.seed() * 1_000_003L + t));
+            int[] leaves = t == 0 ? firstLeaves : buildTree(x, perm, leaf, new SplittableRandom(o.seed() * 1_000_003L + t));
             int nl = leaves.length / 2;
             Parallel.forEach(nl, threads, li -> {
                 int lo = leaves[2 * li], hi = leaves[2 * li + 1], m = hi - lo;
@@ -447,7 +464,7 @@ public final class Knn {
         }
         lastStats = new Stats(o.trees(), leaf, rounds, Arrays.stream(Arrays.copyOf(updates, rounds)).boxed().toList(),
                 x.onHeap() ? "heap" : "segment", treeEvals, Arrays.stream(Arrays.copyOf(roundEvals, rounds)).boxed().toList());
-        return sorted(n, k, idx, dist);
+        return sorted(n, k, idx, dist, order, snapIdx != null ? snapIdx : scratch.allocate(4 * nk), scratch.allocate(4 * nk));
     }
 
     private static boolean any(byte[] flags) {

@@ -2,6 +2,7 @@ package io.spectro.graph;
 
 import io.spectro.util.Kernels;
 import io.spectro.util.Rows;
+import io.spectro.util.Scratch;
 import io.spectro.util.Vectors;
 
 import java.lang.foreign.MemorySegment;
@@ -40,20 +41,34 @@ final class KnnData {
         return Long.getLong("spectro.knnHeapBytes", Runtime.getRuntime().maxMemory() / 4);
     }
 
-    static KnnData of(Rows v) {
+    /** The rows where they are (a heap Vectors' array, a mapped file's segment), else copied off the heap. */
+    static KnnData view(Rows v) {
+        int n = v.rows(), d = v.cols();
+        if (v instanceof Vectors h && h.data().length == (long) n * d) return new KnnData(n, d, h.data(), null);
+        return new KnnData(n, d, null, Knn.data(v));
+    }
+
+    /**
+     * The rows in the order {@code order} (row r = input row order[r]): on the heap within {@link #heapBound()},
+     * else in a segment from {@code scratch}.
+     */
+    static KnnData copy(Rows v, MemorySegment order, Scratch scratch) {
         int n = v.rows(), d = v.cols();
         long count = (long) n * d;
-        if (4 * count > heapBound() || count > Integer.MAX_VALUE - 64) return new KnnData(n, d, null, Knn.data(v));
-        if (v instanceof Vectors h && h.data().length == count) return new KnnData(n, d, h.data(), null);
-        float[] x = new float[(int) count];
-        int br = v.blockRows();
-        float[] buf = new float[br * d];
-        for (int r0 = 0; r0 < n; r0 += br) {
-            int r1 = Math.min(n, r0 + br);
-            v.copy(r0, r1, buf);
-            System.arraycopy(buf, 0, x, r0 * d, (r1 - r0) * d);
+        KnnData src = view(v);
+        if (4 * count <= heapBound() && count <= Integer.MAX_VALUE - 64) {
+            float[] x = new float[(int) count];
+            for (int r = 0; r < n; r++) src.copyRow(order.getAtIndex(KnnGraph.I32, r), x, r * d);
+            return new KnnData(n, d, x, null);
         }
-        return new KnnData(n, d, x, null);
+        MemorySegment x = scratch.allocate(4 * count);
+        long row = 4L * d;
+        for (int r = 0; r < n; r++) {
+            long from = order.getAtIndex(KnnGraph.I32, r) * row;
+            if (src.a != null) MemorySegment.copy(src.a, (int) (from / 4), x, KnnGraph.F32, r * row, d);
+            else MemorySegment.copy(src.s, from, x, r * row, row);
+        }
+        return new KnnData(n, d, null, x);
     }
 
     boolean onHeap() { return a != null; }
