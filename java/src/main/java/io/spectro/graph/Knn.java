@@ -326,8 +326,10 @@ public final class Knn {
         // order[r], in the first tree's leaf order, so a row's neighbours (and theirs) sit near it in memory.
         // Everything below runs on the renumbered rows; the lists are numbered back at the end.
         for (int i = 0; i < n; i++) order.setAtIndex(I, i, i);
-        int[] firstLeaves = buildTree(KnnData.view(v), order, leaf, new SplittableRandom(o.seed() * 1_000_003L));
-        KnnData x = KnnData.copy(v, order, scratch);
+        KnnData given = KnnData.view(v);
+        int[] firstLeaves = buildTree(given, order, leaf, new SplittableRandom(o.seed() * 1_000_003L));
+        KnnData x = given.reordered(order, scratch);
+        given = null;
         ThreadLocal<Local> locals = ThreadLocal.withInitial(Local::new);
         AtomicLong evals = new AtomicLong();
         for (int t = 0; t < o.trees(); t++) {

@@ -49,20 +49,18 @@ final class KnnData {
     }
 
     /**
-     * The rows in the order {@code order} (row r = input row order[r]): on the heap within {@link #heapBound()},
+     * These rows in the order {@code order} (row r = row order[r] here): on the heap within {@link #heapBound()},
      * else in a segment from {@code scratch}.
      */
-    static KnnData copy(Rows v, MemorySegment order, Scratch scratch) {
-        int n = v.rows(), d = v.cols();
+    KnnData reordered(MemorySegment order, Scratch scratch) {
         long count = (long) n * d;
-        KnnData src = view(v);
+        KnnData src = this;
         if (4 * count <= heapBound() && count <= Integer.MAX_VALUE - 64) {
             float[] x = new float[(int) count];
             for (int r = 0; r < n; r++) src.copyRow(order.getAtIndex(KnnGraph.I32, r), x, r * d);
             return new KnnData(n, d, x, null);
         }
         MemorySegment x = scratch.allocate(4 * count);
-        long row = 4L * d;
         for (int r = 0; r < n; r++) {
             long from = order.getAtIndex(KnnGraph.I32, r) * row;
             if (src.a != null) MemorySegment.copy(src.a, (int) (from / 4), x, KnnGraph.F32, r * row, d);
