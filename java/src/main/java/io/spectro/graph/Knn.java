@@ -159,8 +159,14 @@ public final class Knn {
     /** Heap copies of some rows' lists (and vectors), reused by one thread. */
     private static final class Local {
         int[] rows = new int[0], idx = new int[0], size = new int[0];
-        float[] dist = new float[0], vec = new float[0];
+        float[] dist = new float[0], vec = new float[0], dd = new float[4];
+        int[] cand = new int[0];
         byte[] fresh = new byte[0];
+
+        Local candidates(int m) {
+            if (cand.length < m) cand = new int[m];
+            return this;
+        }
 
         Local ensure(int m, int k, int d) {
             if (rows.length < m) {
@@ -195,6 +201,16 @@ public final class Knn {
 
     /** Sorts every row's list nearest first (ties by index), in place; distances clamped at 0. */
     private static KnnGraph sorted(int n, int k, MemorySegment idx, MemorySegment dist) {
+        return sorted(n, k, idx, dist, null, idx, dist);
+    }
+
+    /**
+     * As {@link #sorted(int, int, MemorySegment, MemorySegment)}, for lists numbered in another order: with
+     * {@code perm} (row r of idx/dist is row perm[r] of the input, and so are the ids in the lists) row r's list,
+     * its ids mapped through perm and then sorted, goes to row perm[r] of outIdx/outDist.
+     */
+    private static KnnGraph sorted(int n, int k, MemorySegment idx, MemorySegment dist, MemorySegment perm,
+                                   MemorySegment outIdx, MemorySegment outDist) {
         Integer[] order = new Integer[k];
         int[] ri = new int[k], ti = new int[k];
         float[] rd = new float[k], td = new float[k];
@@ -202,6 +218,7 @@ public final class Knn {
             long base = (long) q * k;
             MemorySegment.copy(idx, I, 4 * base, ri, 0, k);
             MemorySegment.copy(dist, F, 4 * base, rd, 0, k);
+            if (perm != null) for (int a = 0; a < k; a++) ri[a] = perm.getAtIndex(I, ri[a]);
             for (int a = 0; a < k; a++) order[a] = a;
             Arrays.sort(order, (x, y) -> {
                 int c = Float.compare(rd[x], rd[y]);
@@ -211,10 +228,11 @@ public final class Knn {
                 ti[a] = ri[order[a]];
                 td[a] = Math.max(0f, rd[order[a]]);
             }
-            MemorySegment.copy(ti, 0, idx, I, 4 * base, k);
-            MemorySegment.copy(td, 0, dist, F, 4 * base, k);
+            long out = perm == null ? base : (long) perm.getAtIndex(I, q) * k;
+            MemorySegment.copy(ti, 0, outIdx, I, 4 * out, k);
+            MemorySegment.copy(td, 0, outDist, F, 4 * out, k);
         }
-        return new KnnGraph(n, k, idx, dist);
+        return new KnnGraph(n, k, outIdx, outDist);
     }
 
     // ---- exact ----
@@ -288,7 +306,8 @@ public final class Knn {
     // ---- approximate: random-projection forest + NN-descent ----
 
     /** Counters of the last approximate run (for benchmarks and logs). */
-    public record Stats(int trees, int leafSize, int rounds, java.util.List<Long> updatesPerRound) {}
+    public record Stats(int trees, int leafSize, int rounds, java.util.List<Long> updatesPerRound, String vectors,
+                        long treeDistances, java.util.List<Long> distancesPerRound) {}
 
     private static volatile Stats lastStats;
 
@@ -299,15 +318,23 @@ public final class Knn {
     static KnnGraph approximate(Rows v, Options o, Progress progress, Scratch scratch) {
         int n = v.rows(), d = v.cols(), k = o.k(), threads = o.threadCount();
         if (n <= k) throw new SpectroException("too few vectors for k: " + n + " rows, k = " + k);
-        MemorySegment x = data(v);
-        long row = 4L * d, nk = (long) n * k;
+        long nk = (long) n * k;
         MemorySegment idx = scratch.allocate(4 * nk), dist = scratch.allocate(4 * nk), fresh = scratch.allocate(nk);
-        MemorySegment size = scratch.allocate(4L * n), perm = scratch.allocate(4L * n);
+        MemorySegment size = scratch.allocate(4L * n), perm = scratch.allocate(4L * n), order = scratch.allocate(4L * n);
         int leaf = Math.max(o.leaf(), k + 1);
+        // The first tree, built on the rows as given, also renumbers them: row r of the build is input row
+        // order[r], in the first tree's leaf order, so a row's neighbours (and theirs) sit near it in memory.
+        // Everything below runs on the renumbered rows; the lists are numbered back at the end.
+        for (int i = 0; i < n; i++) order.setAtIndex(I, i, i);
+        KnnData given = KnnData.view(v);
+        int[] firstLeaves = buildTree(given, order, leaf, new SplittableRandom(o.seed() * 1_000_003L));
+        KnnData x = given.reordered(order, scratch);
+        given = null;
         ThreadLocal<Local> locals = ThreadLocal.withInitial(Local::new);
+        AtomicLong evals = new AtomicLong();
         for (int t = 0; t < o.trees(); t++) {
             for (int i = 0; i < n; i++) perm.setAtIndex(I, i, i);
-            int[] leaves = buildTree(x, n, d, perm, leaf, new SplittableRandom(o.seed() * 1_000_003L + t));
+            int[] leaves = t == 0 ? firstLeaves : buildTree(x, perm, leaf, new SplittableRandom(o.seed() * 1_000_003L + t));
             int nl = leaves.length / 2;
             Parallel.forEach(nl, threads, li -> {
                 int lo = leaves[2 * li], hi = leaves[2 * li + 1], m = hi - lo;
@@ -315,42 +342,50 @@ public final class Knn {
                 for (int a = 0; a < m; a++) {
                     int i = perm.getAtIndex(I, lo + a);
                     L.load(a, i, k, idx, dist, fresh, size);
-                    MemorySegment.copy(x, F, i * row, L.vec, a * d, d);
+                    x.copyRow(i, L.vec, a * d);
                 }
+                float[] dd = L.dd;
                 for (int a = 0; a < m; a++) {
                     int i = L.rows[a];
-                    for (int b = a + 1; b < m; b++) {
-                        int j = L.rows[b];
-                        float dd = Kernels.sqdist(L.vec, a * d, L.vec, b * d, d);
-                        if (admits(L.idx, L.dist, a * k, k, L.size[a], j, dd))
-                            L.size[a] = heapPush(L.idx, L.dist, L.fresh, a * k, k, L.size[a], j, dd);
-                        if (admits(L.idx, L.dist, b * k, k, L.size[b], i, dd))
-                            L.size[b] = heapPush(L.idx, L.dist, L.fresh, b * k, k, L.size[b], i, dd);
+                    for (int b0 = a + 1; b0 < m; b0 += 4) {
+                        int cnt = Math.min(4, m - b0);
+                        if (cnt == 4) Kernels.sqdist4(L.vec, a * d, L.vec, b0 * d, (b0 + 1) * d, (b0 + 2) * d, (b0 + 3) * d, d, dd, 0);
+                        else for (int t2 = 0; t2 < cnt; t2++) dd[t2] = Kernels.sqdist(L.vec, a * d, L.vec, (b0 + t2) * d, d);
+                        for (int t2 = 0; t2 < cnt; t2++) {
+                            int b = b0 + t2, j = L.rows[b];
+                            if (admits(L.idx, L.dist, a * k, k, L.size[a], j, dd[t2]))
+                                L.size[a] = heapPush(L.idx, L.dist, L.fresh, a * k, k, L.size[a], j, dd[t2]);
+                            if (admits(L.idx, L.dist, b * k, k, L.size[b], i, dd[t2]))
+                                L.size[b] = heapPush(L.idx, L.dist, L.fresh, b * k, k, L.size[b], i, dd[t2]);
+                        }
                     }
                 }
                 for (int a = 0; a < m; a++) L.store(a, k, idx, dist, fresh, size);
+                evals.addAndGet((long) m * (m - 1) / 2);
             });
             if (progress != null) {
                 progress.label("tree " + (t + 1));
                 progress.advance(n);
             }
         }
+        long treeEvals = evals.get();
         // rows whose lists are short (tiny leaves cannot happen since leaf > k, but be safe): fill with random rows
         SplittableRandom fill = new SplittableRandom(o.seed() ^ 0x5DEECE66DL);
         Local one = new Local().ensure(1, k, d);
         for (int i = 0; i < n; i++) {
             if (size.getAtIndex(I, i) >= k) continue;
             one.load(0, i, k, idx, dist, fresh, size);
+            x.copyRow(i, one.vec, 0);
             while (one.size[0] < k) {
                 int j = fill.nextInt(n);
                 if (j == i) continue;
-                float dd = Kernels.sqdist(x, i * row, x, j * row, d);
+                float dd = x.sqdist(one.vec, 0, j);
                 if (admits(one.idx, one.dist, 0, k, one.size[0], j, dd))
                     one.size[0] = heapPush(one.idx, one.dist, one.fresh, 0, k, one.size[0], j, dd);
             }
             one.store(0, k, idx, dist, fresh, size);
         }
-        long[] updates = new long[o.iterations()];
+        long[] updates = new long[o.iterations()], roundEvals = new long[o.iterations()];
         int rounds = 0;
         final int CHUNK = 256;
         MemorySegment snapIdx = o.iterations() > 0 ? scratch.allocate(4 * nk) : null;
@@ -362,46 +397,61 @@ public final class Knn {
             MemorySegment.copy(fresh, 0, snapFresh, 0, nk);
             fresh.fill((byte) 0);
             AtomicLong changed = new AtomicLong();
+            evals.set(0);
             int chunks = (n + CHUNK - 1) / CHUNK;
             Parallel.forEach(chunks, threads, c -> {
                 NodeMap stamp = seen.get();
-                Local L = locals.get().ensure(1, k, d);
-                int[] own = new int[k], nb = new int[k];
+                Local L = locals.get().ensure(1, k, d).candidates(k * k);
+                int[] own = new int[k], nb = new int[k], cand = L.cand;
                 byte[] ownFresh = new byte[k], nbFresh = new byte[k];
-                long local = 0;
+                float[] dd = L.dd;
+                long local = 0, evaluated = 0;
                 for (int i = c * CHUNK, end = Math.min(n, i + CHUNK); i < end; i++) {
                     long base = (long) i * k;
-                    L.load(0, i, k, idx, dist, fresh, null);
-                    MemorySegment.copy(x, F, i * row, L.vec, 0, d);
                     MemorySegment.copy(snapIdx, I, 4 * base, own, 0, k);
                     MemorySegment.copy(snapFresh, B, base, ownFresh, 0, k);
                     stamp.clear();
                     stamp.add(i);
                     for (int a = 0; a < k; a++) stamp.add(own[a]);
-                    boolean changedRow = false;
+                    // the candidates: neighbours of neighbours in pairs touching a list entry new since the last
+                    // round, each once, in list order (the order of the heap updates below)
+                    int nc = 0;
                     for (int a = 0; a < k; a++) {
                         int j = own[a];
                         boolean jNew = ownFresh[a] != 0;
                         long jb = (long) j * k;
                         MemorySegment.copy(snapFresh, B, jb, nbFresh, 0, k);
-                        if (!jNew && !any(nbFresh)) continue; // only pairs touching a new entry
+                        if (!jNew && !any(nbFresh)) continue;
                         MemorySegment.copy(snapIdx, I, 4 * jb, nb, 0, k);
                         for (int b = 0; b < k; b++) {
                             // (the two skips commute: neither changes the set)
                             if (!jNew && nbFresh[b] == 0) continue;
                             int m = nb[b];
-                            if (!stamp.add(m)) continue;
-                            float dd = Kernels.sqdist(L.vec, 0, x, m * row, d);
-                            if (greater(L.dist[0], L.idx[0], dd, m)) {
-                                heapPush(L.idx, L.dist, L.fresh, 0, k, k, m, dd);
+                            if (stamp.add(m)) cand[nc++] = m;
+                        }
+                    }
+                    if (nc == 0) continue;
+                    L.load(0, i, k, idx, dist, fresh, null);
+                    x.copyRow(i, L.vec, 0);
+                    boolean changedRow = false;
+                    for (int q = 0; q < nc; q += 4) {
+                        int cnt = Math.min(4, nc - q);
+                        if (cnt == 4) x.sqdist4(L.vec, 0, cand[q], cand[q + 1], cand[q + 2], cand[q + 3], dd, 0);
+                        else for (int t = 0; t < cnt; t++) dd[t] = x.sqdist(L.vec, 0, cand[q + t]);
+                        for (int t = 0; t < cnt; t++) {
+                            int m = cand[q + t];
+                            if (greater(L.dist[0], L.idx[0], dd[t], m)) {
+                                heapPush(L.idx, L.dist, L.fresh, 0, k, k, m, dd[t]);
                                 local++;
                                 changedRow = true;
                             }
                         }
                     }
+                    evaluated += nc;
                     if (changedRow) L.store(0, k, idx, dist, fresh, null);
                 }
                 changed.addAndGet(local);
+                evals.addAndGet(evaluated);
                 if (progress != null) {
                     synchronized (progress) {
                         progress.advance(Math.min(n, c * CHUNK + CHUNK) - c * CHUNK);
@@ -409,12 +459,14 @@ public final class Knn {
                 }
             });
             updates[it] = changed.get();
+            roundEvals[it] = evals.get();
             rounds++;
             if (progress != null) progress.label("round " + rounds + " done: " + changed.get() + " updates");
             if (changed.get() < 0.001 * n * k) break;
         }
-        lastStats = new Stats(o.trees(), leaf, rounds, Arrays.stream(Arrays.copyOf(updates, rounds)).boxed().toList());
-        return sorted(n, k, idx, dist);
+        lastStats = new Stats(o.trees(), leaf, rounds, Arrays.stream(Arrays.copyOf(updates, rounds)).boxed().toList(),
+                x.onHeap() ? "heap" : "segment", treeEvals, Arrays.stream(Arrays.copyOf(roundEvals, rounds)).boxed().toList());
+        return sorted(n, k, idx, dist, order, snapIdx != null ? snapIdx : scratch.allocate(4 * nk), scratch.allocate(4 * nk));
     }
 
     private static boolean any(byte[] flags) {
@@ -423,15 +475,16 @@ public final class Knn {
     }
 
     /** Splits perm into leaves of at most leafSize rows; returns [lo0, hi0, lo1, hi1, ...]. */
-    private static int[] buildTree(MemorySegment x, int n, int d, MemorySegment perm, int leafSize, SplittableRandom rnd) {
-        long row = 4L * d;
+    private static int[] buildTree(KnnData x, MemorySegment perm, int leafSize, SplittableRandom rnd) {
+        int n = x.n, d = x.d;
         int[] out = new int[Math.max(4, 4 * (n / Math.max(1, leafSize / 2) + 2))];
         int nOut = 0;
         int[] stack = new int[128];
         int sp = 0;
         stack[sp++] = 0;
         stack[sp++] = n;
-        MemorySegment normal = Arena.ofAuto().allocate(4L * d, 64);
+        float[] normal = new float[d];
+        MemorySegment normalSeg = MemorySegment.ofArray(normal);
         while (sp > 0) {
             int hi = stack[--sp], lo = stack[--sp];
             if (hi - lo <= leafSize) {
@@ -445,13 +498,13 @@ public final class Knn {
             while (b == a && tries++ < 8) b = p(perm, lo + rnd.nextInt(hi - lo));
             float off = 0;
             for (int c = 0; c < d; c++) {
-                float xa = x.get(F, a * row + 4L * c), xb = x.get(F, b * row + 4L * c);
-                normal.setAtIndex(F, c, xa - xb);
+                float xa = x.get(a, c), xb = x.get(b, c);
+                normal[c] = xa - xb;
                 off += (xa - xb) * (xa + xb) * 0.5f;
             }
             int i = lo, j = hi - 1;
             while (i <= j) {
-                float s = Kernels.dot(x, p(perm, i) * row, normal, 0, d) - off;
+                float s = x.dot(p(perm, i), normal, normalSeg) - off;
                 boolean left = s > 0 || (s == 0 && rnd.nextBoolean());
                 if (left) i++;
                 else {

@@ -101,6 +101,33 @@ public final class Kernels {
         return s0 + s1;
     }
 
+    /**
+     * Squared distances of row a to four rows of b, out[oo + t] = sqdist(a, ao, b, bt, d): the same bits as four
+     * {@link #sqdist(float[], int, float[], int, int)} calls (the four loads interleaved).
+     */
+    public static void sqdist4(float[] a, int ao, float[] b, int b0, int b1, int b2, int b3, int d, float[] out, int oo) {
+        if (VECTOR) {
+            VectorKernels.sqdist4(a, ao, b, b0, b1, b2, b3, d, out, oo);
+        } else {
+            out[oo] = scalarSqdist(a, ao, b, b0, d);
+            out[oo + 1] = scalarSqdist(a, ao, b, b1, d);
+            out[oo + 2] = scalarSqdist(a, ao, b, b2, d);
+            out[oo + 3] = scalarSqdist(a, ao, b, b3, d);
+        }
+    }
+
+    /** {@link #sqdist4(float[], int, float[], int, int, int, int, int, float[], int)} with b in a segment (byte offsets); the same bits. */
+    public static void sqdist4(float[] a, int ao, MemorySegment b, long b0, long b1, long b2, long b3, int d, float[] out, int oo) {
+        if (VECTOR) {
+            VectorKernels.sqdist4(a, ao, b, b0, b1, b2, b3, d, out, oo);
+        } else {
+            out[oo] = sqdist(a, ao, b, b0, d);
+            out[oo + 1] = sqdist(a, ao, b, b1, d);
+            out[oo + 2] = sqdist(a, ao, b, b2, d);
+            out[oo + 3] = sqdist(a, ao, b, b3, d);
+        }
+    }
+
     static float scalarDot(MemorySegment a, long ao, MemorySegment b, long bo, int d) {
         float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
         int i = 0;

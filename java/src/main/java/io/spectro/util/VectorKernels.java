@@ -53,6 +53,36 @@ final class VectorKernels {
         return s;
     }
 
+    /**
+     * Squared distances of row a to four rows of b (array offsets): each the bits of
+     * {@link #sqdist(float[], int, float[], int, int)}, the four chains interleaved so their random loads overlap.
+     */
+    static void sqdist4(float[] a, int ao, float[] b, int b0, int b1, int b2, int b3, int d, float[] out, int oo) {
+        int l = S.length(), up = S.loopBound(d), i = 0;
+        FloatVector c0 = FloatVector.zero(S), c1 = FloatVector.zero(S), c2 = FloatVector.zero(S), c3 = FloatVector.zero(S);
+        for (; i < up; i += l) {
+            FloatVector x = FloatVector.fromArray(S, a, ao + i);
+            FloatVector y0 = x.sub(FloatVector.fromArray(S, b, b0 + i)), y1 = x.sub(FloatVector.fromArray(S, b, b1 + i));
+            FloatVector y2 = x.sub(FloatVector.fromArray(S, b, b2 + i)), y3 = x.sub(FloatVector.fromArray(S, b, b3 + i));
+            c0 = y0.fma(y0, c0);
+            c1 = y1.fma(y1, c1);
+            c2 = y2.fma(y2, c2);
+            c3 = y3.fma(y3, c3);
+        }
+        float s0 = sum(c0), s1 = sum(c1), s2 = sum(c2), s3 = sum(c3);
+        for (; i < d; i++) {
+            float x = a[ao + i], y0 = x - b[b0 + i], y1 = x - b[b1 + i], y2 = x - b[b2 + i], y3 = x - b[b3 + i];
+            s0 += y0 * y0;
+            s1 += y1 * y1;
+            s2 += y2 * y2;
+            s3 += y3 * y3;
+        }
+        out[oo] = s0;
+        out[oo + 1] = s1;
+        out[oo + 2] = s2;
+        out[oo + 3] = s3;
+    }
+
     /** Kernels.affine: tiles of 4 rows × 2 vectors of outputs, 8 accumulators, FMAs in the order of i. */
     static void affine(float[] in, int rows, int d, float[] wt, int m, float[] b, float[] out) {
         int l = S.length(), cols = m - m % (2 * l), r4 = rows - rows % 4;
@@ -172,5 +202,33 @@ final class VectorKernels {
             s += x * x;
         }
         return s;
+    }
+
+    /** {@link #sqdist4(float[], int, float[], int, int, int, int, int, float[], int)} with b in a segment (byte offsets). */
+    static void sqdist4(float[] a, int ao, MemorySegment b, long b0, long b1, long b2, long b3, int d, float[] out, int oo) {
+        int l = S.length(), up = S.loopBound(d), i = 0;
+        FloatVector c0 = FloatVector.zero(S), c1 = FloatVector.zero(S), c2 = FloatVector.zero(S), c3 = FloatVector.zero(S);
+        for (; i < up; i += l) {
+            long o = 4L * i;
+            FloatVector x = FloatVector.fromArray(S, a, ao + i);
+            FloatVector y0 = x.sub(load(b, b0 + o)), y1 = x.sub(load(b, b1 + o));
+            FloatVector y2 = x.sub(load(b, b2 + o)), y3 = x.sub(load(b, b3 + o));
+            c0 = y0.fma(y0, c0);
+            c1 = y1.fma(y1, c1);
+            c2 = y2.fma(y2, c2);
+            c3 = y3.fma(y3, c3);
+        }
+        float s0 = sum(c0), s1 = sum(c1), s2 = sum(c2), s3 = sum(c3);
+        for (; i < d; i++) {
+            float x = a[ao + i], y0 = x - at(b, b0, i), y1 = x - at(b, b1, i), y2 = x - at(b, b2, i), y3 = x - at(b, b3, i);
+            s0 += y0 * y0;
+            s1 += y1 * y1;
+            s2 += y2 * y2;
+            s3 += y3 * y3;
+        }
+        out[oo] = s0;
+        out[oo + 1] = s1;
+        out[oo + 2] = s2;
+        out[oo + 3] = s3;
     }
 }

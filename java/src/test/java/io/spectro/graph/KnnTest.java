@@ -70,6 +70,15 @@ class KnnTest {
         KnnGraph g = Knn.fit(v, o);
         double recall = Knn.recall(v, g, 300, 5, 2);
         assertTrue(recall > 0.95, "recall " + recall + " " + Knn.lastStats());
+        // the build renumbers the rows internally: every listed distance is that of the listed input row
+        for (int i = 0; i < v.rows(); i += 97)
+            for (int a = 0; a < 15; a++) {
+                int j = g.neighbors()[i * 15 + a];
+                assertNotEquals(i, j);
+                assertEquals(Kernels.scalarSqdist(v.data(), i * 16, v.data(), j * 16, 16), g.distances()[i * 15 + a], 1e-4f,
+                        "row " + i + " rank " + a);
+                if (a > 0) assertTrue(g.distances()[i * 15 + a - 1] <= g.distances()[i * 15 + a], "nearest first");
+            }
         KnnGraph again = Knn.fit(v, new Knn.Options(15, Knn.Method.APPROXIMATE, 0, 8, 0, 6, 1, 1L));
         assertArrayEquals(g.neighbors(), again.neighbors());
     }
@@ -109,6 +118,40 @@ class KnnTest {
             assertEquals(Kernels.sqdist(a, 2, b, 1, d), Kernels.sqdist(sa, 8, sb, 4, d));
             assertEquals(Kernels.sqdist(a, 2, b, 1, d), Kernels.sqdist(a, 2, sb, 4, d));
             assertEquals(Kernels.dot(a, 2, b, 1, d), Kernels.dot(sa, 8, sb, 4, d));
+            // four distances at once: the bits of four single ones, array and segment forms alike
+            float[] four = new float[5], fourSeg = new float[5];
+            Kernels.sqdist4(a, 2, b, 1, 1 + d, 1 + 2 * d, 1 + 3 * d, d, four, 1);
+            Kernels.sqdist4(a, 2, sb, 4, 4L * (1 + d), 4L * (1 + 2 * d), 4L * (1 + 3 * d), d, fourSeg, 1);
+            for (int t = 0; t < 4; t++) {
+                assertEquals(Kernels.sqdist(a, 2, b, 1 + t * d, d), four[1 + t], "d " + d + " row " + t);
+                assertEquals(four[1 + t], fourSeg[1 + t]);
+            }
+        }
+    }
+
+    /**
+     * The approximate build copies the vectors onto the heap within -Dspectro.knnHeapBytes and reads the segment
+     * beyond it: both give the same lists, bit for bit.
+     */
+    @Test
+    void heapAndSegmentVectorsGiveTheSameGraph(@TempDir Path dir) throws Exception {
+        Vectors v = blobs(4000, 37, 8);
+        Npy.write(dir.resolve("v.npy"), v.data(), v.rows(), v.cols());
+        Knn.Options o = Knn.Options.defaults().withK(12).withMethod(Knn.Method.APPROXIMATE);
+        String old = System.getProperty("spectro.knnHeapBytes");
+        try (MappedVectors m = MappedVectors.open(dir.resolve("v.npy"))) {
+            KnnGraph heap = Knn.fit(m, o);
+            assertEquals("heap", Knn.lastStats().vectors());
+            System.setProperty("spectro.knnHeapBytes", "0");
+            KnnGraph seg = Knn.fit(m, o);
+            assertEquals("segment", Knn.lastStats().vectors());
+            KnnGraph arr = Knn.fit(v, o);
+            assertArrayEquals(heap.neighbors(), seg.neighbors());
+            assertArrayEquals(heap.distances(), seg.distances());
+            assertArrayEquals(heap.neighbors(), arr.neighbors());
+        } finally {
+            if (old == null) System.clearProperty("spectro.knnHeapBytes");
+            else System.setProperty("spectro.knnHeapBytes", old);
         }
     }
 
