@@ -229,14 +229,9 @@ public final class Demo {
     }
 
     private static boolean copyShipped(Path model) throws IOException {
-        String[] files = {"config.json", "model.safetensors", "tokenizer.json", "loss_curve.png", "TRAINED_WITH.txt"};
         if (Demo.class.getResource(SHIPPED + "model.safetensors") == null) return false;
-        Files.createDirectories(model);
-        for (String f : files) {
-            try (InputStream in = Demo.class.getResourceAsStream(SHIPPED + f)) {
-                if (in != null) Files.copy(in, model.resolve(f), StandardCopyOption.REPLACE_EXISTING);
-            }
-        }
+        PileDemo.copyShipped(SHIPPED, new String[]{"config.json", "model.safetensors", "tokenizer.json", "loss_curve.png",
+                "TRAINED_WITH.txt"}, model);
         return true;
     }
 

@@ -179,19 +179,38 @@ public final class PileDemo {
         return so;
     }
 
-    /** Copies shipped files into dir unless dir already holds the first of them. */
+    /** Shipped beside a model only when it was calibrated itself (the larger model takes the small one's). */
+    static final java.util.Set<String> OPTIONAL = java.util.Set.of("calibration.json", "calibration.md");
+
+    /**
+     * Copies shipped files unless dir already holds the first of them: into a fresh temporary folder, then
+     * renamed, so an interrupted copy never leaves a folder that looks complete. A file missing from the jar
+     * is an error naming it (unless it is {@link #OPTIONAL}), never a silently incomplete folder.
+     */
     static void copyShipped(String prefix, String[] files, Path dir) throws IOException {
         if (Files.exists(dir.resolve(files[0]))) return;
-        if (PileDemo.class.getResource(prefix + files[0]) == null)
-            throw new SpectroException("the demo's files are missing from the jar (" + prefix + files[0] + ")");
+        if (Files.exists(dir)) throw new SpectroException(dir + ": exists but holds no " + files[0] + "; remove it or give another --out");
         Path tmp = dir.resolveSibling(dir.getFileName() + ".tmp");
+        deleteTree(tmp);
         Files.createDirectories(tmp);
         for (String f : files) {
             try (InputStream in = PileDemo.class.getResourceAsStream(prefix + f)) {
-                if (in != null) Files.copy(in, tmp.resolve(f), StandardCopyOption.REPLACE_EXISTING);
+                if (in == null) {
+                    if (OPTIONAL.contains(f)) continue;
+                    deleteTree(tmp);
+                    throw new SpectroException("the demo's files are missing from the jar (" + prefix + f
+                            + "); rebuild it with ./scripts/build (was it being rebuilt by another command?)");
+                }
+                Files.copy(in, tmp.resolve(f), StandardCopyOption.REPLACE_EXISTING);
             }
         }
-        if (Files.exists(dir)) throw new SpectroException(dir + ": exists but holds no " + files[0] + "; remove it or give another --out");
         Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
+    }
+
+    private static void deleteTree(Path p) throws IOException {
+        if (!Files.exists(p)) return;
+        try (var s = Files.walk(p)) {
+            for (Path q : s.sorted(java.util.Comparator.reverseOrder()).toList()) Files.deleteIfExists(q);
+        }
     }
 }
