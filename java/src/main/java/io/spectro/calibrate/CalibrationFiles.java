@@ -90,7 +90,12 @@ public final class CalibrationFiles {
     }
 
     /** The recommended setting of a calibration.json: {lr, nbeta, gamma, rmsprop (1/0)}, and its model hash. */
-    public record Recommended(float lr, float nbeta, float gamma, boolean rmsprop, String modelSha256) {}
+    public record Recommended(float lr, float nbeta, float gamma, boolean rmsprop, String modelSha256) {
+        /** {@code base} with this setting's ε, nβ, γ and sampler (chains, draws and the rest unchanged). */
+        public io.spectro.sampling.SamplerOptions applyTo(io.spectro.sampling.SamplerOptions base) {
+            return base.withLr(lr).withNbeta(nbeta).withGamma(gamma).withRmsprop(rmsprop);
+        }
+    }
 
     public static Recommended read(Path file) {
         if (!Files.isRegularFile(file)) throw new SpectroException(file + ": no such calibration file");

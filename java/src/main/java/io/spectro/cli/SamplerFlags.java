@@ -37,7 +37,7 @@ final class SamplerFlags {
                 if (!settings.endsWith(".json"))
                     throw new SpectroException("--settings: unknown '" + settings + "' (small, pythia-1.4b, or a calibration.json)");
                 CalibrationFiles.Recommended r = calibration();
-                yield SamplerOptions.small(seed).withLr(r.lr()).withNbeta(r.nbeta()).withGamma(r.gamma()).withRmsprop(r.rmsprop());
+                yield r.applyTo(SamplerOptions.small(seed));
             }
         };
         boolean shared = switch (baselineNoise) {

@@ -112,7 +112,7 @@ public final class Demo {
             String calibration = "";
             if (o.calibrate() != null) {
                 CalibrationFiles.Recommended r = calibrate(o, model, in);
-                so = so.withLr(r.lr()).withNbeta(r.nbeta()).withGamma(r.gamma()).withRmsprop(r.rmsprop());
+                so = r.applyTo(so);
                 calibration = calibrationText(o.calibrate(), work.resolve("calibration/calibration.json"), so);
                 o.log().println("demo: sampler settings from the calibration: " + label(so));
             }

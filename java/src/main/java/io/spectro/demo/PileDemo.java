@@ -161,7 +161,7 @@ public final class PileDemo {
                 Path oj = model.resolveSibling(other).resolve("calibration.json");
                 if (other.equals(model.getFileName().toString()) || !Files.isRegularFile(oj)) continue;
                 io.spectro.calibrate.CalibrationFiles.Recommended rec = io.spectro.calibrate.CalibrationFiles.read(oj);
-                SamplerOptions so = o.sampler().withLr(rec.lr()).withNbeta(rec.nbeta()).withGamma(rec.gamma()).withRmsprop(rec.rmsprop());
+                SamplerOptions so = rec.applyTo(o.sampler());
                 o.log().println("demo: " + model.getFileName() + " has no calibration of its own; sampler settings from the " + other
                         + " model's (" + oj + "): " + Demo.label(so));
                 return so;
@@ -174,7 +174,7 @@ public final class PileDemo {
         io.spectro.calibrate.CalibrationFiles.Recommended rec = io.spectro.calibrate.CalibrationFiles.read(json);
         if (!rec.modelSha256().equals(ChiRun.sha256(ck)))
             throw new SpectroException(json + ": calibrated for other weights than " + model.resolve("model.safetensors"));
-        SamplerOptions so = o.sampler().withLr(rec.lr()).withNbeta(rec.nbeta()).withGamma(rec.gamma()).withRmsprop(rec.rmsprop());
+        SamplerOptions so = rec.applyTo(o.sampler());
         o.log().println("demo: sampler settings from the shipped calibration (" + json + "): " + Demo.label(so));
         return so;
     }
