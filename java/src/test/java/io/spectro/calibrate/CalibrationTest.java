@@ -100,6 +100,10 @@ class CalibrationTest {
         List<Calibration.Row> allHard = List.of(row(1e-3f, "a", -1, 0.1, 1.0, 0, 0.1, 3), row(3e-4f, "a", -1, 0.1, 1.0, 0, 0.9, 0.1));
         assertEquals(3e-4f, Calibration.recommend(allHard).setting().lr());
         assertTrue(Calibration.markdown(rows, rec).contains("HARD a: λ̂ -0.500 <= 0"));
+        // a recommendation whose posteriors are the prior's (r > 0.9) says so; one the loss shapes does not
+        List<Calibration.Row> prior = List.of(row(1e-3f, "a", 5, 0.1, 1.0, 0, 0.95, 0.1), row(1e-3f, "b", 5, 0.1, 1.0, 0, 0.93, 0.1));
+        assertTrue(String.join("\n", Calibration.recommend(prior).reasons()).contains("PRIOR-DOMINATED"), Calibration.recommend(prior).toString());
+        assertFalse(String.join("\n", rec.reasons()).contains("PRIOR-DOMINATED"), rec.toString());
     }
 
     @Test
