@@ -23,7 +23,7 @@ public final class WhitenCommand implements Callable<Integer> {
     @Option(names = "--components", defaultValue = "0",
             description = "directions to keep; 0 = automatic (Gavish-Donoho threshold, see docs/clustering.md)")
     int components;
-    @Option(names = "--max-components", defaultValue = "100", description = "cap of the automatic choice (default ${DEFAULT-VALUE})")
+    @Option(names = "--max-components", defaultValue = "100", description = "cap of the automatic choice when the spectrum has signal directions above the noise floor (default ${DEFAULT-VALUE}); a flat spectrum keeps every direction (--components N forces fewer)")
     int maxComponents;
     @Option(names = "--center-rows", description = "subtract each row's mean after z-scoring")
     boolean centerRows;

@@ -126,6 +126,31 @@ class WhiteningTest {
         assertTrue(w.rule().contains("flat spectrum"), w.rule());
     }
 
+    /**
+     * A flat spectrum wider than the cap keeps every direction too (the cap bounds signal directions; cutting 130
+     * equal directions to 100 would drop structure at random), while a spectrum with signal directions stays capped.
+     */
+    @Test
+    void flatSpectrumWiderThanTheCapKeepsEveryDirection() {
+        SplittableRandom r = new SplittableRandom(5);
+        int n = 6000, h = 130, groups = 300;
+        float[][] centre = new float[groups][h];
+        for (float[] c : centre) for (int j = 0; j < h; j++) c[j] = (float) (0.5 * r.nextGaussian());
+        float[] d = new float[n * h];
+        for (int row = 0; row < n; row++) for (int j = 0; j < h; j++) d[row * h + j] = centre[row % groups][j] + (float) r.nextGaussian();
+        Whitening w = Whitening.fit(new Vectors(d, n, h), Whitening.Options.defaults());
+        assertEquals(h, w.kept(), w.rule());
+        assertTrue(w.rule().contains("flat spectrum") && w.rule().contains("the cap 100"), w.rule());
+        // with a strong low-rank part the automatic choice is the signal directions, capped at maxComponents
+        float[] spiked = d.clone();
+        float[][] load = new float[3][h];
+        for (float[] l : load) for (int j = 0; j < h; j++) l[j] = (float) r.nextGaussian();
+        for (int row = 0; row < n; row++) // three shared factors per group, loading on every column
+            for (int f = 0; f < 3; f++) for (int j = 0; j < h; j++) spiked[row * h + j] += 4 * centre[row % groups][f] * load[f][j];
+        Whitening s = Whitening.fit(new Vectors(spiked, n, h), new Whitening.Options(0, 2, false, 0));
+        assertEquals(2, s.kept(), s.rule());
+    }
+
     /** A constant column is named in the rule; an input of constant columns only is refused with a reason. */
     @Test
     void constantColumns() {
