@@ -115,12 +115,8 @@ class WhiteningTest {
      */
     @Test
     void flatSpectrumKeepsEveryDirection() {
-        SplittableRandom r = new SplittableRandom(4);
-        int n = 4000, h = 16, groups = 200;
-        float[][] centre = new float[groups][h];
-        for (float[] c : centre) for (int j = 0; j < h; j++) c[j] = (float) (4 * r.nextGaussian());
-        float[] d = new float[n * h];
-        for (int row = 0; row < n; row++) for (int j = 0; j < h; j++) d[row * h + j] = centre[row % groups][j] + (float) r.nextGaussian();
+        int n = 4000, h = 16;
+        float[] d = plantedGroups(new SplittableRandom(4), n, h, new float[200][h], 4);
         Whitening w = Whitening.fit(new Vectors(d, n, h), Whitening.Options.defaults());
         assertEquals(h, w.kept(), w.rule());
         assertTrue(w.rule().contains("flat spectrum"), w.rule());
@@ -135,9 +131,7 @@ class WhiteningTest {
         SplittableRandom r = new SplittableRandom(5);
         int n = 6000, h = 130, groups = 300;
         float[][] centre = new float[groups][h];
-        for (float[] c : centre) for (int j = 0; j < h; j++) c[j] = (float) (0.5 * r.nextGaussian());
-        float[] d = new float[n * h];
-        for (int row = 0; row < n; row++) for (int j = 0; j < h; j++) d[row * h + j] = centre[row % groups][j] + (float) r.nextGaussian();
+        float[] d = plantedGroups(r, n, h, centre, 0.5);
         Whitening w = Whitening.fit(new Vectors(d, n, h), Whitening.Options.defaults());
         assertEquals(h, w.kept(), w.rule());
         assertTrue(w.rule().contains("flat spectrum") && w.rule().contains("the cap 100"), w.rule());
@@ -149,6 +143,14 @@ class WhiteningTest {
             for (int f = 0; f < 3; f++) for (int j = 0; j < h; j++) spiked[row * h + j] += 4 * centre[row % groups][f] * load[f][j];
         Whitening s = Whitening.fit(new Vectors(spiked, n, h), new Whitening.Options(0, 2, false, 0));
         assertEquals(2, s.kept(), s.rule());
+    }
+
+    /** Rows of groups (row i in group i mod groups) with isotropic centres of standard deviation spread, filled into centre, plus N(0, 1) noise. */
+    static float[] plantedGroups(SplittableRandom r, int n, int h, float[][] centre, double spread) {
+        for (float[] c : centre) for (int j = 0; j < h; j++) c[j] = (float) (spread * r.nextGaussian());
+        float[] d = new float[n * h];
+        for (int row = 0; row < n; row++) for (int j = 0; j < h; j++) d[row * h + j] = centre[row % centre.length][j] + (float) r.nextGaussian();
+        return d;
     }
 
     /** A constant column is named in the rule; an input of constant columns only is refused with a reason. */
