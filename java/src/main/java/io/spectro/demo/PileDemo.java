@@ -1,6 +1,7 @@
 package io.spectro.demo;
 
 import io.spectro.SpectroException;
+import io.spectro.calibrate.CalibrationFiles;
 import io.spectro.chi.ChiRun;
 import io.spectro.chi.RunOutputs;
 import io.spectro.io.Npy;
@@ -154,29 +155,28 @@ public final class PileDemo {
      * them; refused when it was made for other weights.
      */
     static SamplerOptions calibrated(Options o, Path model, Checkpoint ck) {
-        Path json = model.resolve("calibration.json");
-        if (!o.fixedSettings() && !Files.isRegularFile(json)) {
+        if (!o.fixedSettings()) {
+            Path json = model.resolve("calibration.json");
+            if (Files.isRegularFile(json)) {
+                CalibrationFiles.Recommended rec = CalibrationFiles.read(json);
+                if (!rec.modelSha256().equals(ChiRun.sha256(ck)))
+                    throw new SpectroException(json + ": calibrated for other weights than " + model.resolve("model.safetensors"));
+                SamplerOptions so = rec.applyTo(o.sampler());
+                o.log().println("demo: sampler settings from the shipped calibration (" + json + "): " + Demo.label(so));
+                return so;
+            }
             // a model without its own calibration takes the one of the other demo models that has one (stated)
             for (String other : MODELS) {
                 Path oj = model.resolveSibling(other).resolve("calibration.json");
                 if (other.equals(model.getFileName().toString()) || !Files.isRegularFile(oj)) continue;
-                io.spectro.calibrate.CalibrationFiles.Recommended rec = io.spectro.calibrate.CalibrationFiles.read(oj);
-                SamplerOptions so = rec.applyTo(o.sampler());
+                SamplerOptions so = CalibrationFiles.read(oj).applyTo(o.sampler());
                 o.log().println("demo: " + model.getFileName() + " has no calibration of its own; sampler settings from the " + other
                         + " model's (" + oj + "): " + Demo.label(so));
                 return so;
             }
         }
-        if (o.fixedSettings() || !Files.isRegularFile(json)) {
-            o.log().println("demo: sampler settings as given (no calibration used): " + Demo.label(o.sampler()));
-            return o.sampler();
-        }
-        io.spectro.calibrate.CalibrationFiles.Recommended rec = io.spectro.calibrate.CalibrationFiles.read(json);
-        if (!rec.modelSha256().equals(ChiRun.sha256(ck)))
-            throw new SpectroException(json + ": calibrated for other weights than " + model.resolve("model.safetensors"));
-        SamplerOptions so = rec.applyTo(o.sampler());
-        o.log().println("demo: sampler settings from the shipped calibration (" + json + "): " + Demo.label(so));
-        return so;
+        o.log().println("demo: sampler settings as given (no calibration used): " + Demo.label(o.sampler()));
+        return o.sampler();
     }
 
     /** Shipped beside a model only when it was calibrated itself (the larger model takes the small one's). */
