@@ -75,9 +75,27 @@ class UpsampleTest {
                 b[j] = r.nextGaussian();
                 c[j] = r.nextGaussian();
             }
+            // an affine function of the loss and the embed's resp d2, of the features' standardised deviations: the
+            // tiny random model's losses are ~6.1 +- 0.003, so a·loss + c stored as float32 would carry rounding noise
+            // of ~1e-4 of its spread, whose directions the whitening keeps or not depending on summation order
+            double m0 = 0, m1 = 0;
+            for (int i = 0; i < n; i++) {
+                m0 += x[i * d];
+                m1 += x[i * d + 1];
+            }
+            m0 /= n;
+            m1 /= n;
+            double s0 = 0, s1 = 0;
+            for (int i = 0; i < n; i++) {
+                s0 += (x[i * d] - m0) * (x[i * d] - m0);
+                s1 += (x[i * d + 1] - m1) * (x[i * d + 1] - m1);
+            }
+            s0 = Math.sqrt(s0 / n);
+            s1 = Math.sqrt(s1 / n);
             float[] chi = new float[n * H];
             for (int i = 0; i < n; i++)
-                for (int j = 0; j < H; j++) chi[i * H + j] = (float) (a[j] * x[i * d] + b[j] * x[i * d + 1] + c[j]); // loss and resp d2 of embed
+                for (int j = 0; j < H; j++)
+                    chi[i * H + j] = (float) (a[j] * (x[i * d] - m0) / s0 + b[j] * (x[i * d + 1] - m1) / s1 + c[j]);
             Npy.write(run.resolve("chi.npy"), chi, n, H);
             JsonMapper json = JsonMapper.shared();
             Files.writeString(run.resolve("components.json"), json.writeValueAsString(comps.stream().map(co -> co.name()).toList()));
