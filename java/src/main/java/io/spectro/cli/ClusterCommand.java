@@ -22,7 +22,7 @@ public final class ClusterCommand implements Callable<Integer> {
     Path out;
     @Option(names = "--tokens", description = "directory with tokens.csv / contexts.jsonl (default: the chi.npy directory)")
     Path tokens;
-    @Option(names = "--synthetic", description = "ROWSxCOLS[:CLUSTERS]: write a synthetic run into DIR/synthetic-run and cluster it (benchmarks)")
+    @Option(names = "--synthetic", description = "ROWSxCOLS[:CLUSTERS[:LO-HI[:SEPARATION[:SUBSPACE]]]]: write a synthetic run into DIR/synthetic-run and cluster it (benchmarks; docs/benchmarks.md)")
     String synthetic;
     @Mixin
     StructureOptions opts;

@@ -27,7 +27,7 @@ public final class ReportCommand implements Callable<Integer> {
     int components;
     @Option(names = "--center-rows", description = "centre rows before whitening")
     boolean centerRows;
-    @Option(names = "--synthetic", description = "ROWSxCOLS[:CLUSTERS]: first write a synthetic run into RUN (benchmarks, demos)")
+    @Option(names = "--synthetic", description = "ROWSxCOLS[:CLUSTERS[:LO-HI[:SEPARATION[:SUBSPACE]]]]: first write a synthetic run into RUN (benchmarks, demos)")
     String synthetic;
     @Option(names = "--hostile", description = "with --synthetic: HTML-hostile token texts in one cluster")
     boolean hostile;

@@ -37,32 +37,39 @@ public final class SyntheticRun {
      * @param sizeLo with sizeHi: cluster sizes drawn uniformly in [sizeLo, sizeHi] (then scaled to sum to rows);
      *               0 = the decaying sizes
      * @param sizeHi upper end of the uniform sizes
+     * @param subspace 0: every centre coordinate independent (a flat spectrum when clusters are many and equal);
+     *                 k &gt; 0: the centres lie in a random k-dimensional subspace of the H columns, with the same
+     *                 variance per column (a spiked spectrum of k directions, as real χ have)
      */
     public record Spec(int rows, int components, int clusters, double separation, double uniformMode, boolean hostile,
-                       int seqLen, long seed, int sizeLo, int sizeHi) {
+                       int seqLen, long seed, int sizeLo, int sizeHi, int subspace) {
         public Spec {
             if (rows < 1 || components < 2 || clusters < 1 || clusters > rows || seqLen < 2 || !(separation >= 0)
-                    || !(uniformMode >= 0) || sizeLo < 0 || sizeHi < sizeLo || (sizeLo == 0 && sizeHi != 0))
+                    || !(uniformMode >= 0) || sizeLo < 0 || sizeHi < sizeLo || (sizeLo == 0 && sizeHi != 0)
+                    || subspace < 0 || subspace > components)
                 throw new SpectroException("bad synthetic run spec: " + rows + " rows, " + components + " components, "
                         + clusters + " clusters, separation " + separation + ", seqLen " + seqLen + ", sizes "
-                        + sizeLo + "-" + sizeHi);
+                        + sizeLo + "-" + sizeHi + ", subspace " + subspace);
         }
 
         public static Spec of(int rows, int components, int clusters, long seed) {
-            return new Spec(rows, components, clusters, 1.0, 0, false, 16, seed, 0, 0);
+            return new Spec(rows, components, clusters, 1.0, 0, false, 16, seed, 0, 0, 0);
         }
 
-        public Spec withHostile(boolean h) { return new Spec(rows, components, clusters, separation, uniformMode, h, seqLen, seed, sizeLo, sizeHi); }
+        public Spec withHostile(boolean h) { return new Spec(rows, components, clusters, separation, uniformMode, h, seqLen, seed, sizeLo, sizeHi, subspace); }
 
-        public Spec withSeparation(double s) { return new Spec(rows, components, clusters, s, uniformMode, hostile, seqLen, seed, sizeLo, sizeHi); }
+        public Spec withSeparation(double s) { return new Spec(rows, components, clusters, s, uniformMode, hostile, seqLen, seed, sizeLo, sizeHi, subspace); }
 
-        public Spec withUniformMode(double u) { return new Spec(rows, components, clusters, separation, u, hostile, seqLen, seed, sizeLo, sizeHi); }
+        public Spec withUniformMode(double u) { return new Spec(rows, components, clusters, separation, u, hostile, seqLen, seed, sizeLo, sizeHi, subspace); }
 
-        public Spec withSizes(int lo, int hi) { return new Spec(rows, components, clusters, separation, uniformMode, hostile, seqLen, seed, lo, hi); }
+        public Spec withSizes(int lo, int hi) { return new Spec(rows, components, clusters, separation, uniformMode, hostile, seqLen, seed, lo, hi, subspace); }
+
+        public Spec withSubspace(int k) { return new Spec(rows, components, clusters, separation, uniformMode, hostile, seqLen, seed, sizeLo, sizeHi, k); }
 
         /**
-         * Parses "ROWSxCOLS[:CLUSTERS[:LO-HI[:SEPARATION]]]": e.g. "1000000x32:10000:60-140:4" is 10,000
-         * clusters of 60-140 rows whose centres have standard deviation 4 per column.
+         * Parses "ROWSxCOLS[:CLUSTERS[:LO-HI[:SEPARATION[:SUBSPACE]]]]": e.g. "1000000x32:10000:60-140:4" is 10,000
+         * clusters of 60-140 rows whose centres have standard deviation 4 per column; LO-HI "0-0" keeps the decaying
+         * sizes; "10000000x410:10000:400-1600:1:64" puts the centres in a random 64-dimensional subspace.
          */
         public static Spec parse(String s, long seed) {
             try {
@@ -76,12 +83,13 @@ public final class SyntheticRun {
                     spec = spec.withSizes(Integer.parseInt(lh[0]), Integer.parseInt(lh[1]));
                 }
                 if (a.length > 3) spec = spec.withSeparation(Double.parseDouble(a[3]));
-                if (a.length > 4) throw new IllegalArgumentException();
+                if (a.length > 4) spec = spec.withSubspace(Integer.parseInt(a[4]));
+                if (a.length > 5) throw new IllegalArgumentException();
                 return spec;
             } catch (SpectroException e) {
                 throw new SpectroException("option --synthetic " + s + ": " + e.getMessage());
             } catch (RuntimeException e) {
-                throw new SpectroException("option --synthetic: expected ROWSxCOLS[:CLUSTERS[:LO-HI[:SEPARATION]]], got " + s);
+                throw new SpectroException("option --synthetic: expected ROWSxCOLS[:CLUSTERS[:LO-HI[:SEPARATION[:SUBSPACE]]]], got " + s);
             }
         }
     }
@@ -138,18 +146,45 @@ public final class SyntheticRun {
             labels[j] = t;
         }
         float[] centre = new float[c * h];
-        for (int i = 0; i < centre.length; i++) centre[i] = (float) (rnd.nextGaussian() * spec.separation());
+        if (spec.subspace() == 0) {
+            for (int i = 0; i < centre.length; i++) centre[i] = (float) (rnd.nextGaussian() * spec.separation());
+        } else { // centre = g B: g ~ N(0, 1) in k dims, B a Gaussian k x H basis scaled so each column has variance sep^2
+            int k = spec.subspace();
+            double[] basis = new double[k * h];
+            for (int i = 0; i < basis.length; i++) basis[i] = rnd.nextGaussian() * spec.separation() / Math.sqrt(k);
+            double[] g = new double[k];
+            for (int i = 0; i < c; i++) {
+                for (int m = 0; m < k; m++) g[m] = rnd.nextGaussian();
+                for (int j = 0; j < h; j++) {
+                    double v = 0;
+                    for (int m = 0; m < k; m++) v += g[m] * basis[m * h + j];
+                    centre[i * h + j] = (float) v;
+                }
+            }
+        }
         float[] scale = new float[h], shift = new float[h];
         for (int j = 0; j < h; j++) {
             scale[j] = (float) Math.exp(0.5 * rnd.nextGaussian());
             shift[j] = (float) rnd.nextGaussian();
         }
-        float[] chi = new float[Math.multiplyExact(n, h)];
-        for (int r = 0; r < n; r++) {
-            int l = labels[r];
-            double u = spec.uniformMode() > 0 ? rnd.nextGaussian() * spec.uniformMode() : 0;
-            for (int j = 0; j < h; j++)
-                chi[r * h + j] = (float) ((centre[l * h + j] + rnd.nextGaussian() + u) * scale[j] + shift[j]);
+        // chi.npy is streamed in blocks of rows (10M x 410 is 16 GB) into a temporary committed after the other files
+        Npy.Writer chiOut = Npy.Writer.create(dir.resolve("chi.npy"), "<f4", n, h);
+        try {
+            int blockRows = Math.max(1, (1 << 20) / h);
+            float[] block = new float[blockRows * h];
+            for (int r0b = 0; r0b < n; r0b += blockRows) {
+                int len = Math.min(blockRows, n - r0b);
+                for (int i = 0; i < len; i++) {
+                    int l = labels[r0b + i];
+                    double u = spec.uniformMode() > 0 ? rnd.nextGaussian() * spec.uniformMode() : 0;
+                    for (int j = 0; j < h; j++)
+                        block[i * h + j] = (float) ((centre[l * h + j] + rnd.nextGaussian() + u) * scale[j] + shift[j]);
+                }
+                chiOut.put((long) r0b * h, block, 0, len * h);
+            }
+        } catch (RuntimeException e) {
+            chiOut.close();
+            throw e;
         }
         // vocabularies
         Map<String, Integer> ids = new LinkedHashMap<>();
@@ -212,10 +247,12 @@ public final class SyntheticRun {
                     out.write("\n");
                 }
             }
-            Npy.write(g.temp(dir.resolve("chi.npy")), chi, n, h);
             g.commit();
+            chiOut.commit();
         } catch (IOException e) {
             throw new SpectroException(dir + ": cannot write the synthetic run (" + IoErrors.describe(e) + ")", e);
+        } finally {
+            chiOut.close();
         }
         return labels;
     }
