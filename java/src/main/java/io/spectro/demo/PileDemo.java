@@ -165,18 +165,38 @@ public final class PileDemo {
                 o.log().println("demo: sampler settings from the shipped calibration (" + json + "): " + Demo.label(so));
                 return so;
             }
-            // a model without its own calibration takes the one of the other demo models that has one (stated)
+            // a model without its own calibration takes the one of the other demo models that has one (stated): from
+            // its copy beside this model when that model was run, else from the jar, so `--models large` alone runs
+            // at the same settings as `--models small,large`
             for (String other : MODELS) {
+                if (other.equals(model.getFileName().toString())) continue;
                 Path oj = model.resolveSibling(other).resolve("calibration.json");
-                if (other.equals(model.getFileName().toString()) || !Files.isRegularFile(oj)) continue;
-                SamplerOptions so = CalibrationFiles.read(oj).applyTo(o.sampler());
+                CalibrationFiles.Recommended rec = Files.isRegularFile(oj) ? CalibrationFiles.read(oj) : shippedCalibration(other);
+                if (rec == null) continue;
+                SamplerOptions so = rec.applyTo(o.sampler());
                 o.log().println("demo: " + model.getFileName() + " has no calibration of its own; sampler settings from the " + other
-                        + " model's (" + oj + "): " + Demo.label(so));
+                        + " model's (" + (Files.isRegularFile(oj) ? oj : "shipped in the jar") + "): " + Demo.label(so));
                 return so;
             }
         }
         o.log().println("demo: sampler settings as given (no calibration used): " + Demo.label(o.sampler()));
         return o.sampler();
+    }
+
+    /** The calibration shipped in the jar for demo model {@code name}, or null when it has none. */
+    static CalibrationFiles.Recommended shippedCalibration(String name) {
+        try (InputStream in = PileDemo.class.getResourceAsStream(SHIPPED + name + "/calibration.json")) {
+            if (in == null) return null;
+            Path tmp = Files.createTempFile("spectro-calibration-" + name, ".json");
+            try {
+                Files.copy(in, tmp, StandardCopyOption.REPLACE_EXISTING);
+                return CalibrationFiles.read(tmp);
+            } finally {
+                Files.deleteIfExists(tmp);
+            }
+        } catch (IOException e) {
+            throw new SpectroException("the " + name + " demo model's calibration in the jar cannot be read (" + e.getMessage() + ")", e);
+        }
     }
 
     /** Shipped beside a model only when it was calibrated itself (the larger model takes the small one's). */

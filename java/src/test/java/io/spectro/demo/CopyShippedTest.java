@@ -34,4 +34,22 @@ class CopyShippedTest {
                 new String[]{"config.json"}, broken));
         assertTrue(e.getMessage().contains("holds no config.json"), e.getMessage());
     }
+
+    @Test
+    void theLargerModelAloneTakesTheSmallOnesCalibrationFromTheJar(@TempDir Path dir) throws Exception {
+        io.spectro.calibrate.CalibrationFiles.Recommended shipped = PileDemo.shippedCalibration("small");
+        assertNotNull(shipped, "the small model ships its calibration");
+        assertNull(PileDemo.shippedCalibration("large"));
+        Path large = dir.resolve("models").resolve("large");
+        PileDemo.copyShipped(PileDemo.SHIPPED + "large/", PileDemo.MODEL_FILES, large);
+        assertFalse(Files.exists(dir.resolve("models").resolve("small")), "the small model is not copied");
+        java.io.ByteArrayOutputStream log = new java.io.ByteArrayOutputStream();
+        io.spectro.sampling.SamplerOptions given = io.spectro.sampling.SamplerOptions.small(1);
+        PileDemo.Options o = new PileDemo.Options(dir, 1, java.util.List.of("large"), given, 1, new java.io.PrintStream(log));
+        try (io.spectro.model.Checkpoint ck = io.spectro.model.Checkpoint.open(large)) {
+            io.spectro.sampling.SamplerOptions so = PileDemo.calibrated(o, large, ck);
+            assertEquals(shipped.applyTo(given), so);
+        }
+        assertTrue(log.toString().contains("from the small model's (shipped in the jar)"), log.toString());
+    }
 }
