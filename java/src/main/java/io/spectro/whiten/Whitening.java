@@ -120,13 +120,23 @@ public record Whitening(double[] mean, double[] std, boolean centerRows, double[
             keep = Math.max(lo, keep);
         }
         double top = sortedEv[0];
+        // Eigenvalues at the floating-point floor are rounding, not structure (whitening would scale them up to unit
+        // variance), and for low-rank inputs the median-relative threshold above cannot tell, since the median itself
+        // is rounding then. Two floors, with a margin: the covariance sums float32 products over blocks of COV_BLOCK
+        // rows (error ~2^-24 sqrt(COV_BLOCK) per entry, ~sqrt(H) times that per eigenvalue), and float32 inputs carry
+        // rounding of variance 2^-46 x^2/12 per value, i.e. (mean^2 + std^2)/std^2 times that of a z-scored column:
+        // large when values sit far from zero relative to their spread.
+        double floor = 10 * Math.pow(2, -24) * Math.sqrt((double) COV_BLOCK * h);
+        for (int c = 0; c < h; c++)
+            if (std[c] > 0) floor = Math.max(floor, 100 * Math.pow(2, -46) / 12 * (mean[c] * mean[c] + std[c] * std[c]) / (std[c] * std[c]));
         int usable = 0;
-        while (usable < h && sortedEv[usable] > 1e-9 * Math.max(top, 1e-30)) usable++;
+        while (usable < h && sortedEv[usable] > Math.max(1e-9 * Math.max(top, 1e-30), floor)) usable++;
         if (keep > usable) {
             if (usable == 0)
                 throw new SpectroException("whitening input has zero variance after standardisation (every column is constant)");
             keep = usable;
-            rule += "; reduced to " + usable + " directions of non-zero variance";
+            rule += "; reduced to " + usable + " directions of non-zero variance above float32 rounding (eigenvalue > "
+                    + String.format("%.3g", Math.max(1e-9 * top, floor)) + ")";
         }
         List<Integer> constant = new ArrayList<>();
         for (int c = 0; c < h; c++) if (cov[c][c] == 0) constant.add(c);
@@ -307,9 +317,12 @@ public record Whitening(double[] mean, double[] std, boolean centerRows, double[
     }
 
     /** Covariance (divided by n) of the standardised rows of x around mu, accumulated in double over row blocks. */
+    /** Rows per float32 block of the covariance's dot products (their rounding sets a floor on usable eigenvalues). */
+    static final int COV_BLOCK = 128;
+
     private double[][] covariance(Rows x, double[] mu, int threads, Progress progress) {
         int n = x.rows(), h = x.cols();
-        final int B = 128;
+        final int B = COV_BLOCK;
         int blocks = (n + B - 1) / B;
         int parts = Math.max(1, Math.min(threads, blocks));
         double[][] acc = new double[parts][h * h];

@@ -167,4 +167,35 @@ class WhiteningTest {
                 () -> Whitening.fit(new Vectors(d, n, h), Whitening.Options.defaults()));
         assertTrue(e.getMessage().contains("every column is constant"), e.getMessage());
     }
+
+    @Test
+    void roundingNoiseDirectionsAreNotKept() {
+        // rank 2 in 12 columns: the other 10 eigenvalues are float32 rounding (~3e-8 here, from the covariance's float
+        // block sums and, with values ~2,000 spreads from zero, from the inputs); the median-relative threshold alone
+        // kept 4-5 of them (4 here; 5 in UpsampleTest's fixture), scaled up to unit variance
+        int n = 400, h = 12;
+        SplittableRandom r = new SplittableRandom(5);
+        double[] a = new double[h], b = new double[h], c = new double[h];
+        for (int j = 0; j < h; j++) {
+            a[j] = r.nextGaussian();
+            b[j] = r.nextGaussian();
+            c[j] = 2000 * (1 + r.nextDouble());
+        }
+        float[] d = new float[n * h];
+        for (int i = 0; i < n; i++) {
+            double u = r.nextGaussian(), v = r.nextGaussian();
+            for (int j = 0; j < h; j++) d[i * h + j] = (float) (c[j] + a[j] * u + b[j] * v);
+        }
+        Whitening w = Whitening.fit(new Vectors(d, n, h), Whitening.Options.defaults());
+        assertEquals(2, w.kept(), w.rule());
+        assertTrue(w.rule().contains("float32"), w.rule());
+        // the same structure stored near zero: the same (before: 4 kept)
+        SplittableRandom r2 = new SplittableRandom(6);
+        for (int i = 0; i < n; i++) {
+            double u = r2.nextGaussian(), v = r2.nextGaussian();
+            for (int j = 0; j < h; j++) d[i * h + j] = (float) (a[j] * u + b[j] * v);
+        }
+        Whitening near = Whitening.fit(new Vectors(d, n, h), Whitening.Options.defaults());
+        assertEquals(2, near.kept(), near.rule());
+    }
 }
