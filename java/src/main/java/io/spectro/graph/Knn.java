@@ -327,46 +327,65 @@ public final class Knn {
         // Everything below runs on the renumbered rows; the lists are numbered back at the end.
         for (int i = 0; i < n; i++) order.setAtIndex(I, i, i);
         KnnData given = KnnData.view(v);
-        int[] firstLeaves = buildTree(given, order, leaf, new SplittableRandom(o.seed() * 1_000_003L));
+        int[] firstLeaves = buildTree(given, order, leaf, treeRandom(o, 0));
         KnnData x = given.reordered(order, scratch);
         given = null;
         ThreadLocal<Local> locals = ThreadLocal.withInitial(Local::new);
         AtomicLong evals = new AtomicLong();
-        for (int t = 0; t < o.trees(); t++) {
-            for (int i = 0; i < n; i++) perm.setAtIndex(I, i, i);
-            int[] leaves = t == 0 ? firstLeaves : buildTree(x, perm, leaf, new SplittableRandom(o.seed() * 1_000_003L + t));
-            int nl = leaves.length / 2;
-            Parallel.forEach(nl, threads, li -> {
-                int lo = leaves[2 * li], hi = leaves[2 * li + 1], m = hi - lo;
-                Local L = locals.get().ensure(m, k, d);
-                for (int a = 0; a < m; a++) {
-                    int i = perm.getAtIndex(I, lo + a);
-                    L.load(a, i, k, idx, dist, fresh, size);
-                    x.copyRow(i, L.vec, a * d);
+        // A tree's split passes are serial, so with more than one thread the later trees are built ahead, each on its
+        // own thread from its own seed and permutation (4 N bytes each): the same trees as built one after the other,
+        // while the leaves of earlier ones are searched. The leaves are still searched in tree order.
+        TreeBuilds ahead = threads > 1 && o.trees() > 1 ? new TreeBuilds(x, o, leaf, Math.min(threads, o.trees() - 1), scratch) : null;
+        try {
+            for (int t = 0; t < o.trees(); t++) {
+                MemorySegment tperm = perm;
+                int[] leaves;
+                if (t == 0) {
+                    for (int i = 0; i < n; i++) perm.setAtIndex(I, i, i);
+                    leaves = firstLeaves;
+                } else if (ahead != null) {
+                    tperm = ahead.perm(t);
+                    leaves = ahead.leaves(t);
+                } else {
+                    for (int i = 0; i < n; i++) perm.setAtIndex(I, i, i);
+                    leaves = buildTree(x, perm, leaf, treeRandom(o, t));
                 }
-                float[] dd = L.dd;
-                for (int a = 0; a < m; a++) {
-                    int i = L.rows[a];
-                    for (int b0 = a + 1; b0 < m; b0 += 4) {
-                        int cnt = Math.min(4, m - b0);
-                        if (cnt == 4) Kernels.sqdist4(L.vec, a * d, L.vec, b0 * d, (b0 + 1) * d, (b0 + 2) * d, (b0 + 3) * d, d, dd, 0);
-                        else for (int t2 = 0; t2 < cnt; t2++) dd[t2] = Kernels.sqdist(L.vec, a * d, L.vec, (b0 + t2) * d, d);
-                        for (int t2 = 0; t2 < cnt; t2++) {
-                            int b = b0 + t2, j = L.rows[b];
-                            if (admits(L.idx, L.dist, a * k, k, L.size[a], j, dd[t2]))
-                                L.size[a] = heapPush(L.idx, L.dist, L.fresh, a * k, k, L.size[a], j, dd[t2]);
-                            if (admits(L.idx, L.dist, b * k, k, L.size[b], i, dd[t2]))
-                                L.size[b] = heapPush(L.idx, L.dist, L.fresh, b * k, k, L.size[b], i, dd[t2]);
+                MemorySegment permT = tperm;
+                int nl = leaves.length / 2;
+                Parallel.forEach(nl, threads, li -> {
+                    int lo = leaves[2 * li], hi = leaves[2 * li + 1], m = hi - lo;
+                    Local L = locals.get().ensure(m, k, d);
+                    for (int a = 0; a < m; a++) {
+                        int i = permT.getAtIndex(I, lo + a);
+                        L.load(a, i, k, idx, dist, fresh, size);
+                        x.copyRow(i, L.vec, a * d);
+                    }
+                    float[] dd = L.dd;
+                    for (int a = 0; a < m; a++) {
+                        int i = L.rows[a];
+                        for (int b0 = a + 1; b0 < m; b0 += 4) {
+                            int cnt = Math.min(4, m - b0);
+                            if (cnt == 4) Kernels.sqdist4(L.vec, a * d, L.vec, b0 * d, (b0 + 1) * d, (b0 + 2) * d, (b0 + 3) * d, d, dd, 0);
+                            else for (int t2 = 0; t2 < cnt; t2++) dd[t2] = Kernels.sqdist(L.vec, a * d, L.vec, (b0 + t2) * d, d);
+                            for (int t2 = 0; t2 < cnt; t2++) {
+                                int b = b0 + t2, j = L.rows[b];
+                                if (admits(L.idx, L.dist, a * k, k, L.size[a], j, dd[t2]))
+                                    L.size[a] = heapPush(L.idx, L.dist, L.fresh, a * k, k, L.size[a], j, dd[t2]);
+                                if (admits(L.idx, L.dist, b * k, k, L.size[b], i, dd[t2]))
+                                    L.size[b] = heapPush(L.idx, L.dist, L.fresh, b * k, k, L.size[b], i, dd[t2]);
+                            }
                         }
                     }
+                    for (int a = 0; a < m; a++) L.store(a, k, idx, dist, fresh, size);
+                    evals.addAndGet((long) m * (m - 1) / 2);
+                });
+                if (progress != null) {
+                    progress.label("tree " + (t + 1));
+                    progress.advance(n);
                 }
-                for (int a = 0; a < m; a++) L.store(a, k, idx, dist, fresh, size);
-                evals.addAndGet((long) m * (m - 1) / 2);
-            });
-            if (progress != null) {
-                progress.label("tree " + (t + 1));
-                progress.advance(n);
             }
+        } finally {
+            if (ahead != null) ahead.close();
         }
         long treeEvals = evals.get();
         // rows whose lists are short (tiny leaves cannot happen since leaf > k, but be safe): fill with random rows
@@ -472,6 +491,56 @@ public final class Knn {
     private static boolean any(byte[] flags) {
         for (byte f : flags) if (f != 0) return true;
         return false;
+    }
+
+    private static SplittableRandom treeRandom(Options o, int t) { return new SplittableRandom(o.seed() * 1_000_003L + t); }
+
+    /** Trees 1 .. trees-1 built on a small pool of their own, each into its own permutation. */
+    private static final class TreeBuilds implements AutoCloseable {
+        private final MemorySegment[] perms;
+        private final java.util.List<java.util.concurrent.Future<int[]>> leaves = new java.util.ArrayList<>();
+        private final java.util.concurrent.ExecutorService pool;
+
+        TreeBuilds(KnnData x, Options o, int leaf, int workers, Scratch scratch) {
+            int n = x.n;
+            perms = new MemorySegment[o.trees()];
+            pool = java.util.concurrent.Executors.newFixedThreadPool(workers,
+                    r -> Thread.ofPlatform().daemon().name("spectro-rptree").unstarted(r));
+            leaves.add(null);
+            for (int t = 1; t < o.trees(); t++) {
+                MemorySegment p = perms[t] = scratch.allocate(4L * n);
+                int tt = t;
+                leaves.add(pool.submit(() -> {
+                    for (int i = 0; i < n; i++) p.setAtIndex(I, i, i);
+                    return buildTree(x, p, leaf, treeRandom(o, tt));
+                }));
+            }
+        }
+
+        MemorySegment perm(int t) { return perms[t]; }
+
+        int[] leaves(int t) {
+            try {
+                return leaves.get(t).get();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while building random-projection tree " + t, e);
+            } catch (java.util.concurrent.ExecutionException e) {
+                if (e.getCause() instanceof RuntimeException re) throw re;
+                if (e.getCause() instanceof Error er) throw er;
+                throw new IllegalStateException(e.getCause());
+            }
+        }
+
+        @Override
+        public void close() {
+            pool.shutdownNow();
+            try {
+                pool.awaitTermination(1, java.util.concurrent.TimeUnit.MINUTES);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
     }
 
     /** Splits perm into leaves of at most leafSize rows; returns [lo0, hi0, lo1, hi1, ...]. */

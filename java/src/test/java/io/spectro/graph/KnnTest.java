@@ -81,6 +81,10 @@ class KnnTest {
             }
         KnnGraph again = Knn.fit(v, new Knn.Options(15, Knn.Method.APPROXIMATE, 0, 8, 0, 6, 1, 1L));
         assertArrayEquals(g.neighbors(), again.neighbors());
+        // one thread builds the trees one after the other; three build trees 1-7 ahead on their own pool: same graph
+        KnnGraph three = Knn.fit(v, new Knn.Options(15, Knn.Method.APPROXIMATE, 0, 8, 0, 6, 3, 1L));
+        assertArrayEquals(again.neighbors(), three.neighbors());
+        assertArrayEquals(again.distances(), three.distances());
     }
 
     @Test
