@@ -100,4 +100,29 @@ class CardsTest {
         assertEquals("\\n\\n", Pipeline.labelToken("\n\n"));
         assertEquals("\u2423\u2423", Pipeline.labelToken("  "));
     }
+
+    @Test
+    void profilesInOnePassEqualEachClustersMeanOfItsMembers() {
+        // 300,000 rows of 7 columns: two blocks of 2^20 / 7 rows; memberships overlap and span both blocks
+        int n = 300_000, h = 7;
+        float[] d = new float[n * h];
+        java.util.SplittableRandom r = new java.util.SplittableRandom(3);
+        for (int i = 0; i < d.length; i++) d[i] = (float) r.nextGaussian();
+        io.spectro.util.Vectors z = new io.spectro.util.Vectors(d, n, h);
+        java.util.List<io.spectro.cluster.PprClustering.Cluster> cl = new java.util.ArrayList<>();
+        for (int c = 0; c < 5; c++) {
+            int[] mem = r.ints(0, n).distinct().limit(1 + c * 40_000L).sorted().toArray(); // overlapping, across blocks
+            cl.add(new io.spectro.cluster.PprClustering.Cluster(mem, new float[mem.length], mem[0], 0.1, 0, false, 0));
+        }
+        float[][] p = Cards.profiles(cl, z);
+        for (int c = 0; c < cl.size(); c++) {
+            int[] mem = cl.get(c).members();
+            for (int j = 0; j < h; j++) {
+                double s = 0;
+                for (int m : mem) s += d[m * h + j];
+                assertEquals(Math.round(s / mem.length * 1e4) / 1e4, p[c][j], 1.01e-4, "cluster " + c + " column " + j);
+            }
+        }
+        assertEquals(0, Cards.profiles(cl, null)[2].length);
+    }
 }
