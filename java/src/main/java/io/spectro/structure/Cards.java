@@ -131,7 +131,7 @@ public final class Cards {
         int nc = clusters.size();
         float[][] out = new float[nc][];
         if (z == null) {
-            java.util.Arrays.fill(out, new float[0]);
+            Arrays.fill(out, new float[0]);
             return out;
         }
         int n = z.rows(), h = z.cols();
