@@ -99,8 +99,17 @@ public final class CalibrationFiles {
 
     public static Recommended read(Path file) {
         if (!Files.isRegularFile(file)) throw new SpectroException(file + ": no such calibration file");
+        try (java.io.InputStream in = Files.newInputStream(file)) {
+            return read(file.toString(), in);
+        } catch (java.io.IOException e) {
+            throw new SpectroException(file + ": cannot read (" + e.getMessage() + ")", e);
+        }
+    }
+
+    /** As {@link #read(Path)} from a stream (e.g. a resource in the jar); {@code file} names it in errors. */
+    public static Recommended read(String file, java.io.InputStream in) {
         try {
-            JsonNode n = JSON.readTree(file.toFile());
+            JsonNode n = JSON.readTree(in);
             if (!FORMAT.equals(n.path("format").asString("")))
                 throw new SpectroException(file + ": not a " + FORMAT + " file (written by spectro calibrate)");
             JsonNode r = n.path("recommended");

@@ -185,17 +185,11 @@ public final class PileDemo {
 
     /** The calibration shipped in the jar for demo model {@code name}, or null when it has none. */
     static CalibrationFiles.Recommended shippedCalibration(String name) {
-        try (InputStream in = PileDemo.class.getResourceAsStream(SHIPPED + name + "/calibration.json")) {
-            if (in == null) return null;
-            Path tmp = Files.createTempFile("spectro-calibration-" + name, ".json");
-            try {
-                Files.copy(in, tmp, StandardCopyOption.REPLACE_EXISTING);
-                return CalibrationFiles.read(tmp);
-            } finally {
-                Files.deleteIfExists(tmp);
-            }
+        String res = SHIPPED + name + "/calibration.json";
+        try (InputStream in = PileDemo.class.getResourceAsStream(res)) {
+            return in == null ? null : CalibrationFiles.read("the jar's " + res, in);
         } catch (IOException e) {
-            throw new SpectroException("the " + name + " demo model's calibration in the jar cannot be read (" + e.getMessage() + ")", e);
+            throw new SpectroException("the jar's " + res + ": cannot read (" + e.getMessage() + ")", e);
         }
     }
 

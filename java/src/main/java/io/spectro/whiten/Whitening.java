@@ -129,14 +129,15 @@ public record Whitening(double[] mean, double[] std, boolean centerRows, double[
         double floor = 10 * Math.pow(2, -24) * Math.sqrt((double) COV_BLOCK * h);
         for (int c = 0; c < h; c++)
             if (std[c] > 0) floor = Math.max(floor, 100 * Math.pow(2, -46) / 12 * (mean[c] * mean[c] + std[c] * std[c]) / (std[c] * std[c]));
+        floor = Math.max(1e-9 * Math.max(top, 1e-30), floor);
         int usable = 0;
-        while (usable < h && sortedEv[usable] > Math.max(1e-9 * Math.max(top, 1e-30), floor)) usable++;
+        while (usable < h && sortedEv[usable] > floor) usable++;
         if (keep > usable) {
             if (usable == 0)
                 throw new SpectroException("whitening input has zero variance after standardisation (every column is constant)");
             keep = usable;
             rule += "; reduced to " + usable + " directions of non-zero variance above float32 rounding (eigenvalue > "
-                    + String.format("%.3g", Math.max(1e-9 * top, floor)) + ")";
+                    + String.format("%.3g", floor) + ")";
         }
         List<Integer> constant = new ArrayList<>();
         for (int c = 0; c < h; c++) if (cov[c][c] == 0) constant.add(c);
