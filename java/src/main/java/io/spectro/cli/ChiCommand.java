@@ -2,6 +2,9 @@ package io.spectro.cli;
 
 import io.spectro.SpectroException;
 import io.spectro.chi.ChiRun;
+import io.spectro.chi.LinearResponse;
+import io.spectro.components.Component;
+import io.spectro.components.Decomposition;
 import io.spectro.chi.RunOutputs;
 import io.spectro.data.TokenSets;
 import io.spectro.model.Checkpoint;
@@ -12,6 +15,7 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.Callable;
 
 /** {@code spectro chi}: susceptibility vectors for every probe token. */
@@ -36,6 +40,10 @@ public final class ChiCommand implements Callable<Integer> {
     @Option(names = "--target-reliability", description = "per component: more draws (--draws, then doubling, continuing the same chains) "
             + "until the split-half reliability reaches this value in (0, 1) or --max-draws; resumable like any run") Double targetReliability;
     @Option(names = "--max-draws", description = "with --target-reliability: at most this many draws per chain (default 8 x --draws)") Integer maxDraws;
+    @Option(names = "--estimator", defaultValue = "sgld", description = "sgld (the chains, method.md section 3) or linear: the "
+            + "covariance term's expectation in the Gaussian limit of the posterior, no chains (docs/method.md, Linear response)") String estimator;
+    @Option(names = "--cg-steps", defaultValue = "20", description = "with --estimator linear: conjugate-gradient steps at most "
+            + "for (gamma + nbeta H) v = grad S (0: v = grad S / gamma; default ${DEFAULT-VALUE})") int cgSteps;
     @Option(names = "--no-plots") boolean noPlots;
     @Option(names = "--quiet", description = "no progress bar") boolean quiet;
 
@@ -55,6 +63,11 @@ public final class ChiCommand implements Callable<Integer> {
     /** Validates the options and loads the token sets (tokenising text with the checkpoint's tokenizer). */
     /** The checks that need no file: bad options are refused before the checkpoint is opened. */
     public SamplerOptions checkOptions() {
+        if (!estimator.equals("sgld") && !estimator.equals("linear"))
+            throw new SpectroException("--estimator must be sgld or linear, got '" + estimator + "'");
+        if (estimator.equals("linear") && (shard != null || targetReliability != null))
+            throw new SpectroException("--estimator linear runs no chains: --shard and --target-reliability do not apply");
+        if (cgSteps < 0) throw new SpectroException("--cg-steps must be >= 0, got " + cgSteps);
         if (maxSeqs < 0) throw new SpectroException("--max-sequences must be >= 0 (0 = all), got " + maxSeqs);
         if (seq < 2) throw new SpectroException("--seq must be >= 2, got " + seq);
         SamplerOptions so = sampler.options(baseline);
@@ -101,6 +114,7 @@ public final class ChiCommand implements Callable<Integer> {
         try (Checkpoint ck = Checkpoint.open(model)) {
             Setup su = setup(ck);
             ChiRun.Options o = su.options();
+            if (estimator.equals("linear")) return linear(ck, su);
             if (o.shard().count() > 1) { // a shard computes its runs and assembles nothing
                 ChiRun.Computed c = ChiRun.compute(ck, su.inputs(), out, o);
                 System.out.printf("chi: shard %d/%d computed %d component(s) in %.1f s; %d run(s) of other shards %s%n",
@@ -112,6 +126,31 @@ public final class ChiCommand implements Callable<Integer> {
             writeOutputs(ChiRun.run(ck, su.inputs(), out, o), su);
             return 0;
         }
+    }
+
+    /** --estimator linear: every column from {@link LinearResponse}, then the same outputs as a run. */
+    private int linear(Checkpoint ck, Setup su) {
+        ChiRun.Options o = su.options();
+        List<Component> comps = Decomposition.resolve(ck.config(), o.components());
+        LinearResponse.Options lo = new LinearResponse.Options(cgSteps, 1e-3);
+        long t0 = System.nanoTime();
+        io.spectro.util.Progress progress = new io.spectro.util.Progress("chi (linear response)", comps.size(), System.err, o.progress());
+        LinearResponse.Result lr = LinearResponse.run(ck, su.inputs(), comps, o.sampler(), lo, o.backend(), o.threads(),
+                o.maxBatchTokens(), k -> progress.advance(1));
+        progress.finish();
+        List<LinearResponse.Column> cols = lr.columns();
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        Tokenizer tok = su.tokenizer();
+        RunOutputs.SequenceText text = tok == null ? RunOutputs.perToken(id -> "#" + id) : tok::displayTokens;
+        LinearResponse.write(out, cols, su.inputs(), text, o.sampler(), lo, lr.loss0(), seconds);
+        RunOutputs.writeSubsets(out, probe, su.inputs().nProbe());
+        System.out.printf("chi: linear response, %d tokens x %d components in %.1f s (CG steps %s)%n", su.inputs().probeTokens(), comps.size(),
+                seconds, cols.stream().map(c -> Integer.toString(c.steps())).distinct().sorted().toList());
+        for (LinearResponse.Column c : cols)
+            if (c.curvature() <= 0) System.out.println("chi: " + c.component() + ": gamma + nbeta H has non-positive curvature " + c.curvature()
+                    + ": the Gaussian approximation does not hold there (CG stopped)");
+        System.out.println("chi: wrote " + out.resolve("chi.npy") + " (linear response; see linear_response.json)");
+        return 0;
     }
 
     /** Writes the run directory's outputs for a finished sweep {@code r} and prints the summary. */

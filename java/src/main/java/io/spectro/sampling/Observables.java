@@ -182,6 +182,37 @@ public final class Observables implements AutoCloseable {
         return sum / n;
     }
 
+    /** Per-token losses of the whole probe set at the current weights (row order of chi.npy). */
+    public float[] probeLosses() {
+        float[] out = new float[probeTokens()];
+        int off = 0;
+        for (NativeBatch b : probe) {
+            int n = b.B() * (b.T() - 1);
+            float[] losses = new float[n];
+            model.forward(b, losses);
+            System.arraycopy(losses, 0, out, off, n);
+            off += n;
+        }
+        return out;
+    }
+
+    /**
+     * The gradient of the sampling loss S (token-weighted mean over the sampling set) at the current
+     * weights, on {@code comp}'s parameters in {@link ComponentVector} layout; backward stopped at
+     * {@code stopLayer} and restricted to {@code gradBlocks} (null: every tensor) as in the sampler.
+     */
+    public double[] samplingGradient(io.spectro.components.Component comp, int stopLayer, io.spectro.model.Block[] gradBlocks) {
+        double[] g = new double[(int) comp.numel()];
+        for (NativeBatch b : sampling) {
+            double wgt = (double) b.B() * (b.T() - 1) / samplingTokens;
+            double l = model.forwardBackward(b, stopLayer, gradBlocks, null);
+            if (!Double.isFinite(l)) throw new SpectroException("sampling loss is " + l + " in a gradient of component " + comp.name());
+            float[] gb = ComponentVector.gather(comp, model::readGrads);
+            for (int i = 0; i < g.length; i++) g[i] += wgt * gb[i];
+        }
+        return g;
+    }
+
     /** Forward over the probe set and add its losses to the accumulators with weight phi. */
     public void accumulateProbe(double phi, float[] copyOut) {
         int off = 0;
