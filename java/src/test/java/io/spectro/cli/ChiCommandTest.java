@@ -90,6 +90,47 @@ class ChiCommandTest {
         assertEquals(2, run(args));
     }
 
+    @Test
+    void linearEstimatorWritesARunThatReportReads(@TempDir Path dir) throws Exception {
+        TinyFixture.assumeNative();
+        Path model = dir.resolve("m");
+        assertEquals(0, run("init", "--preset", "tiny", "--seed", "1", "--out", model.toString()));
+        Npy.write(dir.resolve("p.npy"), TinyFixture.tokens(3, 16, 512, 1), 3, 16);
+        Npy.write(dir.resolve("s.npy"), TinyFixture.tokens(8, 16, 512, 2), 8, 16);
+        Path out = dir.resolve("lin");
+        String[] args = {"chi", "--model", model.toString(), "--probe", dir.resolve("p.npy").toString(),
+                "--sampling", dir.resolve("s.npy").toString(), "--out", out.toString(), "--estimator", "linear",
+                "--batch", "2", "--backend", "cpu", "--quiet"};
+        assertEquals(0, run(args));
+        Npy.Floats chi = Npy.readFloats(out.resolve("chi.npy"));
+        assertArrayEquals(new long[]{3 * 15, 12}, chi.shape());
+        for (float v : chi.data()) assertTrue(Float.isFinite(v));
+        String lr = Files.readString(out.resolve("linear_response.json"));
+        assertTrue(lr.contains("\"estimator\" : \"linear-response\"") && lr.contains("\"cgSteps\""), lr);
+        assertTrue(Files.readString(out.resolve("diagnostics.json")).contains("linear response: no chains"));
+        assertFalse(Files.exists(out.resolve("manifest.json"))); // not an SGLD run: nothing to resume
+        // deterministic: the same command gives the same bytes
+        byte[] first = Files.readAllBytes(out.resolve("chi.npy"));
+        assertEquals(0, run(args));
+        assertArrayEquals(first, Files.readAllBytes(out.resolve("chi.npy")));
+        assertEquals(0, run("report", "--run", out.toString(), "--k=10", "--min-size=5"));
+        assertTrue(Files.exists(out.resolve("report/index.html")));
+        // options that need chains, an unknown estimator, and an SGLD run's directory are refused (exit 2)
+        assertEquals(2, run(with(args, dir.resolve("lin-shard"), "--shard", "0/2")));
+        assertEquals(2, run(with(args, dir.resolve("lin-target"), "--target-reliability", "0.5")));
+        String[] other = args.clone();
+        other[10] = "exact";
+        assertEquals(2, run(with(other, dir.resolve("lin-bad"))));
+        assertFalse(Files.exists(dir.resolve("lin-bad")));
+        Path sgld = dir.resolve("sgld");
+        assertEquals(0, run("chi", "--model", model.toString(), "--probe", dir.resolve("p.npy").toString(), "--sampling",
+                dir.resolve("s.npy").toString(), "--out", sgld.toString(), "--chains", "1", "--draws", "2", "--burnin", "1",
+                "--batch", "2", "--backend", "cpu", "--quiet", "--no-plots"));
+        byte[] sgldChi = Files.readAllBytes(sgld.resolve("chi.npy"));
+        assertEquals(2, run(with(args, sgld)));
+        assertArrayEquals(sgldChi, Files.readAllBytes(sgld.resolve("chi.npy")));
+    }
+
     /** args with --out (at index 8) replaced and extra options appended. */
     private static String[] with(String[] args, Path out, String... extra) {
         String[] a = java.util.Arrays.copyOf(args, args.length + extra.length);
