@@ -69,14 +69,17 @@ public final class LinearResponse {
     /** The columns and the sampling loss L0 at w*. */
     public record Result(List<Column> columns, double loss0) {}
 
-    /** The linear-response columns of {@code comps} on a checkpoint (the outputs are written by the caller). */
+    /**
+     * The linear-response columns of {@code comps} on a checkpoint (the outputs are written by the caller), in fp32 on
+     * any backend: the finite differences need fp32 losses (bf16 GEMM operands would round them away).
+     */
     public static Result run(Checkpoint ck, ChiRun.Inputs in, List<Component> comps, SamplerOptions so, Options lo,
-                                   String backendName, int threads, int maxBatchTokens, IntConsumer done) {
+                                   String backendName, int threads, int device, int maxBatchTokens, IntConsumer done) {
         if (so.noiseScale() == 0) throw new SpectroException("linear response: noise scale 0 has no posterior spread (chi would be 0)");
         ModelConfig cfg = ck.config();
         Backend backend = Backend.load(backendName);
         List<Column> out = new ArrayList<>();
-        try (NativeModel model = NativeModel.create(backend, cfg, threads, maxBatchTokens, false);
+        try (NativeModel model = NativeModel.create(backend, cfg, threads, device, maxBatchTokens, false);
              Observables obs = new Observables(model, cfg, in.probe(), in.nProbe(), in.probeT(), in.sampling(),
                      in.nSampling(), in.samplingT(), Math.min(so.batch(), in.nSampling()), so.seed(), maxBatchTokens, 256L << 20)) {
             model.load(ck);

@@ -67,6 +67,8 @@ public final class ChiCommand implements Callable<Integer> {
             throw new SpectroException("--estimator must be sgld or linear, got '" + estimator + "'");
         if (estimator.equals("linear") && (shard != null || targetReliability != null))
             throw new SpectroException("--estimator linear runs no chains: --shard and --target-reliability do not apply");
+        if (estimator.equals("linear") && backend.bf16())
+            throw new SpectroException("--estimator linear needs --precision fp32: its finite differences of the losses would be lost in bf16 rounding");
         if (cgSteps < 0) throw new SpectroException("--cg-steps must be >= 0, got " + cgSteps);
         if (maxSeqs < 0) throw new SpectroException("--max-sequences must be >= 0 (0 = all), got " + maxSeqs);
         if (seq < 2) throw new SpectroException("--seq must be >= 2, got " + seq);
@@ -136,7 +138,7 @@ public final class ChiCommand implements Callable<Integer> {
         long t0 = System.nanoTime();
         io.spectro.util.Progress progress = new io.spectro.util.Progress("chi (linear response)", comps.size(), System.err, o.progress());
         LinearResponse.Result lr = LinearResponse.run(ck, su.inputs(), comps, o.sampler(), lo, o.backend(), o.threads(),
-                o.maxBatchTokens(), k -> progress.advance(1));
+                o.device(), o.maxBatchTokens(), k -> progress.advance(1));
         progress.finish();
         List<LinearResponse.Column> cols = lr.columns();
         double seconds = (System.nanoTime() - t0) / 1e9;

@@ -66,7 +66,7 @@ class LinearResponseTest {
     @Test
     void refusesANoiseFreeSampler() {
         assertThrows(io.spectro.SpectroException.class, () -> LinearResponse.run(null, null, java.util.List.of(),
-                SamplerOptions.small(0).withNoiseScale(0f), LinearResponse.Options.defaults(), "cpu", 1, 4096, null));
+                SamplerOptions.small(0).withNoiseScale(0f), LinearResponse.Options.defaults(), "cpu", 1, 0, 4096, null));
     }
 
     /** The reference column: coordinate-wise gradients of the losses, the dense Hessian, an LU solve. */
