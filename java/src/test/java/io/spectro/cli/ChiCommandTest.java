@@ -26,13 +26,19 @@ class ChiCommandTest {
         }
     }
 
-    @Test
-    void chiWritesEveryPromisedOutputAndReportReadsThem(@TempDir Path dir) throws Exception {
+    /** A random tiny checkpoint (dir/m) and its probe (dir/p.npy, 3 x 16) and sampling (dir/s.npy, 8 x 16) sets. */
+    private static Path tinyInputs(Path dir) {
         TinyFixture.assumeNative();
         Path model = dir.resolve("m");
         assertEquals(0, run("init", "--preset", "tiny", "--seed", "1", "--out", model.toString()));
         Npy.write(dir.resolve("p.npy"), TinyFixture.tokens(3, 16, 512, 1), 3, 16);
         Npy.write(dir.resolve("s.npy"), TinyFixture.tokens(8, 16, 512, 2), 8, 16);
+        return model;
+    }
+
+    @Test
+    void chiWritesEveryPromisedOutputAndReportReadsThem(@TempDir Path dir) throws Exception {
+        Path model = tinyInputs(dir);
         Path out = dir.resolve("run");
         String[] args = {"chi", "--model", model.toString(), "--probe", dir.resolve("p.npy").toString(),
                 "--sampling", dir.resolve("s.npy").toString(), "--out", out.toString(), "--chains", "2", "--draws", "3",
@@ -92,11 +98,7 @@ class ChiCommandTest {
 
     @Test
     void linearEstimatorWritesARunThatReportReads(@TempDir Path dir) throws Exception {
-        TinyFixture.assumeNative();
-        Path model = dir.resolve("m");
-        assertEquals(0, run("init", "--preset", "tiny", "--seed", "1", "--out", model.toString()));
-        Npy.write(dir.resolve("p.npy"), TinyFixture.tokens(3, 16, 512, 1), 3, 16);
-        Npy.write(dir.resolve("s.npy"), TinyFixture.tokens(8, 16, 512, 2), 8, 16);
+        Path model = tinyInputs(dir);
         Path out = dir.resolve("lin");
         String[] args = {"chi", "--model", model.toString(), "--probe", dir.resolve("p.npy").toString(),
                 "--sampling", dir.resolve("s.npy").toString(), "--out", out.toString(), "--estimator", "linear",
