@@ -161,30 +161,11 @@ public final class LinearResponse {
     }
 
     /**
-     * Writes a run directory like {@code spectro chi}'s (chi.npy, components.json, tokens, contexts, probe.npy;
-     * chi_se.npy all NaN: there are no chains) plus {@code linear_response.json}, which says how the columns were
-     * obtained; {@code whiten}, {@code report} and the explorer read it like any run. A directory holding an SGLD
-     * run ({@code manifest.json}) is refused.
+     * Writes a run directory like {@code spectro chi}'s ({@link RunOutputs#writeWithoutChains}) plus
+     * {@code linear_response.json}, which says how the columns were obtained.
      */
     public static void write(java.nio.file.Path dir, List<Column> cols, ChiRun.Inputs in, RunOutputs.SequenceText text,
                              SamplerOptions so, Options lo, double loss0, double seconds) {
-        if (java.nio.file.Files.exists(dir.resolve("manifest.json")))
-            throw new SpectroException(dir + ": holds an SGLD run (manifest.json); give linear response its own --out");
-        int n = in.probeTokens(), h = cols.size();
-        float[] chi = new float[n * h], se = new float[n * h];
-        java.util.Arrays.fill(se, Float.NaN);
-        List<String> names = new ArrayList<>();
-        for (int c = 0; c < h; c++) {
-            names.add(cols.get(c).component());
-            float[] col = cols.get(c).chi();
-            for (int t = 0; t < n; t++) chi[t * h + c] = col[t];
-        }
-        double[] rel = new double[h];
-        java.util.Arrays.fill(rel, Double.NaN);
-        List<Health> health = new ArrayList<>(); // no chains: nothing to gate on; every column is finite (checked in column)
-        for (String name : names)
-            health.add(new Health(name, Health.Level.ok, List.of("linear response: no chains"), Double.NaN, Double.NaN, Double.NaN, Double.NaN, 0, null));
-        ChiRun.Result r = new ChiRun.Result(chi, n, names, List.of(), loss0, seconds, h, 0, new ChiRun.Uncertainty(se, rel), health);
         tools.jackson.databind.ObjectMapper json = new tools.jackson.databind.ObjectMapper();
         tools.jackson.databind.node.ObjectNode root = json.createObjectNode();
         root.put("estimator", "linear-response");
@@ -196,7 +177,11 @@ public final class LinearResponse {
         root.put("cgTolerance", lo.tolerance());
         root.put("loss0", loss0);
         tools.jackson.databind.node.ArrayNode arr = root.putArray("components");
+        List<String> names = new ArrayList<>();
+        List<float[]> columns = new ArrayList<>();
         for (Column c : cols) {
+            names.add(c.component());
+            columns.add(c.chi());
             tools.jackson.databind.node.ObjectNode o = arr.addObject();
             o.put("name", c.component());
             o.put("gradNorm", c.gradNorm());
@@ -205,8 +190,8 @@ public final class LinearResponse {
             o.put("minCurvature", Double.isInfinite(c.curvature()) ? Double.NaN : c.curvature());
             o.put("dS", c.dS());
         }
-        RunOutputs.write(dir, r, in, text, false);
-        io.spectro.io.Atomic.writeString(dir.resolve("linear_response.json"), json.writerWithDefaultPrettyPrinter().writeValueAsString(root));
+        RunOutputs.writeWithoutChains(dir, names, columns, in, text, loss0, seconds, "linear response: no chains",
+                "linear_response.json", json.writerWithDefaultPrettyPrinter().writeValueAsString(root));
     }
 
     /** H p ≈ (∇S(w0 + h p̂) − ∇S(w0 − h p̂)) / (2h) · |p|. */

@@ -81,6 +81,31 @@ public final class RunOutputs {
     }
 
     /**
+     * The outputs of an estimator without chains ({@code --estimator linear | gaussian}): the same files as
+     * {@link #write} (chi_se.npy all NaN, every component {@code ok} with {@code reason}) plus {@code descriptionFile}
+     * holding {@code descriptionJson} (how the columns were obtained). whiten, report and the explorer read it like
+     * any run. A directory holding an SGLD run ({@code manifest.json}) is refused.
+     */
+    public static void writeWithoutChains(Path dir, List<String> names, List<float[]> columns, ChiRun.Inputs in, SequenceText text,
+                                          double loss0, double seconds, String reason, String descriptionFile, String descriptionJson) {
+        if (Files.exists(dir.resolve("manifest.json")))
+            throw new SpectroException(dir + ": holds an SGLD run (manifest.json); give this estimator its own --out");
+        int n = in.probeTokens(), h = names.size();
+        float[] chi = new float[n * h], se = new float[n * h];
+        java.util.Arrays.fill(se, Float.NaN);
+        for (int c = 0; c < h; c++) {
+            float[] col = columns.get(c);
+            for (int t = 0; t < n; t++) chi[t * h + c] = col[t];
+        }
+        double[] rel = new double[h];
+        java.util.Arrays.fill(rel, Double.NaN);
+        List<Health> health = new java.util.ArrayList<>(); // no chains: nothing to gate on (the estimators refuse non-finite values)
+        for (String name : names) health.add(new Health(name, Health.Level.ok, List.of(reason), Double.NaN, Double.NaN, Double.NaN, Double.NaN, 0, null));
+        write(dir, new ChiRun.Result(chi, n, names, List.of(), loss0, seconds, h, 0, new ChiRun.Uncertainty(se, rel), health), in, text, false);
+        Atomic.writeString(dir.resolve(descriptionFile), descriptionJson);
+    }
+
+    /**
      * Writes {@code dir/subsets.json} (the subset of each of the first {@code rows} probe sequences) when
      * the probe set has a manifest ({@link io.spectro.data.SetBuilder#subsetsOf}); the explorer's cards
      * then show their subset mix.

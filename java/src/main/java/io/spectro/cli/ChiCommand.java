@@ -2,6 +2,7 @@ package io.spectro.cli;
 
 import io.spectro.SpectroException;
 import io.spectro.chi.ChiRun;
+import io.spectro.chi.GaussianPairs;
 import io.spectro.chi.LinearResponse;
 import io.spectro.components.Component;
 import io.spectro.components.Decomposition;
@@ -40,8 +41,10 @@ public final class ChiCommand implements Callable<Integer> {
     @Option(names = "--target-reliability", description = "per component: more draws (--draws, then doubling, continuing the same chains) "
             + "until the split-half reliability reaches this value in (0, 1) or --max-draws; resumable like any run") Double targetReliability;
     @Option(names = "--max-draws", description = "with --target-reliability: at most this many draws per chain (default 8 x --draws)") Integer maxDraws;
-    @Option(names = "--estimator", defaultValue = "sgld", description = "sgld (the chains, method.md section 3) or linear: the "
-            + "covariance term's expectation in the Gaussian limit of the posterior, no chains (docs/method.md, Linear response)") String estimator;
+    @Option(names = "--estimator", defaultValue = "sgld", description = "sgld (the chains, method.md section 3); linear: the "
+            + "covariance term's expectation in the Gaussian limit of the posterior, no chains (docs/method.md, Linear response); "
+            + "gaussian: the same estimator on exact draws of the nbeta = 0 posterior in antithetic pairs (docs/method.md, Gaussian pairs)") String estimator;
+    @Option(names = "--pairs", defaultValue = "32", description = "with --estimator gaussian: antithetic pairs per component (default ${DEFAULT-VALUE})") int pairs;
     @Option(names = "--cg-steps", defaultValue = "20", description = "with --estimator linear: conjugate-gradient steps at most "
             + "for (gamma + nbeta H) v = grad S (0: v = grad S / gamma; default ${DEFAULT-VALUE})") int cgSteps;
     @Option(names = "--no-plots") boolean noPlots;
@@ -63,12 +66,14 @@ public final class ChiCommand implements Callable<Integer> {
     /** Validates the options and loads the token sets (tokenising text with the checkpoint's tokenizer). */
     /** The checks that need no file: bad options are refused before the checkpoint is opened. */
     public SamplerOptions checkOptions() {
-        if (!estimator.equals("sgld") && !estimator.equals("linear"))
-            throw new SpectroException("--estimator must be sgld or linear, got '" + estimator + "'");
-        if (estimator.equals("linear") && (shard != null || targetReliability != null))
-            throw new SpectroException("--estimator linear runs no chains: --shard and --target-reliability do not apply");
-        if (estimator.equals("linear") && backend.bf16())
-            throw new SpectroException("--estimator linear needs --precision fp32: its finite differences of the losses would be lost in bf16 rounding");
+        if (!List.of("sgld", "linear", "gaussian").contains(estimator))
+            throw new SpectroException("--estimator must be sgld, linear or gaussian, got '" + estimator + "'");
+        boolean chainFree = !estimator.equals("sgld");
+        if (chainFree && (shard != null || targetReliability != null))
+            throw new SpectroException("--estimator " + estimator + " runs no chains: --shard and --target-reliability do not apply");
+        if (chainFree && backend.bf16())
+            throw new SpectroException("--estimator " + estimator + " needs --precision fp32: it differences losses that bf16 rounding would swamp");
+        if (pairs < 1) throw new SpectroException("--pairs must be >= 1, got " + pairs);
         if (cgSteps < 0) throw new SpectroException("--cg-steps must be >= 0, got " + cgSteps);
         if (maxSeqs < 0) throw new SpectroException("--max-sequences must be >= 0 (0 = all), got " + maxSeqs);
         if (seq < 2) throw new SpectroException("--seq must be >= 2, got " + seq);
@@ -117,6 +122,7 @@ public final class ChiCommand implements Callable<Integer> {
             Setup su = setup(ck);
             ChiRun.Options o = su.options();
             if (estimator.equals("linear")) return linear(ck, su);
+            if (estimator.equals("gaussian")) return gaussian(ck, su);
             if (o.shard().count() > 1) { // a shard computes its runs and assembles nothing
                 ChiRun.Computed c = ChiRun.compute(ck, su.inputs(), out, o);
                 System.out.printf("chi: shard %d/%d computed %d component(s) in %.1f s; %d run(s) of other shards %s%n",
@@ -152,6 +158,28 @@ public final class ChiCommand implements Callable<Integer> {
             if (c.curvature() <= 0) System.out.println("chi: " + c.component() + ": gamma + nbeta H has non-positive curvature " + c.curvature()
                     + ": the Gaussian approximation does not hold there (CG stopped)");
         System.out.println("chi: wrote " + out.resolve("chi.npy") + " (linear response; see linear_response.json)");
+        return 0;
+    }
+
+    /** --estimator gaussian: every column from {@link GaussianPairs}, then the same outputs as a run. */
+    private int gaussian(Checkpoint ck, Setup su) {
+        ChiRun.Options o = su.options();
+        List<Component> comps = Decomposition.resolve(ck.config(), o.components());
+        if (o.sampler().nbeta() != 0 && !quiet)
+            System.err.println("chi: gaussian pairs sample the nbeta = 0 posterior N(w*, 1/gamma); nbeta " + o.sampler().nbeta() + " is not used");
+        long t0 = System.nanoTime();
+        io.spectro.util.Progress progress = new io.spectro.util.Progress("chi (gaussian pairs)", comps.size(), System.err, o.progress());
+        GaussianPairs.Result r = GaussianPairs.run(ck, su.inputs(), comps, o.sampler(), pairs, o.backend(), o.threads(), o.device(),
+                o.maxBatchTokens(), k -> progress.advance(1));
+        progress.finish();
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        Tokenizer tok = su.tokenizer();
+        RunOutputs.SequenceText text = tok == null ? RunOutputs.perToken(id -> "#" + id) : tok::displayTokens;
+        GaussianPairs.write(out, r, su.inputs(), text, o.sampler(), pairs, seconds);
+        RunOutputs.writeSubsets(out, probe, su.inputs().nProbe());
+        System.out.printf("chi: gaussian pairs, %d tokens x %d components, %d pairs each, in %.1f s%n", su.inputs().probeTokens(),
+                comps.size(), pairs, seconds);
+        System.out.println("chi: wrote " + out.resolve("chi.npy") + " (gaussian pairs; see gaussian_pairs.json)");
         return 0;
     }
 

@@ -131,6 +131,18 @@ class ChiCommandTest {
         byte[] sgldChi = Files.readAllBytes(sgld.resolve("chi.npy"));
         assertEquals(2, run(with(args, sgld)));
         assertArrayEquals(sgldChi, Files.readAllBytes(sgld.resolve("chi.npy")));
+        // --estimator gaussian: the same run layout, deterministic for a seed; --pairs 0 is refused
+        String[] base = args.clone();
+        base[10] = "gaussian";
+        String[] gauss = with(base, dir.resolve("gauss"), "--pairs", "2");
+        assertEquals(0, run(gauss));
+        assertArrayEquals(new long[]{3 * 15, 12}, Npy.readFloats(dir.resolve("gauss/chi.npy")).shape());
+        assertTrue(Files.readString(dir.resolve("gauss/gaussian_pairs.json")).contains("\"drawsPerComponent\" : 4"));
+        byte[] g1 = Files.readAllBytes(dir.resolve("gauss/chi.npy"));
+        assertEquals(0, run(gauss));
+        assertArrayEquals(g1, Files.readAllBytes(dir.resolve("gauss/chi.npy")));
+        assertEquals(2, run(with(base, dir.resolve("gauss0"), "--pairs", "0")));
+        assertFalse(Files.exists(dir.resolve("gauss0")));
     }
 
     /** args with --out (at index 8) replaced and extra options appended. */
