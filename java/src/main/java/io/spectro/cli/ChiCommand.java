@@ -2,10 +2,7 @@ package io.spectro.cli;
 
 import io.spectro.SpectroException;
 import io.spectro.chi.ChiRun;
-import io.spectro.chi.GaussianPairs;
-import io.spectro.chi.LinearResponse;
-import io.spectro.components.Component;
-import io.spectro.components.Decomposition;
+import io.spectro.chi.ChainFreeRun;
 import io.spectro.chi.RunOutputs;
 import io.spectro.data.TokenSets;
 import io.spectro.model.Checkpoint;
@@ -121,8 +118,7 @@ public final class ChiCommand implements Callable<Integer> {
         try (Checkpoint ck = Checkpoint.open(model)) {
             Setup su = setup(ck);
             ChiRun.Options o = su.options();
-            if (estimator.equals("linear")) return linear(ck, su);
-            if (estimator.equals("gaussian")) return gaussian(ck, su);
+            if (!estimator.equals("sgld")) return chainFree(ck, su);
             if (o.shard().count() > 1) { // a shard computes its runs and assembles nothing
                 ChiRun.Computed c = ChiRun.compute(ck, su.inputs(), out, o);
                 System.out.printf("chi: shard %d/%d computed %d component(s) in %.1f s; %d run(s) of other shards %s%n",
@@ -136,50 +132,17 @@ public final class ChiCommand implements Callable<Integer> {
         }
     }
 
-    /** --estimator linear: every column from {@link LinearResponse}, then the same outputs as a run. */
-    private int linear(Checkpoint ck, Setup su) {
+    /** --estimator linear | gaussian: every column without chains ({@link ChainFreeRun}), then the same outputs as a run. */
+    private int chainFree(Checkpoint ck, Setup su) {
         ChiRun.Options o = su.options();
-        List<Component> comps = Decomposition.resolve(ck.config(), o.components());
-        LinearResponse.Options lo = new LinearResponse.Options(cgSteps, 1e-3);
-        long t0 = System.nanoTime();
-        io.spectro.util.Progress progress = new io.spectro.util.Progress("chi (linear response)", comps.size(), System.err, o.progress());
-        LinearResponse.Result lr = LinearResponse.run(ck, su.inputs(), comps, o.sampler(), lo, o.backend(), o.threads(),
-                o.device(), o.maxBatchTokens(), k -> progress.advance(1));
-        progress.finish();
-        List<LinearResponse.Column> cols = lr.columns();
-        double seconds = (System.nanoTime() - t0) / 1e9;
         Tokenizer tok = su.tokenizer();
         RunOutputs.SequenceText text = tok == null ? RunOutputs.perToken(id -> "#" + id) : tok::displayTokens;
-        LinearResponse.write(out, cols, su.inputs(), text, o.sampler(), lo, lr.loss0(), seconds);
+        double seconds = ChainFreeRun.run(ck, su.inputs(), o.components(), o.sampler(), new ChainFreeRun.Options(estimator, pairs, cgSteps),
+                o.backend(), o.threads(), o.device(), o.maxBatchTokens(), out, text, System.err, !quiet);
         RunOutputs.writeSubsets(out, probe, su.inputs().nProbe());
-        System.out.printf("chi: linear response, %d tokens x %d components in %.1f s (CG steps %s)%n", su.inputs().probeTokens(), comps.size(),
-                seconds, cols.stream().map(c -> Integer.toString(c.steps())).distinct().sorted().toList());
-        for (LinearResponse.Column c : cols)
-            if (c.curvature() <= 0) System.out.println("chi: " + c.component() + ": gamma + nbeta H has non-positive curvature " + c.curvature()
-                    + ": the Gaussian approximation does not hold there (CG stopped)");
-        System.out.println("chi: wrote " + out.resolve("chi.npy") + " (linear response; see linear_response.json)");
-        return 0;
-    }
-
-    /** --estimator gaussian: every column from {@link GaussianPairs}, then the same outputs as a run. */
-    private int gaussian(Checkpoint ck, Setup su) {
-        ChiRun.Options o = su.options();
-        List<Component> comps = Decomposition.resolve(ck.config(), o.components());
-        if (o.sampler().nbeta() != 0 && !quiet)
-            System.err.println("chi: gaussian pairs sample the nbeta = 0 posterior N(w*, 1/gamma); nbeta " + o.sampler().nbeta() + " is not used");
-        long t0 = System.nanoTime();
-        io.spectro.util.Progress progress = new io.spectro.util.Progress("chi (gaussian pairs)", comps.size(), System.err, o.progress());
-        GaussianPairs.Result r = GaussianPairs.run(ck, su.inputs(), comps, o.sampler(), pairs, o.backend(), o.threads(), o.device(),
-                o.maxBatchTokens(), k -> progress.advance(1));
-        progress.finish();
-        double seconds = (System.nanoTime() - t0) / 1e9;
-        Tokenizer tok = su.tokenizer();
-        RunOutputs.SequenceText text = tok == null ? RunOutputs.perToken(id -> "#" + id) : tok::displayTokens;
-        GaussianPairs.write(out, r, su.inputs(), text, o.sampler(), pairs, seconds);
-        RunOutputs.writeSubsets(out, probe, su.inputs().nProbe());
-        System.out.printf("chi: gaussian pairs, %d tokens x %d components, %d pairs each, in %.1f s%n", su.inputs().probeTokens(),
-                comps.size(), pairs, seconds);
-        System.out.println("chi: wrote " + out.resolve("chi.npy") + " (gaussian pairs; see gaussian_pairs.json)");
+        System.out.printf("chi: %s, %d tokens in %.1f s%n", estimator.equals("linear") ? "linear response" : pairs + " gaussian pairs per component",
+                su.inputs().probeTokens(), seconds);
+        System.out.println("chi: wrote " + out.resolve("chi.npy") + " (see " + (estimator.equals("linear") ? "linear_response.json" : "gaussian_pairs.json") + ")");
         return 0;
     }
 

@@ -2,6 +2,7 @@ package io.spectro.demo;
 
 import io.spectro.SpectroException;
 import io.spectro.calibrate.CalibrationFiles;
+import io.spectro.chi.ChainFreeRun;
 import io.spectro.chi.ChiRun;
 import io.spectro.chi.RunOutputs;
 import io.spectro.io.Npy;
@@ -49,16 +50,23 @@ public final class PileDemo {
      * @param models    which of {@link #MODELS} to run
      */
     /** @param fixedSettings use {@code sampler} as given, not the calibration shipped beside a model */
+    /** @param estimator sgld (the chains), linear or gaussian ({@link ChainFreeRun}); {@code pairs} for gaussian */
     public record Options(Path work, int probeRows, List<String> models, SamplerOptions sampler, int threads, PrintStream log,
-                          boolean fixedSettings) {
+                          boolean fixedSettings, String estimator, int pairs) {
         public Options(Path work, int probeRows, List<String> models, SamplerOptions sampler, int threads, PrintStream log) {
             this(work, probeRows, models, sampler, threads, log, false);
+        }
+
+        public Options(Path work, int probeRows, List<String> models, SamplerOptions sampler, int threads, PrintStream log,
+                       boolean fixedSettings) {
+            this(work, probeRows, models, sampler, threads, log, fixedSettings, "sgld", 32);
         }
 
         public Options {
             if (probeRows < 0) throw new IllegalArgumentException("probe rows must be >= 0");
             if (models.isEmpty()) throw new IllegalArgumentException("no model to run");
             for (String m : models) if (!MODELS.contains(m)) throw new IllegalArgumentException("unknown demo model '" + m + "'; known: " + MODELS);
+            if (!estimator.equals("sgld")) new ChainFreeRun.Options(estimator, pairs, 20); // validates
         }
     }
 
@@ -120,8 +128,20 @@ public final class PileDemo {
         }
     }
 
+    /** The file that says which estimator wrote a run directory. */
+    static String marker(String estimator) {
+        return switch (estimator) {
+            case "linear" -> "linear_response.json";
+            case "gaussian" -> "gaussian_pairs.json";
+            default -> "manifest.json";
+        };
+    }
+
     private static void chi(Options o, Path model, ChiRun.Inputs in, Path run, List<String> subsets) {
         if (Files.exists(run.resolve("chi.npy"))) {
+            if (!Files.exists(run.resolve(marker(o.estimator()))))
+                throw new SpectroException(run + ": holds chi of another estimator than --estimator " + o.estimator()
+                        + " (no " + marker(o.estimator()) + "); remove it or give another --out");
             o.log().println("demo: chi cached in " + run);
             return;
         }
@@ -133,19 +153,30 @@ public final class PileDemo {
             cfg = ck.config();
             tok = Tokenizer.load(ck.tokenizerJson());
             SamplerOptions so = calibrated(o, model, ck);
+            if (!o.estimator().equals("sgld")) {
+                double s = ChainFreeRun.run(ck, in, "default", so, new ChainFreeRun.Options(o.estimator(), o.pairs(), 20), "cpu",
+                        o.threads(), 0, 8192, run, tok::displayTokens, o.log(), true);
+                writeSubsets(run, in, subsets);
+                o.log().printf("demo: %d chi vectors (%s) in %.1f s%n", in.probeTokens(), o.estimator().equals("linear")
+                        ? "linear response" : o.pairs() + " gaussian pairs per component", s);
+                return;
+            }
             r = ChiRun.run(cfg, ck.params(), in, run, new ChiRun.Options(so, "default", true, 256L << 20, o.threads(),
                     "cpu", 8192, true, false));
         }
         RunOutputs.write(run, r, in, tok::displayTokens, false);
-        if (subsets != null) {
-            try {
-                Files.writeString(run.resolve("subsets.json"), new tools.jackson.databind.ObjectMapper()
-                        .writeValueAsString(subsets.subList(0, in.nProbe())));
-            } catch (IOException e) {
-                throw new SpectroException(run + ": cannot write subsets.json (" + e.getMessage() + ")", e);
-            }
-        }
+        writeSubsets(run, in, subsets);
         o.log().printf("demo: %d chi vectors x %d components in %.1f s%n", r.rows(), r.components().size(), r.seconds());
+    }
+
+    private static void writeSubsets(Path run, ChiRun.Inputs in, List<String> subsets) {
+        if (subsets == null) return;
+        try {
+            Files.writeString(run.resolve("subsets.json"), new tools.jackson.databind.ObjectMapper()
+                    .writeValueAsString(subsets.subList(0, in.nProbe())));
+        } catch (IOException e) {
+            throw new SpectroException(run + ": cannot write subsets.json (" + e.getMessage() + ")", e);
+        }
     }
 
     /**

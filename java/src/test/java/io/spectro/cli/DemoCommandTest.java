@@ -73,6 +73,24 @@ class DemoCommandTest {
         for (var c : cf.clusters()) assertTrue(dom.contains("\"id\":\"" + c.id() + "\""), "card " + c.id() + " in the page data");
     }
 
+    @Test
+    void pileDemoWithGaussianPairsWritesItsRunAndRefusesAnotherEstimatorInIt() throws Exception {
+        Assumptions.assumeTrue(CoreCommandsTest.cpuPresent(), "libspectro_cpu.so not built");
+        Path out = tmp.resolve("pile-gauss");
+        CoreCommandsTest.Result r = CoreCommandsTest.run("demo", "pile", "--quick", "--probe-rows", "2", "--estimator", "gaussian",
+                "--pairs", "1", "--out", out.toString(), "--threads", "2");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(Files.readString(out.resolve("run-small/gaussian_pairs.json")).contains("\"drawsPerComponent\" : 2"));
+        assertArrayEquals(new long[]{2 * 127, 4 * (4 + 1) + 2}, io.spectro.io.Npy.readFloats(out.resolve("run-small/chi.npy")).shape());
+        assertTrue(Files.isRegularFile(out.resolve("run-small/report/index.html")));
+        assertTrue(Files.isRegularFile(out.resolve("run-small/subsets.json")));
+        // the cached run belongs to the gaussian estimator: the chains' demo in the same --out is refused, naming it
+        r = CoreCommandsTest.run("demo", "pile", "--quick", "--probe-rows", "2", "--out", out.toString(), "--threads", "2");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("another estimator"), r.err());
+        assertEquals(2, CoreCommandsTest.run("demo", "pile", "--estimator", "exact", "--out", tmp.resolve("x").toString()).code());
+    }
+
     private static String[] concat(String[] a, String[] b) {
         String[] r = new String[a.length + b.length];
         System.arraycopy(a, 0, r, 0, a.length);
