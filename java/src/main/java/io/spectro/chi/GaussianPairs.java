@@ -120,20 +120,15 @@ public final class GaussianPairs {
     /** Writes the run directory ({@link RunOutputs#writeWithoutChains}) with {@code gaussian_pairs.json}. */
     public static void write(java.nio.file.Path dir, Result r, ChiRun.Inputs in, RunOutputs.SequenceText text, SamplerOptions so,
                              int pairs, double seconds) {
-        tools.jackson.databind.ObjectMapper json = new tools.jackson.databind.ObjectMapper();
-        tools.jackson.databind.node.ObjectNode root = json.createObjectNode();
-        root.put("estimator", "gaussian-pairs");
-        root.put("posterior", "N(w*, s^2/gamma) on each component (nbeta 0), antithetic pairs w* +- delta (docs/method.md, Gaussian pairs)");
-        root.put("gamma", so.gamma());
-        root.put("noiseScale", so.noiseScale());
+        tools.jackson.databind.node.ObjectNode root = RunOutputs.description("gaussian-pairs",
+                "N(w*, s^2/gamma) on each component (nbeta 0), antithetic pairs w* +- delta (docs/method.md, Gaussian pairs)", so, r.loss0());
         root.put("pairs", pairs);
         root.put("drawsPerComponent", 2 * pairs);
         root.put("seed", so.seed());
-        root.put("loss0", r.loss0());
         tools.jackson.databind.node.ArrayNode arr = root.putArray("components");
         for (int c = 0; c < r.names().size(); c++) arr.addObject().put("name", r.names().get(c)).put("phiBar", r.phiBar()[c]);
         root.put("fullPhiBar", r.phiBar()[r.names().size()]);
         RunOutputs.writeWithoutChains(dir, r.names(), r.columns(), in, text, r.loss0(), seconds, "gaussian pairs: no chains",
-                "gaussian_pairs.json", json.writerWithDefaultPrettyPrinter().writeValueAsString(root));
+                "gaussian_pairs.json", root.toPrettyString());
     }
 }

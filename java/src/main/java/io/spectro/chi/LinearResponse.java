@@ -166,16 +166,11 @@ public final class LinearResponse {
      */
     public static void write(java.nio.file.Path dir, List<Column> cols, ChiRun.Inputs in, RunOutputs.SequenceText text,
                              SamplerOptions so, Options lo, double loss0, double seconds) {
-        tools.jackson.databind.ObjectMapper json = new tools.jackson.databind.ObjectMapper();
-        tools.jackson.databind.node.ObjectNode root = json.createObjectNode();
-        root.put("estimator", "linear-response");
-        root.put("formula", "chi[t] = grad_C(S - l_t) . v_C,  v_C = s^2 (gamma I + nbeta H_C)^-1 grad_C S  (docs/method.md, Linear response)");
-        root.put("gamma", so.gamma());
+        tools.jackson.databind.node.ObjectNode root = RunOutputs.description("linear-response",
+                "chi[t] = grad_C(S - l_t) . v_C,  v_C = s^2 (gamma I + nbeta H_C)^-1 grad_C S  (docs/method.md, Linear response)", so, loss0);
         root.put("nbeta", so.nbeta());
-        root.put("noiseScale", so.noiseScale());
         root.put("cgSteps", lo.cgSteps());
         root.put("cgTolerance", lo.tolerance());
-        root.put("loss0", loss0);
         tools.jackson.databind.node.ArrayNode arr = root.putArray("components");
         List<String> names = new ArrayList<>();
         List<float[]> columns = new ArrayList<>();
@@ -191,7 +186,7 @@ public final class LinearResponse {
             o.put("dS", c.dS());
         }
         RunOutputs.writeWithoutChains(dir, names, columns, in, text, loss0, seconds, "linear response: no chains",
-                "linear_response.json", json.writerWithDefaultPrettyPrinter().writeValueAsString(root));
+                "linear_response.json", root.toPrettyString());
     }
 
     /** H p ≈ (∇S(w0 + h p̂) − ∇S(w0 − h p̂)) / (2h) · |p|. */

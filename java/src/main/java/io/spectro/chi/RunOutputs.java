@@ -80,6 +80,17 @@ public final class RunOutputs {
         }
     }
 
+    /** The common head of a chain-free estimator's description file: its name, how it works, γ, s and L0. */
+    public static ObjectNode description(String estimator, String how, io.spectro.sampling.SamplerOptions so, double loss0) {
+        ObjectNode root = JSON.createObjectNode();
+        root.put("estimator", estimator);
+        root.put("method", how);
+        root.put("gamma", so.gamma());
+        root.put("noiseScale", so.noiseScale());
+        root.put("loss0", loss0);
+        return root;
+    }
+
     /**
      * The outputs of an estimator without chains ({@code --estimator linear | gaussian}): the same files as
      * {@link #write} (chi_se.npy all NaN, every component {@code ok} with {@code reason}) plus {@code descriptionFile}
