@@ -4,6 +4,10 @@ import io.spectro.SpectroException;
 import io.spectro.components.Component;
 import io.spectro.components.Decomposition;
 import io.spectro.model.Checkpoint;
+import io.spectro.model.ModelConfig;
+import io.spectro.nativeabi.Backend;
+import io.spectro.nativeabi.NativeModel;
+import io.spectro.sampling.Observables;
 import io.spectro.sampling.SamplerOptions;
 import io.spectro.util.Progress;
 
@@ -27,39 +31,61 @@ public final class ChainFreeRun {
             if (pairs < 1) throw new IllegalArgumentException("--pairs must be >= 1, got " + pairs);
             if (cgSteps < 0) throw new IllegalArgumentException("--cg-steps must be >= 0, got " + cgSteps);
         }
+
+        boolean linear() {
+            return estimator.equals("linear");
+        }
+
+        /** What the columns are, for logs: "linear response" or "N gaussian pairs per component". */
+        public String describe() {
+            return linear() ? "linear response" : pairs + " gaussian pairs per component";
+        }
+
+        /** The file beside chi.npy that says how the columns were obtained. */
+        public String descriptionFile() {
+            return linear() ? LinearResponse.DESCRIPTION : GaussianPairs.DESCRIPTION;
+        }
     }
 
     /** Computes and writes RUN; returns the seconds spent computing. Progress (one line per component) on {@code log}. */
     public static double run(Checkpoint ck, ChiRun.Inputs in, String components, SamplerOptions so, Options eo, String backend,
                              int threads, int device, int maxBatchTokens, Path out, RunOutputs.SequenceText text, PrintStream log,
                              boolean progress) {
+        if (so.noiseScale() == 0) throw new SpectroException(eo.estimator() + ": noise scale 0 has no posterior spread (chi would be 0)");
         List<Component> comps;
         try {
             comps = Decomposition.resolve(ck.config(), components);
         } catch (IllegalArgumentException e) {
             throw new SpectroException(e.getMessage());
         }
-        if (eo.estimator().equals("gaussian") && so.nbeta() != 0 && progress)
+        if (!eo.linear() && so.nbeta() != 0 && progress)
             log.println("chi: gaussian pairs sample the nbeta = 0 posterior N(w*, 1/gamma); nbeta " + so.nbeta() + " is not used");
         long t0 = System.nanoTime();
-        Progress bar = new Progress("chi (" + (eo.estimator().equals("linear") ? "linear response" : "gaussian pairs") + ")",
-                comps.size(), log, progress);
-        double seconds;
-        if (eo.estimator().equals("linear")) {
-            LinearResponse.Options lo = new LinearResponse.Options(eo.cgSteps(), 1e-3);
-            LinearResponse.Result r = LinearResponse.run(ck, in, comps, so, lo, backend, threads, device, maxBatchTokens, k -> bar.advance(1));
+        Progress bar = new Progress("chi (" + (eo.linear() ? "linear response" : "gaussian pairs") + ")", comps.size(), log, progress);
+        ModelConfig cfg = ck.config();
+        // fp32 on any backend: both estimators difference losses that bf16 GEMM operands would round away
+        try (NativeModel model = NativeModel.create(Backend.load(backend), cfg, threads, device, maxBatchTokens, false);
+             Observables obs = new Observables(model, cfg, in.probe(), in.nProbe(), in.probeT(), in.sampling(),
+                     in.nSampling(), in.samplingT(), Math.min(so.batch(), in.nSampling()), so.seed(), maxBatchTokens, 256L << 20)) {
+            model.load(ck);
+            double loss0 = obs.samplingLoss();
+            if (!Double.isFinite(loss0)) throw new SpectroException("the loss at the checkpoint's weights is " + loss0 + ": the model is broken");
+            if (eo.linear()) {
+                LinearResponse.Options lo = new LinearResponse.Options(eo.cgSteps(), 1e-3);
+                List<LinearResponse.Column> cols = LinearResponse.columns(model, obs, comps, so, lo, k -> bar.advance(1));
+                bar.finish();
+                double seconds = (System.nanoTime() - t0) / 1e9;
+                LinearResponse.write(out, cols, in, text, so, lo, loss0, seconds);
+                for (LinearResponse.Column c : cols)
+                    if (c.curvature() <= 0 && progress) log.println("chi: " + c.component() + ": gamma + nbeta H has non-positive curvature "
+                            + c.curvature() + ": the Gaussian approximation does not hold there (CG stopped)");
+                return seconds;
+            }
+            GaussianPairs.Result r = GaussianPairs.columns(model, obs, comps, so, eo.pairs(), loss0, k -> bar.advance(1));
             bar.finish();
-            seconds = (System.nanoTime() - t0) / 1e9;
-            LinearResponse.write(out, r.columns(), in, text, so, lo, r.loss0(), seconds);
-            for (LinearResponse.Column c : r.columns())
-                if (c.curvature() <= 0 && progress) log.println("chi: " + c.component() + ": gamma + nbeta H has non-positive curvature "
-                        + c.curvature() + ": the Gaussian approximation does not hold there (CG stopped)");
-        } else {
-            GaussianPairs.Result r = GaussianPairs.run(ck, in, comps, so, eo.pairs(), backend, threads, device, maxBatchTokens, k -> bar.advance(1));
-            bar.finish();
-            seconds = (System.nanoTime() - t0) / 1e9;
+            double seconds = (System.nanoTime() - t0) / 1e9;
             GaussianPairs.write(out, r, in, text, so, eo.pairs(), seconds);
+            return seconds;
         }
-        return seconds;
     }
 }

@@ -4,9 +4,6 @@ import io.spectro.SpectroException;
 import io.spectro.components.Component;
 import io.spectro.components.Decomposition;
 import io.spectro.model.Block;
-import io.spectro.model.Checkpoint;
-import io.spectro.model.ModelConfig;
-import io.spectro.nativeabi.Backend;
 import io.spectro.nativeabi.NativeModel;
 import io.spectro.sampling.ComponentVector;
 import io.spectro.sampling.Observables;
@@ -34,39 +31,36 @@ public final class GaussianPairs {
     /** The columns, and per component (then the full run, last) the mean φ of its draws. */
     public record Result(List<String> names, List<float[]> columns, double loss0, double[] phiBar) {}
 
-    public static Result run(Checkpoint ck, ChiRun.Inputs in, List<Component> comps, SamplerOptions so, int pairs,
-                             String backendName, int threads, int device, int maxBatchTokens, IntConsumer done) {
-        if (pairs < 1) throw new SpectroException("gaussian pairs: --pairs must be >= 1, got " + pairs);
-        if (so.noiseScale() == 0) throw new SpectroException("gaussian pairs: noise scale 0 has no posterior spread (chi would be 0)");
-        ModelConfig cfg = ck.config();
-        try (NativeModel model = NativeModel.create(Backend.load(backendName), cfg, threads, device, maxBatchTokens, false);
-             Observables obs = new Observables(model, cfg, in.probe(), in.nProbe(), in.probeT(), in.sampling(),
-                     in.nSampling(), in.samplingT(), Math.min(so.batch(), in.nSampling()), so.seed(), maxBatchTokens, 256L << 20)) {
-            model.load(ck);
-            double loss0 = obs.samplingLoss();
-            if (!Double.isFinite(loss0)) throw new SpectroException("the loss at the checkpoint's weights is " + loss0 + ": the model is broken");
-            ComponentSums full = sums(model, obs, Decomposition.full(cfg), -1, so, pairs, loss0, false);
-            double[] deltaFull = ChiEstimator.deltaFull(full);
-            List<String> names = new ArrayList<>();
-            List<float[]> cols = new ArrayList<>();
-            double[] phiBar = new double[comps.size() + 1];
-            phiBar[comps.size()] = full.sumPhi() / full.draws();
-            for (int c = 0; c < comps.size(); c++) {
-                Component comp = comps.get(c);
-                ComponentSums cs = sums(model, obs, comp, c, so, pairs, loss0, true);
-                double[] chi = ChiEstimator.chi(cs, deltaFull);
-                float[] col = new float[chi.length];
-                for (int t = 0; t < chi.length; t++) {
-                    col[t] = (float) chi[t];
-                    if (!Float.isFinite(col[t])) throw new SpectroException("gaussian pairs: component " + comp.name() + ", token row " + t + ": " + col[t]);
-                }
-                names.add(comp.name());
-                cols.add(col);
-                phiBar[c] = cs.sumPhi() / cs.draws();
-                if (done != null) done.accept(c + 1);
+    /** The description file of a Gaussian-pairs run. */
+    public static final String DESCRIPTION = "gaussian_pairs.json";
+
+    /**
+     * The full run (for Δ_full), then the columns of {@code comps}, in order, on a model at w* with its token sets
+     * ({@link ChainFreeRun} opens both); {@code loss0} is S at w*.
+     */
+    static Result columns(NativeModel model, Observables obs, List<Component> comps, SamplerOptions so, int pairs, double loss0,
+                          IntConsumer done) {
+        ComponentSums full = sums(model, obs, Decomposition.full(model.config()), -1, so, pairs, loss0, false);
+        double[] deltaFull = ChiEstimator.deltaFull(full);
+        List<String> names = new ArrayList<>();
+        List<float[]> cols = new ArrayList<>();
+        double[] phiBar = new double[comps.size() + 1];
+        phiBar[comps.size()] = full.sumPhi() / full.draws();
+        for (int c = 0; c < comps.size(); c++) {
+            Component comp = comps.get(c);
+            ComponentSums cs = sums(model, obs, comp, c, so, pairs, loss0, true);
+            double[] chi = ChiEstimator.chi(cs, deltaFull);
+            float[] col = new float[chi.length];
+            for (int t = 0; t < chi.length; t++) {
+                col[t] = (float) chi[t];
+                if (!Float.isFinite(col[t])) throw new SpectroException("gaussian pairs: component " + comp.name() + ", token row " + t + ": " + col[t]);
             }
-            return new Result(names, cols, loss0, phiBar);
+            names.add(comp.name());
+            cols.add(col);
+            phiBar[c] = cs.sumPhi() / cs.draws();
+            if (done != null) done.accept(c + 1);
         }
+        return new Result(names, cols, loss0, phiBar);
     }
 
     /**
@@ -129,6 +123,6 @@ public final class GaussianPairs {
         for (int c = 0; c < r.names().size(); c++) arr.addObject().put("name", r.names().get(c)).put("phiBar", r.phiBar()[c]);
         root.put("fullPhiBar", r.phiBar()[r.names().size()]);
         RunOutputs.writeWithoutChains(dir, r.names(), r.columns(), in, text, r.loss0(), seconds, "gaussian pairs: no chains",
-                "gaussian_pairs.json", root.toPrettyString());
+                DESCRIPTION, root.toPrettyString());
     }
 }

@@ -4,9 +4,6 @@ import io.spectro.SpectroException;
 import io.spectro.components.Component;
 import io.spectro.components.Decomposition;
 import io.spectro.model.Block;
-import io.spectro.model.Checkpoint;
-import io.spectro.model.ModelConfig;
-import io.spectro.nativeabi.Backend;
 import io.spectro.nativeabi.NativeModel;
 import io.spectro.sampling.ComponentVector;
 import io.spectro.sampling.Observables;
@@ -66,31 +63,17 @@ public final class LinearResponse {
      */
     public record Column(String component, float[] chi, double gradNorm, int steps, double residual, double curvature, double dS) {}
 
-    /** The columns and the sampling loss L0 at w*. */
-    public record Result(List<Column> columns, double loss0) {}
+    /** The description file of a linear-response run. */
+    public static final String DESCRIPTION = "linear_response.json";
 
-    /**
-     * The linear-response columns of {@code comps} on a checkpoint (the outputs are written by the caller), in fp32 on
-     * any backend: the finite differences need fp32 losses (bf16 GEMM operands would round them away).
-     */
-    public static Result run(Checkpoint ck, ChiRun.Inputs in, List<Component> comps, SamplerOptions so, Options lo,
-                                   String backendName, int threads, int device, int maxBatchTokens, IntConsumer done) {
-        if (so.noiseScale() == 0) throw new SpectroException("linear response: noise scale 0 has no posterior spread (chi would be 0)");
-        ModelConfig cfg = ck.config();
-        Backend backend = Backend.load(backendName);
+    /** The columns of {@code comps}, in order, on a model at w* with its token sets ({@link ChainFreeRun} opens both). */
+    static List<Column> columns(NativeModel model, Observables obs, List<Component> comps, SamplerOptions so, Options lo, IntConsumer done) {
         List<Column> out = new ArrayList<>();
-        try (NativeModel model = NativeModel.create(backend, cfg, threads, device, maxBatchTokens, false);
-             Observables obs = new Observables(model, cfg, in.probe(), in.nProbe(), in.probeT(), in.sampling(),
-                     in.nSampling(), in.samplingT(), Math.min(so.batch(), in.nSampling()), so.seed(), maxBatchTokens, 256L << 20)) {
-            model.load(ck);
-            double loss0 = obs.samplingLoss();
-            if (!Double.isFinite(loss0)) throw new SpectroException("the loss at the checkpoint's weights is " + loss0 + ": the model is broken");
-            for (int c = 0; c < comps.size(); c++) {
-                out.add(column(model, obs, comps.get(c), so, lo));
-                if (done != null) done.accept(c + 1);
-            }
-            return new Result(out, loss0);
+        for (int c = 0; c < comps.size(); c++) {
+            out.add(column(model, obs, comps.get(c), so, lo));
+            if (done != null) done.accept(c + 1);
         }
+        return out;
     }
 
     /** The column of one component; the model's weights are back at w* afterwards. */
@@ -186,7 +169,7 @@ public final class LinearResponse {
             o.put("dS", c.dS());
         }
         RunOutputs.writeWithoutChains(dir, names, columns, in, text, loss0, seconds, "linear response: no chains",
-                "linear_response.json", root.toPrettyString());
+                DESCRIPTION, root.toPrettyString());
     }
 
     /** H p ≈ (∇S(w0 + h p̂) − ∇S(w0 − h p̂)) / (2h) · |p|. */

@@ -137,12 +137,12 @@ public final class ChiCommand implements Callable<Integer> {
         ChiRun.Options o = su.options();
         Tokenizer tok = su.tokenizer();
         RunOutputs.SequenceText text = tok == null ? RunOutputs.perToken(id -> "#" + id) : tok::displayTokens;
-        double seconds = ChainFreeRun.run(ck, su.inputs(), o.components(), o.sampler(), new ChainFreeRun.Options(estimator, pairs, cgSteps),
-                o.backend(), o.threads(), o.device(), o.maxBatchTokens(), out, text, System.err, !quiet);
+        ChainFreeRun.Options eo = new ChainFreeRun.Options(estimator, pairs, cgSteps);
+        double seconds = ChainFreeRun.run(ck, su.inputs(), o.components(), o.sampler(), eo, o.backend(), o.threads(), o.device(),
+                o.maxBatchTokens(), out, text, System.err, !quiet);
         RunOutputs.writeSubsets(out, probe, su.inputs().nProbe());
-        System.out.printf("chi: %s, %d tokens in %.1f s%n", estimator.equals("linear") ? "linear response" : pairs + " gaussian pairs per component",
-                su.inputs().probeTokens(), seconds);
-        System.out.println("chi: wrote " + out.resolve("chi.npy") + " (see " + (estimator.equals("linear") ? "linear_response.json" : "gaussian_pairs.json") + ")");
+        System.out.printf("chi: %s, %d tokens in %.1f s%n", eo.describe(), su.inputs().probeTokens(), seconds);
+        System.out.println("chi: wrote " + out.resolve("chi.npy") + " (see " + eo.descriptionFile() + ")");
         return 0;
     }
 

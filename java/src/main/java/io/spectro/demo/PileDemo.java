@@ -129,19 +129,19 @@ public final class PileDemo {
     }
 
     /** The file that says which estimator wrote a run directory. */
-    static String marker(String estimator) {
-        return switch (estimator) {
-            case "linear" -> "linear_response.json";
-            case "gaussian" -> "gaussian_pairs.json";
-            default -> "manifest.json";
-        };
+    static String marker(Options o) {
+        return o.estimator().equals("sgld") ? "manifest.json" : chainFree(o).descriptionFile();
+    }
+
+    static ChainFreeRun.Options chainFree(Options o) {
+        return new ChainFreeRun.Options(o.estimator(), o.pairs(), 20);
     }
 
     private static void chi(Options o, Path model, ChiRun.Inputs in, Path run, List<String> subsets) {
         if (Files.exists(run.resolve("chi.npy"))) {
-            if (!Files.exists(run.resolve(marker(o.estimator()))))
+            if (!Files.exists(run.resolve(marker(o))))
                 throw new SpectroException(run + ": holds chi of another estimator than --estimator " + o.estimator()
-                        + " (no " + marker(o.estimator()) + "); remove it or give another --out");
+                        + " (no " + marker(o) + "); remove it or give another --out");
             o.log().println("demo: chi cached in " + run);
             return;
         }
@@ -154,11 +154,10 @@ public final class PileDemo {
             tok = Tokenizer.load(ck.tokenizerJson());
             SamplerOptions so = calibrated(o, model, ck);
             if (!o.estimator().equals("sgld")) {
-                double s = ChainFreeRun.run(ck, in, "default", so, new ChainFreeRun.Options(o.estimator(), o.pairs(), 20), "cpu",
-                        o.threads(), 0, 8192, run, tok::displayTokens, o.log(), true);
+                ChainFreeRun.Options eo = chainFree(o);
+                double s = ChainFreeRun.run(ck, in, "default", so, eo, "cpu", o.threads(), 0, 8192, run, tok::displayTokens, o.log(), true);
                 writeSubsets(run, in, subsets);
-                o.log().printf("demo: %d chi vectors (%s) in %.1f s%n", in.probeTokens(), o.estimator().equals("linear")
-                        ? "linear response" : o.pairs() + " gaussian pairs per component", s);
+                o.log().printf("demo: %d chi vectors (%s) in %.1f s%n", in.probeTokens(), eo.describe(), s);
                 return;
             }
             r = ChiRun.run(cfg, ck.params(), in, run, new ChiRun.Options(so, "default", true, 256L << 20, o.threads(),

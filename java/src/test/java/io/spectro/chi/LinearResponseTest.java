@@ -65,8 +65,8 @@ class LinearResponseTest {
 
     @Test
     void refusesANoiseFreeSampler() {
-        assertThrows(io.spectro.SpectroException.class, () -> LinearResponse.run(null, null, java.util.List.of(),
-                SamplerOptions.small(0).withNoiseScale(0f), LinearResponse.Options.defaults(), "cpu", 1, 0, 4096, null));
+        assertThrows(io.spectro.SpectroException.class, () -> ChainFreeRun.run(null, null, "default",
+                SamplerOptions.small(0).withNoiseScale(0f), new ChainFreeRun.Options("linear", 1, 20), "cpu", 1, 0, 4096, null, null, null, false));
     }
 
     /** The reference column: coordinate-wise gradients of the losses, the dense Hessian, an LU solve. */
