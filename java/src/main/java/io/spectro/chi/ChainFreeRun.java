@@ -68,6 +68,7 @@ public final class ChainFreeRun {
              Observables obs = new Observables(model, cfg, in.probe(), in.nProbe(), in.probeT(), in.sampling(),
                      in.nSampling(), in.samplingT(), Math.min(so.batch(), in.nSampling()), so.seed(), maxBatchTokens, 256L << 20)) {
             model.load(ck);
+            var provenance = ChiRun.provenance(cfg, ChiRun.sha256(ck), in, components, comps.size());
             double loss0 = obs.samplingLoss();
             if (!Double.isFinite(loss0)) throw new SpectroException("the loss at the checkpoint's weights is " + loss0 + ": the model is broken");
             if (eo.linear()) {
@@ -75,7 +76,7 @@ public final class ChainFreeRun {
                 List<LinearResponse.Column> cols = LinearResponse.columns(model, obs, comps, so, lo, k -> bar.advance(1));
                 bar.finish();
                 double seconds = (System.nanoTime() - t0) / 1e9;
-                LinearResponse.write(out, cols, in, text, so, lo, loss0, seconds);
+                LinearResponse.write(out, cols, in, text, so, lo, loss0, seconds, provenance);
                 for (LinearResponse.Column c : cols)
                     if (c.curvature() <= 0 && progress) log.println("chi: " + c.component() + ": gamma + nbeta H has non-positive curvature "
                             + c.curvature() + ": the Gaussian approximation does not hold there (CG stopped)");
@@ -84,7 +85,7 @@ public final class ChainFreeRun {
             GaussianPairs.Result r = GaussianPairs.columns(model, obs, comps, so, eo.pairs(), loss0, k -> bar.advance(1));
             bar.finish();
             double seconds = (System.nanoTime() - t0) / 1e9;
-            GaussianPairs.write(out, r, in, text, so, eo.pairs(), seconds);
+            GaussianPairs.write(out, r, in, text, so, eo.pairs(), seconds, provenance);
             return seconds;
         }
     }

@@ -706,6 +706,24 @@ public final class ChiRun {
         return HexFormat.of().formatHex(md.digest());
     }
 
+    /**
+     * What identifies a run's inputs, with the manifest's key names (config, modelSha256, dataSha256, components,
+     * componentCount, probeShape, samplingShape): the chain-free estimators write it as their description's
+     * {@code run} block, so that what reads a run's provenance ({@code upsample fit}, a replicate check) reads
+     * either kind.
+     */
+    static ObjectNode provenance(ModelConfig cfg, String modelSha256, Inputs in, String components, int componentCount) {
+        ObjectNode m = JSON.createObjectNode();
+        m.set("config", JSON.valueToTree(cfg));
+        m.put("modelSha256", modelSha256);
+        m.put("dataSha256", sha256(in));
+        m.put("components", components);
+        m.put("componentCount", componentCount);
+        m.put("probeShape", in.nProbe() + "x" + in.probeT());
+        m.put("samplingShape", in.nSampling() + "x" + in.samplingT());
+        return m;
+    }
+
     private static String sha256(Inputs in) {
         MessageDigest md = sha();
         for (int[] a : new int[][]{in.probe(), in.sampling()}) {

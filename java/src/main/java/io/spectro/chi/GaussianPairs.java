@@ -113,9 +113,10 @@ public final class GaussianPairs {
 
     /** Writes the run directory ({@link RunOutputs#writeWithoutChains}) with {@code gaussian_pairs.json}. */
     public static void write(java.nio.file.Path dir, Result r, ChiRun.Inputs in, RunOutputs.SequenceText text, SamplerOptions so,
-                             int pairs, double seconds) {
+                             int pairs, double seconds, tools.jackson.databind.node.ObjectNode provenance) {
         tools.jackson.databind.node.ObjectNode root = RunOutputs.description("gaussian-pairs",
-                "N(w*, s^2/gamma) on each component (nbeta 0), antithetic pairs w* +- delta (docs/method.md, Gaussian pairs)", so, r.loss0());
+                "N(w*, s^2/gamma) on each component (nbeta 0), antithetic pairs w* +- delta (docs/method.md, Gaussian pairs)", provenance,
+                so, r.loss0());
         root.put("pairs", pairs);
         root.put("drawsPerComponent", 2 * pairs);
         root.put("seed", so.seed());

@@ -148,9 +148,10 @@ public final class LinearResponse {
      * {@code linear_response.json}, which says how the columns were obtained.
      */
     public static void write(java.nio.file.Path dir, List<Column> cols, ChiRun.Inputs in, RunOutputs.SequenceText text,
-                             SamplerOptions so, Options lo, double loss0, double seconds) {
+                             SamplerOptions so, Options lo, double loss0, double seconds, tools.jackson.databind.node.ObjectNode provenance) {
         tools.jackson.databind.node.ObjectNode root = RunOutputs.description("linear-response",
-                "chi[t] = grad_C(S - l_t) . v_C,  v_C = s^2 (gamma I + nbeta H_C)^-1 grad_C S  (docs/method.md, Linear response)", so, loss0);
+                "chi[t] = grad_C(S - l_t) . v_C,  v_C = s^2 (gamma I + nbeta H_C)^-1 grad_C S  (docs/method.md, Linear response)",
+                provenance, so, loss0);
         root.put("nbeta", so.nbeta());
         root.put("cgSteps", lo.cgSteps());
         root.put("cgTolerance", lo.tolerance());

@@ -80,15 +80,56 @@ public final class RunOutputs {
         }
     }
 
-    /** The common head of a chain-free estimator's description file: its name, how it works, γ, s and L0. */
-    public static ObjectNode description(String estimator, String how, io.spectro.sampling.SamplerOptions so, double loss0) {
+    /**
+     * The common head of a chain-free estimator's description file: its name, how it works, the run's provenance
+     * ({@code run}: {@link ChiRun#provenance}, the manifest's keys), γ, s and L0.
+     */
+    public static ObjectNode description(String estimator, String how, ObjectNode provenance, io.spectro.sampling.SamplerOptions so,
+                                         double loss0) {
         ObjectNode root = JSON.createObjectNode();
         root.put("estimator", estimator);
         root.put("method", how);
+        root.set("run", provenance);
         root.put("gamma", so.gamma());
         root.put("noiseScale", so.noiseScale());
         root.put("loss0", loss0);
         return root;
+    }
+
+    /**
+     * The file that holds RUN's provenance (model and data hashes, config, components, probe shape):
+     * {@code manifest.json} for SGLD, upsampled and combined runs, else the chain-free estimator's description
+     * ({@code linear_response.json}, {@code gaussian_pairs.json}) whose {@code run} block has the same keys;
+     * null when RUN has neither.
+     */
+    public static Path provenanceFile(Path run) {
+        for (String f : new String[]{"manifest.json", LinearResponse.DESCRIPTION, GaussianPairs.DESCRIPTION})
+            if (Files.isRegularFile(run.resolve(f))) return run.resolve(f);
+        return null;
+    }
+
+    /**
+     * RUN's provenance ({@link #provenanceFile}): the manifest, or the description's {@code run} block. Refused,
+     * naming the file, when there is none, it is not JSON, or a chain-free description has no {@code run} block
+     * (written before it existed).
+     */
+    public static ObjectNode provenance(Path run) {
+        Path f = provenanceFile(run);
+        if (f == null)
+            throw new SpectroException(run + ": no manifest.json, " + LinearResponse.DESCRIPTION + " or " + GaussianPairs.DESCRIPTION
+                    + " (not a spectro chi run directory)");
+        JsonNode n;
+        try {
+            n = JSON.readTree(f.toFile());
+        } catch (tools.jackson.core.JacksonException e) {
+            if (e.getCause() instanceof IOException io) throw new SpectroException(f + ": cannot read (" + IoErrors.describe(io) + ")", e);
+            throw new SpectroException(f + ": not JSON (" + e.getOriginalMessage() + ")", e);
+        }
+        if (!f.getFileName().toString().equals("manifest.json")) n = n == null ? null : n.get("run");
+        if (!(n instanceof ObjectNode o))
+            throw new SpectroException(f + (f.getFileName().toString().equals("manifest.json") ? ": not a JSON object"
+                    : ": has no \"run\" block (written before chain-free runs recorded their model and data hashes); re-run spectro chi"));
+        return o;
     }
 
     /**

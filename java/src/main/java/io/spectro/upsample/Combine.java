@@ -156,15 +156,10 @@ public final class Combine {
         if (!info.descr().equals("<f4") || info.shape().length != 2)
             throw new SpectroException(chi + ": expected float32 '<f4' [rows, components], got " + info.descr() + " "
                     + java.util.Arrays.toString(info.shape()));
-        Path mf = dir.resolve("manifest.json");
-        if (!Files.isRegularFile(mf))
-            throw new SpectroException(mf + ": missing; combine checks every part's model hash (modelSha256) there");
-        JsonNode m;
-        try {
-            m = JSON.readTree(mf.toFile());
-        } catch (JacksonException e) {
-            throw new SpectroException(mf + ": not a run manifest (" + e.getOriginalMessage() + ")", e);
-        }
+        Path mf = io.spectro.chi.RunOutputs.provenanceFile(dir);
+        if (mf == null)
+            throw new SpectroException(dir.resolve("manifest.json") + ": missing; combine checks every part's model hash (modelSha256) there");
+        JsonNode m = io.spectro.chi.RunOutputs.provenance(dir);
         if (!(m instanceof ObjectNode om) || !m.path("modelSha256").isString())
             throw new SpectroException(mf + ": no modelSha256 (the hash of the model the run belongs to)");
         if (!Files.isRegularFile(dir.resolve("components.json")))

@@ -45,17 +45,13 @@ public record GroundTruth(Path run, JsonNode manifest, String modelSha256, Model
         return g;
     }
 
+    /** RUN's provenance ({@link io.spectro.chi.RunOutputs#provenance}: an SGLD manifest or a chain-free run's block), checked. */
     static JsonNode manifest(Path run) {
-        Path f = run.resolve("manifest.json");
-        if (!Files.isRegularFile(f)) throw new SpectroException(run + ": no manifest.json (not a spectro chi run directory)");
-        try {
-            JsonNode m = JsonMapper.shared().readTree(f.toFile());
-            for (String k : new String[]{"modelSha256", "config", "components", "probeShape"})
-                if (m == null || !m.has(k)) throw new SpectroException(f + ": lacks \"" + k + "\" (not a spectro chi run manifest)");
-            return m;
-        } catch (JacksonException e) {
-            throw new SpectroException(f + ": not JSON (" + e.getOriginalMessage() + ")");
-        }
+        JsonNode m = io.spectro.chi.RunOutputs.provenance(run);
+        for (String k : new String[]{"modelSha256", "config", "components", "probeShape"})
+            if (!m.has(k))
+                throw new SpectroException(io.spectro.chi.RunOutputs.provenanceFile(run) + ": lacks \"" + k + "\" (not a spectro chi run manifest)");
+        return m;
     }
 
     /**
@@ -79,7 +75,7 @@ public record GroundTruth(Path run, JsonNode manifest, String modelSha256, Model
         try {
             comps = Decomposition.resolve(cfg, m.get("components").asString());
         } catch (RuntimeException e) {
-            throw new SpectroException(run.resolve("manifest.json") + ": components \"" + m.get("components").asString() + "\": " + e.getMessage(), e);
+            throw new SpectroException(io.spectro.chi.RunOutputs.provenanceFile(run) + ": components \"" + m.get("components").asString() + "\": " + e.getMessage(), e);
         }
         String[] shape = m.get("probeShape").asString().split("x");
         int nSeq = Integer.parseInt(shape[0]), T = Integer.parseInt(shape[1]);

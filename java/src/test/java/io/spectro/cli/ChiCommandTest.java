@@ -143,6 +143,23 @@ class ChiCommandTest {
         assertArrayEquals(g1, Files.readAllBytes(dir.resolve("gauss/chi.npy")));
         assertEquals(2, run(with(base, dir.resolve("gauss0"), "--pairs", "0")));
         assertFalse(Files.exists(dir.resolve("gauss0")));
+        // a chain-free run records the SGLD manifest's provenance keys, so upsample fit trains on it
+        var json = tools.jackson.databind.json.JsonMapper.shared();
+        var sgldManifest = json.readTree(sgld.resolve("manifest.json").toFile());
+        var block = json.readTree(dir.resolve("gauss/gaussian_pairs.json").toFile()).get("run");
+        for (String k : new String[]{"modelSha256", "dataSha256", "config", "components", "componentCount", "probeShape", "samplingShape"})
+            assertEquals(sgldManifest.get(k), block.get(k), k);
+        assertEquals(block, json.readTree(out.resolve("linear_response.json").toFile()).get("run"));
+        assertEquals(0, run("upsample", "fit", "--run", dir.resolve("gauss").toString(), "--model", model.toString(), "--out",
+                dir.resolve("aux").toString(), "--regressor", "ridge", "--holdout", "0.2", "--backend", "cpu", "--quiet"));
+        assertTrue(Files.readString(dir.resolve("aux/aux.json")).contains(block.get("modelSha256").asString()));
+        // a description written before the block existed is refused (exit 2), naming the file; no AUX is left
+        var old = (tools.jackson.databind.node.ObjectNode) json.readTree(dir.resolve("gauss/gaussian_pairs.json").toFile());
+        old.remove("run");
+        Files.writeString(dir.resolve("gauss/gaussian_pairs.json"), old.toPrettyString());
+        assertEquals(2, run("upsample", "fit", "--run", dir.resolve("gauss").toString(), "--model", model.toString(), "--out",
+                dir.resolve("aux-old").toString(), "--regressor", "ridge", "--holdout", "0.2", "--backend", "cpu", "--quiet"));
+        assertFalse(Files.exists(dir.resolve("aux-old/aux.json")));
     }
 
     /** args with --out (at index 8) replaced and extra options appended. */
