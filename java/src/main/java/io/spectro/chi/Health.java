@@ -135,10 +135,13 @@ public record Health(String component, Level level, List<String> reasons, double
     }
 
     /**
-     * The explorer's health badge: "health: 10 ok, 1 warn, 1 fail (l0h3)" from RUN/diagnostics.json, or
-     * null for a run without health records.
+     * The explorer's health badge: "health: 10 ok, 1 warn, 1 fail (l0h3)" from RUN/diagnostics.json, "no chains:
+     * gaussian pairs" (or linear response) for a chain-free run, or null for a run without health records.
      */
     public static String badge(Path runDir) {
+        // a chain-free estimator has no chains to check: say so instead of "N ok", which would read as checked chains
+        if (java.nio.file.Files.isRegularFile(runDir.resolve(GaussianPairs.DESCRIPTION))) return "no chains: gaussian pairs";
+        if (java.nio.file.Files.isRegularFile(runDir.resolve(LinearResponse.DESCRIPTION))) return "no chains: linear response";
         JsonNode h = healthArray(runDir.resolve("diagnostics.json"));
         if (h == null) return null;
         int ok = 0, warn = 0;

@@ -117,6 +117,8 @@ class ChiCommandTest {
         assertArrayEquals(first, Files.readAllBytes(out.resolve("chi.npy")));
         assertEquals(0, run("report", "--run", out.toString(), "--k=10", "--min-size=5"));
         assertTrue(Files.exists(out.resolve("report/index.html")));
+        // the explorer says the run had no chains (not "12 ok", which would read as checked chains)
+        assertTrue(Files.readString(out.resolve("report/index.html")).contains("no chains: linear response"));
         // options that need chains, an unknown estimator, and an SGLD run's directory are refused (exit 2)
         assertEquals(2, run(with(args, dir.resolve("lin-shard"), "--shard", "0/2")));
         assertEquals(2, run(with(args, dir.resolve("lin-target"), "--target-reliability", "0.5")));
@@ -138,6 +140,7 @@ class ChiCommandTest {
         assertEquals(0, run(gauss));
         assertArrayEquals(new long[]{3 * 15, 12}, Npy.readFloats(dir.resolve("gauss/chi.npy")).shape());
         assertTrue(Files.readString(dir.resolve("gauss/gaussian_pairs.json")).contains("\"drawsPerComponent\" : 4"));
+        assertEquals("no chains: gaussian pairs", io.spectro.chi.Health.badge(dir.resolve("gauss")));
         byte[] g1 = Files.readAllBytes(dir.resolve("gauss/chi.npy"));
         assertEquals(0, run(gauss));
         assertArrayEquals(g1, Files.readAllBytes(dir.resolve("gauss/chi.npy")));
