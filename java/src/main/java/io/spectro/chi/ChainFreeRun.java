@@ -47,6 +47,27 @@ public final class ChainFreeRun {
         }
     }
 
+    /**
+     * Why the chain-free run in {@code run} is not what {@code eo} would compute on {@code in} (other probe or sampling
+     * tokens, another estimator or number of pairs), or null when it is: a cache that is reused must be this run.
+     */
+    public static String differs(java.nio.file.Path run, ChiRun.Inputs in, Options eo) {
+        java.nio.file.Path f = run.resolve(eo.descriptionFile());
+        if (!java.nio.file.Files.isRegularFile(f)) return "no " + eo.descriptionFile() + " (another estimator's run)";
+        tools.jackson.databind.JsonNode d;
+        try {
+            d = tools.jackson.databind.json.JsonMapper.shared().readTree(f.toFile());
+        } catch (tools.jackson.core.JacksonException e) {
+            return f + ": not JSON (" + e.getOriginalMessage() + ")";
+        }
+        String data = ChiRun.dataSha256(in);
+        if (!data.equals(d.path("run").path("dataSha256").asString("")))
+            return f + ": computed on other probe or sampling tokens (dataSha256)";
+        if (!eo.linear() && d.path("pairs").asInt(-1) != eo.pairs())
+            return f + ": " + d.path("pairs").asInt(-1) + " pairs per component, not " + eo.pairs();
+        return null;
+    }
+
     /** Computes and writes RUN; returns the seconds spent computing. Progress (one line per component) on {@code log}. */
     public static double run(Checkpoint ck, ChiRun.Inputs in, String components, SamplerOptions so, Options eo, String backend,
                              int threads, int device, int maxBatchTokens, Path out, RunOutputs.SequenceText text, PrintStream log,

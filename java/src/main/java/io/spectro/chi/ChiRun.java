@@ -620,7 +620,7 @@ public final class ChiRun {
         m.put("abi", Version.ABI_VERSION);
         m.set("config", JSON.valueToTree(cfg));
         m.put("modelSha256", modelSha256);
-        m.put("dataSha256", sha256(in));
+        m.put("dataSha256", dataSha256(in));
         m.set("sampler", JSON.valueToTree(o.sampler()));
         m.put("components", o.components());
         m.put("componentCount", comps.size());
@@ -716,7 +716,7 @@ public final class ChiRun {
         ObjectNode m = JSON.createObjectNode();
         m.set("config", JSON.valueToTree(cfg));
         m.put("modelSha256", modelSha256);
-        m.put("dataSha256", sha256(in));
+        m.put("dataSha256", dataSha256(in));
         m.put("components", components);
         m.put("componentCount", componentCount);
         m.put("probeShape", in.nProbe() + "x" + in.probeT());
@@ -724,7 +724,8 @@ public final class ChiRun {
         return m;
     }
 
-    private static String sha256(Inputs in) {
+    /** SHA-256 of the probe and sampling token ids and shapes (the manifest's dataSha256). */
+    static String dataSha256(Inputs in) {
         MessageDigest md = sha();
         for (int[] a : new int[][]{in.probe(), in.sampling()}) {
             ByteBuffer b = ByteBuffer.allocate(a.length * 4).order(ByteOrder.LITTLE_ENDIAN);

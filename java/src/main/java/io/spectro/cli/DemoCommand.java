@@ -73,6 +73,7 @@ public final class DemoCommand implements Callable<Integer> {
         @Option(names = "--estimator", defaultValue = "sgld", description = "sgld (the chains), gaussian (exact nbeta = 0 draws in antithetic "
                 + "pairs: at the calibrated settings the same chi, far less noise) or linear (docs/method.md; default ${DEFAULT-VALUE})") String estimator;
         @Option(names = "--pairs", defaultValue = "32", description = "with --estimator gaussian: pairs per component (default ${DEFAULT-VALUE})") int pairs;
+        @Option(names = "--sampling-rows", defaultValue = "0", description = "sampling windows to use (0 = all 64 shipped)") int samplingRows;
         @Option(names = "--no-calibration", description = "ignore the calibration shipped beside each model (its ε, nβ, γ) and "
                 + "use the small-model defaults (ε 1e-3, nβ 30, γ 300)") boolean noCalibration;
 
@@ -85,7 +86,7 @@ public final class DemoCommand implements Callable<Integer> {
                 if (burnin != null) so = so.withBurnin(burnin);
                 List<String> ms = models != null ? models : quick ? List.of("small") : PileDemo.MODELS;
                 int rows = probeRows != 0 ? probeRows : quick ? PileDemo.QUICK_ROWS : 0;
-                PileDemo.run(new PileDemo.Options(out, rows, ms, so, threads, System.err, noCalibration, estimator, pairs));
+                PileDemo.run(new PileDemo.Options(out, rows, ms, so, threads, System.err, noCalibration, estimator, pairs, samplingRows));
             } catch (IllegalArgumentException e) {
                 throw new SpectroException(e.getMessage());
             }

@@ -50,20 +50,24 @@ public final class PileDemo {
      * @param models    which of {@link #MODELS} to run
      */
     /** @param fixedSettings use {@code sampler} as given, not the calibration shipped beside a model */
-    /** @param estimator sgld (the chains), linear or gaussian ({@link ChainFreeRun}); {@code pairs} for gaussian */
+    /**
+     * @param estimator    sgld (the chains), linear or gaussian ({@link ChainFreeRun}); {@code pairs} for gaussian
+     * @param samplingRows sampling windows to use (0 = all shipped)
+     */
     public record Options(Path work, int probeRows, List<String> models, SamplerOptions sampler, int threads, PrintStream log,
-                          boolean fixedSettings, String estimator, int pairs) {
+                          boolean fixedSettings, String estimator, int pairs, int samplingRows) {
         public Options(Path work, int probeRows, List<String> models, SamplerOptions sampler, int threads, PrintStream log) {
             this(work, probeRows, models, sampler, threads, log, false);
         }
 
         public Options(Path work, int probeRows, List<String> models, SamplerOptions sampler, int threads, PrintStream log,
                        boolean fixedSettings) {
-            this(work, probeRows, models, sampler, threads, log, fixedSettings, "sgld", 32);
+            this(work, probeRows, models, sampler, threads, log, fixedSettings, "sgld", 32, 0);
         }
 
         public Options {
             if (probeRows < 0) throw new IllegalArgumentException("probe rows must be >= 0");
+            if (samplingRows < 0) throw new IllegalArgumentException("sampling rows must be >= 0");
             if (models.isEmpty()) throw new IllegalArgumentException("no model to run");
             for (String m : models) if (!MODELS.contains(m)) throw new IllegalArgumentException("unknown demo model '" + m + "'; known: " + MODELS);
             if (!estimator.equals("sgld")) new ChainFreeRun.Options(estimator, pairs, 20); // validates
@@ -97,10 +101,11 @@ public final class PileDemo {
             int rows = o.probeRows() == 0 ? probe.dim(0) : Math.min(o.probeRows(), probe.dim(0));
             int T = probe.dim(1);
             int[] p = Arrays.copyOf(probe.data(), rows * T);
-            ChiRun.Inputs in = new ChiRun.Inputs(p, rows, T, samp.data(), samp.dim(0), samp.dim(1));
+            int sRows = o.samplingRows() == 0 ? samp.dim(0) : Math.min(o.samplingRows(), samp.dim(0));
+            ChiRun.Inputs in = new ChiRun.Inputs(p, rows, T, Arrays.copyOf(samp.data(), sRows * samp.dim(1)), sRows, samp.dim(1));
             List<String> subsets = io.spectro.data.SetBuilder.subsetsOf(data.resolve("probe.npy"));
             o.log().printf("demo: %d probe windows of %d tokens (%d chi vectors per model), %d sampling windows%n",
-                    rows, T, in.probeTokens(), samp.dim(0));
+                    rows, T, in.probeTokens(), sRows);
             List<Path> runs = new ArrayList<>();
             Path html = null;
             for (String name : o.models()) {
@@ -142,6 +147,8 @@ public final class PileDemo {
             if (!Files.exists(run.resolve(marker(o))))
                 throw new SpectroException(run + ": holds chi of another estimator than --estimator " + o.estimator()
                         + " (no " + marker(o) + "); remove it or give another --out");
+            String why = o.estimator().equals("sgld") ? null : ChainFreeRun.differs(run, in, chainFree(o));
+            if (why != null) throw new SpectroException(run + ": holds another chi run than this one (" + why + "); remove it or give another --out");
             o.log().println("demo: chi cached in " + run);
             return;
         }

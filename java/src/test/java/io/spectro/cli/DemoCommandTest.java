@@ -78,12 +78,29 @@ class DemoCommandTest {
         Assumptions.assumeTrue(CoreCommandsTest.cpuPresent(), "libspectro_cpu.so not built");
         Path out = tmp.resolve("pile-gauss");
         CoreCommandsTest.Result r = CoreCommandsTest.run("demo", "pile", "--quick", "--probe-rows", "2", "--estimator", "gaussian",
-                "--pairs", "1", "--out", out.toString(), "--threads", "2");
+                "--pairs", "1", "--sampling-rows", "4", "--out", out.toString(), "--threads", "2");
         assertEquals(0, r.code(), r.err());
-        assertTrue(Files.readString(out.resolve("run-small/gaussian_pairs.json")).contains("\"drawsPerComponent\" : 2"));
+        String desc = Files.readString(out.resolve("run-small/gaussian_pairs.json"));
+        assertTrue(desc.contains("\"drawsPerComponent\" : 2"), desc);
+        assertTrue(desc.contains("\"samplingShape\" : \"4x128\""), desc);
         assertArrayEquals(new long[]{2 * 127, 4 * (4 + 1) + 2}, io.spectro.io.Npy.readFloats(out.resolve("run-small/chi.npy")).shape());
         assertTrue(Files.isRegularFile(out.resolve("run-small/report/index.html")));
         assertTrue(Files.isRegularFile(out.resolve("run-small/subsets.json")));
+        // the same command reuses the cache; other pairs or other sampling windows are refused, saying which
+        String[] again = {"demo", "pile", "--quick", "--probe-rows", "2", "--estimator", "gaussian", "--pairs", "1", "--sampling-rows", "4",
+                "--out", out.toString(), "--threads", "2"};
+        r = CoreCommandsTest.run(again);
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("chi cached"), r.err());
+        again[8] = "2";
+        r = CoreCommandsTest.run(again);
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("1 pairs per component, not 2"), r.err());
+        again[8] = "1";
+        again[10] = "8";
+        r = CoreCommandsTest.run(again);
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("dataSha256"), r.err());
         // the cached run belongs to the gaussian estimator: the chains' demo in the same --out is refused, naming it
         r = CoreCommandsTest.run("demo", "pile", "--quick", "--probe-rows", "2", "--out", out.toString(), "--threads", "2");
         assertEquals(2, r.code());
