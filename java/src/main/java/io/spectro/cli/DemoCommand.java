@@ -59,25 +59,29 @@ public final class DemoCommand implements Callable<Integer> {
                     "Debian and npm packages; docs/data.md): susceptibilities of held-out probe tokens with every head, MLP,",
                     "embed and unembed as components, whitening, clustering, map, explorer, and a tokens-across-scale page",
                     "(compare.html) for pronouns between the small and the larger model. --quick: the small model on fewer tokens.",
-                    "Every stage is cached in --out. Measured so far (docs/demo.md): these undertrained models give few clusters."})
+                    "chi by default from Gaussian pairs (exact nbeta = 0 draws; at these models' calibrated settings the same",
+                    "chi as the chains, with far less noise: docs/demo.md); --estimator sgld runs the chains.",
+                    "Every stage is cached in --out."})
     static final class PileCmd implements Callable<Integer> {
         @Option(names = "--out", defaultValue = "spectro-demo-pile", description = "work directory (default ${DEFAULT-VALUE})") Path out;
-        @Option(names = "--quick", description = "the small model only, on " + PileDemo.QUICK_ROWS + " probe windows, fewer draws") boolean quick;
+        @Option(names = "--quick", description = "the small model only, on " + PileDemo.QUICK_ROWS + " probe windows (and fewer draws with sgld)") boolean quick;
         @Option(names = "--models", split = ",", description = "which models (default small,large; with --quick small)") List<String> models;
         @Option(names = "--probe-rows", defaultValue = "0", description = "probe windows to use (0 = all shipped, or " + PileDemo.QUICK_ROWS + " with --quick)") int probeRows;
-        @Option(names = "--draws", description = "draws per chain (default 20, --quick 8)") Integer draws;
-        @Option(names = "--chains", description = "chains (default 2)") Integer chains;
-        @Option(names = "--burnin", description = "burn-in steps per chain (default 20, --quick 10)") Integer burnin;
+        @Option(names = "--draws", description = "sgld: draws per chain (default 20, --quick 8)") Integer draws;
+        @Option(names = "--chains", description = "sgld: chains (default 2)") Integer chains;
+        @Option(names = "--burnin", description = "sgld: burn-in steps per chain (default 20, --quick 10)") Integer burnin;
         @Option(names = "--seed", defaultValue = "0") long seed;
         @Option(names = "--threads", defaultValue = "0") int threads;
-        @Option(names = "--estimator", defaultValue = "sgld", description = "sgld (the chains), gaussian (exact nbeta = 0 draws in antithetic "
-                + "pairs: at the calibrated settings the same chi, far less noise) or linear (docs/method.md; default ${DEFAULT-VALUE})") String estimator;
-        @Option(names = "--pairs", defaultValue = "32", description = "with --estimator gaussian: pairs per component (default ${DEFAULT-VALUE})") int pairs;
-        @Option(names = "--sampling-rows", defaultValue = "0", description = "sampling windows to use (0 = all 64 shipped)") int samplingRows;
+        @Option(names = "--estimator", defaultValue = "gaussian", description = "gaussian (exact nbeta = 0 draws in antithetic pairs: at the "
+                + "calibrated settings the same chi as the chains, far less noise), sgld (the chains) or linear (docs/method.md; "
+                + "default ${DEFAULT-VALUE})") String estimator;
+        @Option(names = "--pairs", defaultValue = "8", description = "gaussian: pairs per component (default ${DEFAULT-VALUE})") int pairs;
+        @Option(names = "--sampling-rows", description = "sampling windows to use (default: " + PileDemo.CHAIN_FREE_SAMPLING_ROWS
+                + " for gaussian and linear, all 64 shipped for sgld, whose minibatches come from them)") Integer samplingRows;
         @Option(names = "--no-calibration", description = "ignore the calibration shipped beside each model (its ε, nβ, γ) and "
                 + "use the small-model defaults (ε 1e-3, nβ 30, γ 300)") boolean noCalibration;
 
-        @Override
+    @Override
         public Integer call() {
             SamplerOptions so = quick ? PileDemo.quickSettings(seed) : PileDemo.settings(seed);
             try {
@@ -86,7 +90,11 @@ public final class DemoCommand implements Callable<Integer> {
                 if (burnin != null) so = so.withBurnin(burnin);
                 List<String> ms = models != null ? models : quick ? List.of("small") : PileDemo.MODELS;
                 int rows = probeRows != 0 ? probeRows : quick ? PileDemo.QUICK_ROWS : 0;
-                PileDemo.run(new PileDemo.Options(out, rows, ms, so, threads, System.err, noCalibration, estimator, pairs, samplingRows));
+                boolean sgld = estimator.equals("sgld");
+                if (!sgld && (chains != null || draws != null || burnin != null))
+                    throw new SpectroException("--estimator " + estimator + " runs no chains: --chains, --draws and --burnin do not apply");
+                int sRows = samplingRows != null ? samplingRows : sgld ? 0 : PileDemo.CHAIN_FREE_SAMPLING_ROWS;
+                PileDemo.run(new PileDemo.Options(out, rows, ms, so, threads, System.err, noCalibration, estimator, pairs, sRows));
             } catch (IllegalArgumentException e) {
                 throw new SpectroException(e.getMessage());
             }
