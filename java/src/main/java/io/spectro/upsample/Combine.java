@@ -84,8 +84,8 @@ public final class Combine {
         for (Part p : parts) {
             String m = p.manifest().path("modelSha256").asString("");
             if (!m.equals(model))
-                throw new SpectroException(p.dir().resolve("manifest.json") + ": modelSha256 " + m + " differs from "
-                        + first.dir().resolve("manifest.json") + "'s " + model + ": runs of different models cannot be combined");
+                throw new SpectroException(io.spectro.chi.RunOutputs.provenanceFile(p.dir()) + ": modelSha256 " + m + " differs from "
+                        + io.spectro.chi.RunOutputs.provenanceFile(first.dir()) + "'s " + model + ": runs of different models cannot be combined");
             List<String> names = components(p);
             int[] map = new int[names.size()];
             for (int j = 0, from = 0; j < names.size(); j++) {
