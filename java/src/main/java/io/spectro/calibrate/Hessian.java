@@ -1,5 +1,7 @@
 package io.spectro.calibrate;
 
+import static io.spectro.util.Dense.dot;
+import static io.spectro.util.Dense.norm;
 import io.spectro.components.Component;
 import io.spectro.model.Block;
 import io.spectro.nativeabi.NativeException;
@@ -122,18 +124,6 @@ public final class Hessian {
         double[] d = new double[x.length];
         for (int i = 0; i < x.length; i++) d[i] = x[i];
         return d;
-    }
-
-    private static double dot(double[] a, double[] b) {
-        double s = 0;
-        for (int i = 0; i < a.length; i++) s += a[i] * b[i];
-        return s;
-    }
-
-    private static double norm(double[] x) {
-        double s = 0;
-        for (double v : x) s += v * v;
-        return Math.sqrt(s);
     }
 
     private static void scale(double[] x, double f) {

@@ -1,5 +1,7 @@
 package io.spectro.chi;
 
+import static io.spectro.util.Dense.dot;
+import static io.spectro.util.Dense.norm;
 import io.spectro.SpectroException;
 import io.spectro.components.Component;
 import io.spectro.components.Decomposition;
@@ -190,21 +192,5 @@ public final class LinearResponse {
         float[] w = new float[w0.length];
         for (int i = 0; i < w.length; i++) w[i] = (float) (w0[i] + step * u[i]);
         return w;
-    }
-
-    static double dot(double[] a, double[] b) {
-        double s = 0;
-        for (int i = 0; i < a.length; i++) s += a[i] * b[i];
-        return s;
-    }
-
-    static double norm(double[] x) {
-        return Math.sqrt(dot(x, x));
-    }
-
-    static double norm(float[] x) {
-        double s = 0;
-        for (float f : x) s += (double) f * f;
-        return Math.sqrt(s);
     }
 }

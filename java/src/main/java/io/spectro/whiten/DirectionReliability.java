@@ -1,5 +1,6 @@
 package io.spectro.whiten;
 
+import static io.spectro.util.Dense.dot;
 import io.spectro.SpectroException;
 import io.spectro.chi.ChainSums;
 import io.spectro.chi.ChiEstimator;
@@ -164,17 +165,5 @@ public final class DirectionReliability {
             }
         }
         return out;
-    }
-
-    private static double dot(double[] a, double[] b) {
-        double s = 0;
-        for (int c = 0; c < a.length; c++) s += a[c] * b[c];
-        return s;
-    }
-
-    private static double dot(float[] a, double[] b) {
-        double s = 0;
-        for (int c = 0; c < a.length; c++) s += a[c] * b[c];
-        return s;
     }
 }
