@@ -205,7 +205,7 @@ public final class PileDemo {
                 if (!rec.modelSha256().equals(ChiRun.sha256(ck)))
                     throw new SpectroException(json + ": calibrated for other weights than " + model.resolve("model.safetensors"));
                 SamplerOptions so = rec.applyTo(o.sampler());
-                o.log().println("demo: sampler settings from the shipped calibration (" + json + "): " + Demo.label(so));
+                o.log().println("demo: sampler settings from the shipped calibration (" + json + "): " + label(o, so));
                 return so;
             }
             // a model without its own calibration takes the one of the other demo models that has one (stated): from
@@ -218,12 +218,18 @@ public final class PileDemo {
                 if (rec == null) continue;
                 SamplerOptions so = rec.applyTo(o.sampler());
                 o.log().println("demo: " + model.getFileName() + " has no calibration of its own; sampler settings from the " + other
-                        + " model's (" + (Files.isRegularFile(oj) ? oj : "shipped in the jar") + "): " + Demo.label(so));
+                        + " model's (" + (Files.isRegularFile(oj) ? oj : "shipped in the jar") + "): " + label(o, so));
                 return so;
             }
         }
-        o.log().println("demo: sampler settings as given (no calibration used): " + Demo.label(o.sampler()));
+        o.log().println("demo: sampler settings as given (no calibration used): " + label(o, o.sampler()));
         return o.sampler();
+    }
+
+    /** The settings a run uses, for the log: the chains' for sgld; γ and the noise scale for a chain-free estimator. */
+    static String label(Options o, SamplerOptions so) {
+        if (o.estimator().equals("sgld")) return Demo.label(so);
+        return "gamma " + so.gamma() + ", noise scale " + so.noiseScale() + ", " + chainFree(o).describe() + " (no chains)";
     }
 
     /** The calibration shipped in the jar for demo model {@code name}, or null when it has none. */

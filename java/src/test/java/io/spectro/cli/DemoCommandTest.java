@@ -86,6 +86,8 @@ class DemoCommandTest {
         CoreCommandsTest.Result r = CoreCommandsTest.run("demo", "pile", "--quick", "--probe-rows", "2", "--estimator", "gaussian",
                 "--pairs", "1", "--sampling-rows", "4", "--out", out.toString(), "--threads", "2");
         assertEquals(0, r.code(), r.err());
+        // the log states the settings the estimator uses, not chains it does not run
+        assertTrue(r.err().contains("1 gaussian pairs per component (no chains)") && !r.err().contains("2 chains x"), r.err());
         String desc = Files.readString(out.resolve("run-small/gaussian_pairs.json"));
         assertTrue(desc.contains("\"drawsPerComponent\" : 2"), desc);
         assertTrue(desc.contains("\"samplingShape\" : \"4x128\""), desc);
