@@ -125,9 +125,10 @@ public final class RunOutputs {
             if (e.getCause() instanceof IOException io) throw new SpectroException(f + ": cannot read (" + IoErrors.describe(io) + ")", e);
             throw new SpectroException(f + ": not JSON (" + e.getOriginalMessage() + ")", e);
         }
-        if (!f.getFileName().toString().equals("manifest.json")) n = n == null ? null : n.get("run");
+        boolean manifest = f.getFileName().toString().equals("manifest.json");
+        if (!manifest && n != null) n = n.get("run");
         if (!(n instanceof ObjectNode o))
-            throw new SpectroException(f + (f.getFileName().toString().equals("manifest.json") ? ": not a JSON object"
+            throw new SpectroException(f + (manifest ? ": not a JSON object"
                     : ": has no \"run\" block (written before chain-free runs recorded their model and data hashes); re-run spectro chi"));
         return o;
     }

@@ -81,7 +81,7 @@ public final class DemoCommand implements Callable<Integer> {
         @Option(names = "--no-calibration", description = "ignore the calibration shipped beside each model (its ε, nβ, γ) and "
                 + "use the small-model defaults (ε 1e-3, nβ 30, γ 300)") boolean noCalibration;
 
-    @Override
+        @Override
         public Integer call() {
             SamplerOptions so = quick ? PileDemo.quickSettings(seed) : PileDemo.settings(seed);
             try {

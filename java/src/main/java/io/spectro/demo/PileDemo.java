@@ -109,7 +109,6 @@ public final class PileDemo {
             int[] p = Arrays.copyOf(probe.data(), rows * T);
             int sRows = o.samplingRows() == 0 ? samp.dim(0) : Math.min(o.samplingRows(), samp.dim(0));
             ChiRun.Inputs in = new ChiRun.Inputs(p, rows, T, Arrays.copyOf(samp.data(), sRows * samp.dim(1)), sRows, samp.dim(1));
-            List<String> subsets = io.spectro.data.SetBuilder.subsetsOf(data.resolve("probe.npy"));
             o.log().printf("demo: %d probe windows of %d tokens (%d chi vectors per model), %d sampling windows%n",
                     rows, T, in.probeTokens(), sRows);
             List<Path> runs = new ArrayList<>();
@@ -118,7 +117,7 @@ public final class PileDemo {
                 Path model = work.resolve("models").resolve(name);
                 copyShipped(SHIPPED + name + "/", MODEL_FILES, model);
                 Path run = work.resolve("run-" + name);
-                chi(o, model, in, run, subsets);
+                chi(o, model, in, run, data.resolve("probe.npy"));
                 html = io.spectro.report.Report.write(run, false, io.spectro.whiten.Whitening.Options.defaults(), io.spectro.graph.Knn.Options.defaults(),
                         io.spectro.cluster.PprClustering.Options.defaults(), io.spectro.map.ClusterMap.Options.defaults());
                 o.log().println("demo: explorer (" + name + ")  " + html.toAbsolutePath());
@@ -148,7 +147,7 @@ public final class PileDemo {
         return new ChainFreeRun.Options(o.estimator(), o.pairs(), 20);
     }
 
-    private static void chi(Options o, Path model, ChiRun.Inputs in, Path run, List<String> subsets) {
+    private static void chi(Options o, Path model, ChiRun.Inputs in, Path run, Path probeNpy) {
         if (Files.exists(run.resolve("chi.npy"))) {
             if (!Files.exists(run.resolve(marker(o))))
                 throw new SpectroException(run + ": holds chi of another estimator than --estimator " + o.estimator()
@@ -169,7 +168,7 @@ public final class PileDemo {
             if (!o.estimator().equals("sgld")) {
                 ChainFreeRun.Options eo = chainFree(o);
                 double s = ChainFreeRun.run(ck, in, "default", so, eo, "cpu", o.threads(), 0, 8192, run, tok::displayTokens, o.log(), true);
-                writeSubsets(run, in, subsets);
+                RunOutputs.writeSubsets(run, probeNpy, in.nProbe());
                 o.log().printf("demo: %d chi vectors (%s) in %.1f s%n", in.probeTokens(), eo.describe(), s);
                 return;
             }
@@ -177,18 +176,8 @@ public final class PileDemo {
                     "cpu", 8192, true, false));
         }
         RunOutputs.write(run, r, in, tok::displayTokens, false);
-        writeSubsets(run, in, subsets);
+        RunOutputs.writeSubsets(run, probeNpy, in.nProbe());
         o.log().printf("demo: %d chi vectors x %d components in %.1f s%n", r.rows(), r.components().size(), r.seconds());
-    }
-
-    private static void writeSubsets(Path run, ChiRun.Inputs in, List<String> subsets) {
-        if (subsets == null) return;
-        try {
-            Files.writeString(run.resolve("subsets.json"), new tools.jackson.databind.ObjectMapper()
-                    .writeValueAsString(subsets.subList(0, in.nProbe())));
-        } catch (IOException e) {
-            throw new SpectroException(run + ": cannot write subsets.json (" + e.getMessage() + ")", e);
-        }
     }
 
     /**
